@@ -21,6 +21,11 @@ type Position struct {
 	StreamARN     string `json:"stream_arn"`
 	ShardID       string `json:"shard_id"`
 	ParentShardID string `json:"parent_shard_id,omitempty"`
+	// CoveredFrom: records of this shard stamped before it may be missing. Set when the
+	// shard is first read without a checkpoint: the start time minus the stream's 24-hour
+	// retention when read from TRIM_HORIZON, the start time itself when read from LATEST.
+	// A child shard started after its parent finished inherits the parent's.
+	CoveredFrom time.Time `json:"covered_from,omitempty"`
 	// SequenceNumber is the last record stored durably; empty when none yet.
 	SequenceNumber string `json:"sequence_number,omitempty"`
 	// LastRecordTime is the ApproximateCreationDateTime of that record.
