@@ -45,8 +45,9 @@ type Batch struct {
 	PolledAt time.Time
 	// End is true on the last batch of a closed shard: no record will follow.
 	End bool
-	// Trimmed is set when the reader found records trimmed before it read them (a gap);
-	// Records then start at the oldest record still readable.
+	// Trimmed is set when the reader found records trimmed before it read them (a gap).
+	// Such a batch has no records; the batches after it start at the oldest record still
+	// readable. With End also set, the shard itself is gone (see Reader.Read).
 	Trimmed bool
 }
 

@@ -1,0 +1,182 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/cenkalti/backoff/v4"
+)
+
+// ErrGaveUp means a call kept failing with retryable errors (throttling, 5xx, connection
+// errors) for longer than the retry bound. Nothing read was lost: the reader stopped
+// before handing on anything past what its handler already took.
+var ErrGaveUp = errors.New("gave up retrying DynamoDB Streams; nothing read was lost, run again to resume from the last checkpoint (check throttling, network and the endpoint)")
+
+// Error codes the reader acts on. They are compared with smithy.APIError.ErrorCode, never
+// with message text.
+const (
+	codeResourceNotFound = "ResourceNotFoundException"
+	codeExpiredIterator  = "ExpiredIteratorException"
+	codeTrimmed          = "TrimmedDataAccessException"
+)
+
+// throttleCodes are the codes DynamoDB and DynamoDB Streams use for rate limits. Streams
+// allows about five GetRecords calls per second per shard and ten DescribeStream calls
+// per second per account, so long captures meet them.
+var throttleCodes = map[string]bool{
+	"LimitExceededException":                 true,
+	"ProvisionedThroughputExceededException": true,
+	"ThrottlingException":                    true,
+	"RequestLimitExceeded":                   true,
+}
+
+// serverCodes are error codes of server-side failures that a later attempt may not meet.
+var serverCodes = map[string]bool{
+	"InternalServerError": true,
+	"InternalFailure":     true,
+	"ServiceUnavailable":  true,
+}
+
+// apiCode returns the AWS error code of err, or "" when err carries none.
+func apiCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+// retryReason reports whether err is transient and worth another attempt, and why.
+func retryReason(err error) (string, bool) {
+	code := apiCode(err)
+	if throttleCodes[code] {
+		return "throttled (" + code + ")", true
+	}
+	if serverCodes[code] {
+		return "server error (" + code + ")", true
+	}
+	// Both smithyhttp.ResponseError and the SDK's awshttp.ResponseError have this method.
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) {
+		switch c := status.HTTPStatusCode(); {
+		case c >= 500:
+			return fmt.Sprintf("server error (HTTP %d)", c), true
+		case c == 429:
+			return "throttled (HTTP 429)", true
+		}
+	}
+	var sendErr *smithyhttp.RequestSendError
+	if errors.As(err, &sendErr) {
+		return "connection error", true
+	}
+	for _, target := range []error{syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE, io.EOF, io.ErrUnexpectedEOF} {
+		if errors.Is(err, target) {
+			return "connection error", true
+		}
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return "network error", true
+	}
+	return "", false
+}
+
+// Retry schedule: exponential with jitter, capped so a recovered service is noticed within
+// seconds. The bound (Reader.RetryBound) is how long one call may keep failing.
+const (
+	retryInitialInterval = 250 * time.Millisecond
+	retryMaxInterval     = 10 * time.Second
+	retryLogEvery        = 30 * time.Second
+)
+
+// retrier runs calls with retries. It belongs to one Read (one shard) or one ListShards
+// call, so its log rate limit is per shard.
+type retrier struct {
+	sleep   func(ctx context.Context, d time.Duration) error
+	now     func() time.Time
+	bound   time.Duration
+	log     *slog.Logger
+	lastLog time.Time
+	quiet   int // retries not logged since lastLog
+}
+
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+// do calls f until it succeeds, fails with an error that is not transient, ctx ends, or
+// the retry bound is spent. It returns f's error unchanged when not transient, ctx.Err()
+// when ctx ended, and an error wrapping ErrGaveUp and the last error when the bound is hit.
+func (rt *retrier) do(ctx context.Context, what string, f func() error) error {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     retryInitialInterval,
+		RandomizationFactor: backoff.DefaultRandomizationFactor,
+		Multiplier:          backoff.DefaultMultiplier,
+		MaxInterval:         retryMaxInterval,
+		MaxElapsedTime:      rt.bound,
+		Stop:                backoff.Stop,
+		Clock:               clockFunc(rt.now),
+	}
+	b.Reset()
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			if attempt > 1 {
+				rt.log.Info("call succeeded after retries", "call", what, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		reason, ok := retryReason(err)
+		if !ok {
+			return err
+		}
+		wait := b.NextBackOff()
+		if wait == backoff.Stop {
+			rt.log.Error("giving up", "call", what, "reason", reason, "attempts", attempt,
+				"elapsed", b.GetElapsedTime(), "error", err)
+			return fmt.Errorf("%w: %s failed for %s (%d attempts), last %s: %w",
+				ErrGaveUp, what, b.GetElapsedTime().Round(time.Millisecond), attempt, reason, err)
+		}
+		rt.logRetry(what, reason, attempt, wait, err)
+		if err := rt.sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// logRetry logs the first retry and then at most one line per retryLogEvery, with the
+// count of retries it kept quiet about: a throttling storm must not flood the log.
+func (rt *retrier) logRetry(what, reason string, attempt int, wait time.Duration, err error) {
+	now := rt.now()
+	if !rt.lastLog.IsZero() && now.Sub(rt.lastLog) < retryLogEvery {
+		rt.quiet++
+		return
+	}
+	rt.log.Warn("retrying", "call", what, "reason", reason, "attempt", attempt,
+		"wait", wait, "retries_not_logged", rt.quiet, "error", err)
+	rt.lastLog = now
+	rt.quiet = 0
+}
+
+// sleepContext waits d or until ctx ends.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
