@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+)
+
+// newFlagSet makes a subcommand's flag set: errors are returned, not printed and exited on.
+func newFlagSet(e *env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: ddbtape %s %s\n\nflags:\n", name, usage)
+		fs.SetOutput(e.stderr)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parseFlags parses args and turns every flag mistake into a usage error; -h prints usage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return flag.ErrHelp
+		}
+		return &usageError{msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// awsFlags are the flags every command takes to reach AWS, on top of the SDK's own
+// configuration chain (AWS_REGION, profiles, AWS_ENDPOINT_URL_DYNAMODB, ...).
+type awsFlags struct {
+	region      string
+	endpointURL string
+}
+
+func (a *awsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.region, "region", "", "AWS region (default: the SDK's configuration, e.g. AWS_REGION)")
+	fs.StringVar(&a.endpointURL, "endpoint-url", "", "endpoint for DynamoDB and DynamoDB Streams, e.g. http://localhost:8000 for DynamoDB Local")
+}
+
+func (a *awsFlags) load(ctx context.Context) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if a.region != "" {
+		opts = append(opts, config.WithRegion(a.region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, usagef("no AWS region: pass --region or set AWS_REGION")
+	}
+	return cfg, nil
+}
+
+func (a *awsFlags) dynamoDB(cfg aws.Config) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if a.endpointURL != "" {
+			o.BaseEndpoint = aws.String(a.endpointURL)
+		}
+	})
+}
+
+func (a *awsFlags) streams(cfg aws.Config) *dynamodbstreams.Client {
+	return dynamodbstreams.NewFromConfig(cfg, func(o *dynamodbstreams.Options) {
+		if a.endpointURL != "" {
+			o.BaseEndpoint = aws.String(a.endpointURL)
+		}
+	})
+}
+
+// requireTable checks a --table value: DynamoDB table names are 3-255 characters of
+// [a-zA-Z0-9_.-].
+func requireTable(name string) error {
+	if name == "" {
+		return usagef("--table is required")
+	}
+	if len(name) < 3 || len(name) > 255 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
+		return usagef("--table %q is not a valid DynamoDB table name (3-255 characters of letters, digits, '_', '-', '.')", name)
+	}
+	return nil
+}
+
+// durationFlag rejects negative durations with a usage error.
+func nonNegative(name string, d time.Duration) error {
+	if d < 0 {
+		return usagef("--%s must not be negative, got %s", name, d)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+// Command ddbtape gives DynamoDB tables continuous backup and replay to any second.
+//
+// Each subcommand lives in its own file with its own flag.FlagSet. Errors reach the user
+// as one line on stderr; exit status 0 is success, 1 a failure, 2 a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand: it parses its own flags and runs.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+// env is what a subcommand may touch of the process: its output streams and environment.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// stderrIsTerminal tells progress reporters whether to draw a live line.
+	stderrIsTerminal bool
+}
+
+func commands() []command {
+	return []command{
+		{"capture", "tail a table's stream into Parquet change segments", runCapture},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, stderrIsTerminal: isTerminal(os.Stderr)}
+	code := run(ctx, e, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(e.stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, e, args[1:])
+		switch {
+		case err == nil, errors.Is(err, flag.ErrHelp):
+			return 0
+		case isUsage(err):
+			fmt.Fprintf(e.stderr, "ddbtape %s: %v (see 'ddbtape %s -h')\n", c.name, err, c.name)
+			return 2
+		default:
+			fmt.Fprintf(e.stderr, "ddbtape %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(e.stderr, "ddbtape: unknown command %q (see 'ddbtape help')\n", args[0])
+	return 2
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: ddbtape <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'ddbtape <command> -h' for a command's flags.")
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,58 @@
+package replicator
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/ddbtape/ddbtape/ddbjson"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+// toChange turns a stream record into a segment row. A record without sequence number or
+// keys cannot be ordered or applied, so it is an error rather than a row to skip.
+func toChange(table, streamARN, shardID string, r types.Record, capturedAt time.Time) (writer.Change, error) {
+	d := r.Dynamodb
+	if d == nil || d.SequenceNumber == nil {
+		return writer.Change{}, fmt.Errorf("record %s of shard %s has no sequence number", aws.ToString(r.EventID), shardID)
+	}
+	keys, err := ddbjson.FromStreams(d.Keys)
+	if err != nil {
+		return writer.Change{}, fmt.Errorf("record %s keys: %w", *d.SequenceNumber, err)
+	}
+	c := writer.Change{
+		TableName:      table,
+		StreamARN:      streamARN,
+		ShardID:        shardID,
+		SequenceNumber: *d.SequenceNumber,
+		EventID:        aws.ToString(r.EventID),
+		EventName:      string(r.EventName),
+		CapturedAt:     capturedAt.UTC(),
+		Keys:           keys,
+		SizeBytes:      aws.ToInt64(d.SizeBytes),
+	}
+	if d.ApproximateCreationDateTime != nil {
+		c.ApproximateCreationTime = d.ApproximateCreationDateTime.UTC()
+	}
+	if d.NewImage != nil {
+		s, err := ddbjson.FromStreams(d.NewImage)
+		if err != nil {
+			return writer.Change{}, fmt.Errorf("record %s new image: %w", *d.SequenceNumber, err)
+		}
+		c.NewImage = &s
+	}
+	if d.OldImage != nil {
+		s, err := ddbjson.FromStreams(d.OldImage)
+		if err != nil {
+			return writer.Change{}, fmt.Errorf("record %s old image: %w", *d.SequenceNumber, err)
+		}
+		c.OldImage = &s
+	}
+	if r.UserIdentity != nil && r.UserIdentity.PrincipalId != nil {
+		p := *r.UserIdentity.PrincipalId
+		c.UserIdentity = &p
+	}
+	return c, nil
+}

@@ -1,0 +1,183 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/shards"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+// flushTimeout bounds the final flush after reading stopped (SIGTERM, idle, failure):
+// long enough for a slow object store, short enough for a pod's grace period.
+const flushTimeout = 2 * time.Minute
+
+// shardWorker reads one shard into segments and checkpoints each segment once it is
+// durable. It is owned by Capture.Run and ends when its shard ends or reading stops.
+type shardWorker struct {
+	c      *Capture
+	stream string
+	shard  shards.Shard
+	log    *slog.Logger
+
+	// pos is what the store holds for this shard: it only moves after a segment is durable.
+	pos checkpoint.Position
+	seg *writer.Segment
+	// pendingSeq and pendingTime describe the last record in seg (not yet durable).
+	pendingSeq  string
+	pendingTime time.Time
+	// readThrough is the time of the latest poll that found the shard empty: every record
+	// stamped before it has been appended to seg or stored.
+	readThrough time.Time
+	lastSave    time.Time
+
+	// lastActive is the wall clock (unix nanos) of the last batch with records, or the
+	// start; read by the coordinator for --until-idle.
+	lastActive atomic.Int64
+	records    atomic.Int64
+}
+
+func (w *shardWorker) idleFor(now time.Time) time.Duration {
+	if !w.shard.Open() {
+		return 0 // closed shards are read at full speed and end by themselves
+	}
+	return now.Sub(time.Unix(0, w.lastActive.Load()))
+}
+
+// run reads the shard until it ends or ctx is cancelled, then stores and checkpoints what
+// it read. It returns nil when the shard was read to its end or reading was stopped.
+func (w *shardWorker) run(ctx context.Context) error {
+	w.lastActive.Store(w.c.now().UnixNano())
+	w.seg = writer.NewSegment(w.c.spoolDir)
+	defer func() { w.seg.Discard() }()
+
+	after, start := w.pos.SequenceNumber, shards.TrimHorizon
+	if after == "" && w.c.startLatest {
+		start = shards.Latest
+	}
+	readErr := w.c.reader(w.stream, w.log).Read(ctx, w.shard, after, start, w.handle)
+	if errors.Is(readErr, errEnded) {
+		return nil
+	}
+	// Whatever was read is valid stream data: store it before stopping, even when the
+	// reader failed, so a restart re-reads as little as possible.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	if err := w.flush(fctx); err != nil {
+		if readErr != nil && !errors.Is(readErr, context.Canceled) {
+			return errors.Join(readErr, err)
+		}
+		return err
+	}
+	if readErr != nil && !errors.Is(readErr, context.Canceled) {
+		return fmt.Errorf("read shard %s: %w", w.shard.ID, readErr)
+	}
+	return nil
+}
+
+// errEnded tells run that handle already stored and checkpointed the shard's end.
+var errEnded = errors.New("shard ended")
+
+// handle is the reader's Handler: append records, roll segments, note coverage.
+func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
+	now := w.c.now()
+	if b.Trimmed {
+		if err := w.recordGap(ctx, now); err != nil {
+			return err
+		}
+	}
+	for _, r := range b.Records {
+		ch, err := toChange(w.c.cfg.Table, w.stream, w.shard.ID, r, now)
+		if err != nil {
+			return err
+		}
+		if err := w.seg.Append(ch); err != nil {
+			return fmt.Errorf("shard %s: %w", w.shard.ID, err)
+		}
+		w.pendingSeq, w.pendingTime = ch.SequenceNumber, ch.ApproximateCreationTime
+	}
+	if n := len(b.Records); n > 0 {
+		w.lastActive.Store(now.UnixNano())
+		w.records.Add(int64(n))
+		w.c.metrics.records.Add(int64(n))
+	} else if !b.PolledAt.IsZero() {
+		w.readThrough = b.PolledAt
+	}
+
+	switch {
+	case b.End:
+		w.readThrough = b.PolledAt
+		w.pos.Finished = true
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		w.log.Info("shard finished", "records", w.records.Load())
+		return errEnded
+	case w.seg.Len() > 0 && w.seg.Due(w.c.cfg.Roll, now):
+		return w.flush(ctx)
+	case w.seg.Len() == 0 && w.readThrough.After(w.pos.CoveredUntil) && now.Sub(w.lastSave) >= w.c.cfg.CoverageInterval:
+		// Nothing pending: the empty poll alone moves the covered edge forward, so that
+		// "--at now" reaches close to the present on a quiet table.
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+// flush makes the pending segment durable, then saves the checkpoint. The order is the
+// pipeline's rule: the checkpoint never moves past a record that is not durably stored.
+func (w *shardWorker) flush(ctx context.Context) error {
+	next := w.pos
+	if w.seg.Len() > 0 {
+		name, err := writer.Flush(ctx, w.c.bucket, w.seg)
+		if err != nil {
+			return fmt.Errorf("store segment of shard %s (checkpoint not advanced): %w", w.shard.ID, err)
+		}
+		w.log.Debug("segment stored", "key", name.Key(), "records", w.seg.Len())
+		w.c.metrics.segments.Add(1)
+		w.seg = writer.NewSegment(w.c.spoolDir)
+		next.SequenceNumber, next.LastRecordTime = w.pendingSeq, w.pendingTime
+	}
+	if w.readThrough.After(next.CoveredUntil) {
+		next.CoveredUntil = w.readThrough
+	}
+	if next == w.pos && !w.lastSave.IsZero() {
+		return nil
+	}
+	next.UpdatedAt = w.c.now().UTC()
+	if err := w.c.store.Save(ctx, w.c.cfg.Table, next); err != nil {
+		return fmt.Errorf("save checkpoint of shard %s: %w", w.shard.ID, err)
+	}
+	w.pos, w.lastSave = next, w.c.now()
+	return nil
+}
+
+// recordGap stores what was read so far, then records that records after it were lost.
+func (w *shardWorker) recordGap(ctx context.Context, now time.Time) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	from := w.pos.CoveredUntil
+	if w.pos.LastRecordTime.After(from) {
+		from = w.pos.LastRecordTime
+	}
+	gap := checkpoint.Gap{
+		StreamARN:     w.stream,
+		ShardID:       w.shard.ID,
+		AfterSequence: w.pos.SequenceNumber,
+		From:          from,
+		DetectedAt:    now.UTC(),
+		Reason:        "records trimmed from the stream before they were read (24-hour retention)",
+	}
+	if err := w.c.store.AddGap(ctx, w.c.cfg.Table, gap); err != nil {
+		return fmt.Errorf("record gap of shard %s: %w", w.shard.ID, err)
+	}
+	w.c.metrics.gaps.Add(1)
+	w.log.Error("gap in the backup: shard records were trimmed before they were read; restores across it will fail until a new snapshot is taken",
+		"after_sequence", gap.AfterSequence, "from", gap.From)
+	return nil
+}
