@@ -1,0 +1,69 @@
+package ddbjson
+
+import (
+	"fmt"
+	"testing"
+
+	streamstypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+)
+
+// benchItem is a ~300-byte item of the shape a typical application writes: a few key and
+// string attributes, numbers, a flag, a small set, a nested map and list.
+func benchItem(i int) map[string]streamstypes.AttributeValue {
+	return map[string]streamstypes.AttributeValue{
+		"pk":      &streamstypes.AttributeValueMemberS{Value: fmt.Sprintf("customer#%08d", i)},
+		"sk":      &streamstypes.AttributeValueMemberS{Value: "order#2024-05-17T10:42:17Z"},
+		"status":  &streamstypes.AttributeValueMemberS{Value: "SHIPPED"},
+		"total":   &streamstypes.AttributeValueMemberN{Value: "1234.56"},
+		"qty":     &streamstypes.AttributeValueMemberN{Value: "3"},
+		"gift":    &streamstypes.AttributeValueMemberBOOL{Value: false},
+		"email":   &streamstypes.AttributeValueMemberS{Value: "someone@example.com"},
+		"tags":    &streamstypes.AttributeValueMemberSS{Value: []string{"priority", "fragile"}},
+		"address": &streamstypes.AttributeValueMemberM{Value: map[string]streamstypes.AttributeValue{
+			"street": &streamstypes.AttributeValueMemberS{Value: "221B Baker Street"},
+			"city":   &streamstypes.AttributeValueMemberS{Value: "London"},
+			"zip":    &streamstypes.AttributeValueMemberS{Value: "NW1 6XE"},
+		}},
+		"items": &streamstypes.AttributeValueMemberL{Value: []streamstypes.AttributeValue{
+			&streamstypes.AttributeValueMemberS{Value: "sku-00012"},
+			&streamstypes.AttributeValueMemberS{Value: "sku-00047"},
+		}},
+		"updated": &streamstypes.AttributeValueMemberN{Value: "1715942537"},
+	}
+}
+
+func BenchmarkFromStreams(b *testing.B) {
+	item := benchItem(42)
+	s, _ := FromStreams(item)
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := FromStreams(item); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+}
+
+func BenchmarkToDynamoDB(b *testing.B) {
+	s, _ := FromStreams(benchItem(42))
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ToDynamoDB(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+}
+
+func BenchmarkCanonical(b *testing.B) {
+	s, _ := FromStreams(benchItem(42))
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Canonical(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
