@@ -11,14 +11,14 @@ import (
 // string attributes, numbers, a flag, a small set, a nested map and list.
 func benchItem(i int) map[string]streamstypes.AttributeValue {
 	return map[string]streamstypes.AttributeValue{
-		"pk":      &streamstypes.AttributeValueMemberS{Value: fmt.Sprintf("customer#%08d", i)},
-		"sk":      &streamstypes.AttributeValueMemberS{Value: "order#2024-05-17T10:42:17Z"},
-		"status":  &streamstypes.AttributeValueMemberS{Value: "SHIPPED"},
-		"total":   &streamstypes.AttributeValueMemberN{Value: "1234.56"},
-		"qty":     &streamstypes.AttributeValueMemberN{Value: "3"},
-		"gift":    &streamstypes.AttributeValueMemberBOOL{Value: false},
-		"email":   &streamstypes.AttributeValueMemberS{Value: "someone@example.com"},
-		"tags":    &streamstypes.AttributeValueMemberSS{Value: []string{"priority", "fragile"}},
+		"pk":     &streamstypes.AttributeValueMemberS{Value: fmt.Sprintf("customer#%08d", i)},
+		"sk":     &streamstypes.AttributeValueMemberS{Value: "order#2024-05-17T10:42:17Z"},
+		"status": &streamstypes.AttributeValueMemberS{Value: "SHIPPED"},
+		"total":  &streamstypes.AttributeValueMemberN{Value: "1234.56"},
+		"qty":    &streamstypes.AttributeValueMemberN{Value: "3"},
+		"gift":   &streamstypes.AttributeValueMemberBOOL{Value: false},
+		"email":  &streamstypes.AttributeValueMemberS{Value: "someone@example.com"},
+		"tags":   &streamstypes.AttributeValueMemberSS{Value: []string{"priority", "fragile"}},
 		"address": &streamstypes.AttributeValueMemberM{Value: map[string]streamstypes.AttributeValue{
 			"street": &streamstypes.AttributeValueMemberS{Value: "221B Baker Street"},
 			"city":   &streamstypes.AttributeValueMemberS{Value: "London"},
