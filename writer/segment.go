@@ -1,0 +1,273 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/ddbtape/ddbtape/storage"
+)
+
+var (
+	// ErrOutOfOrder is returned by Append for a change whose sequence number is not after
+	// the segment's last one: the reader handed records out of order or twice, which would
+	// break the segment's name (its sequence range). Restart the shard from its checkpoint.
+	ErrOutOfOrder = errors.New("change out of sequence order for its segment")
+	// ErrWrongShard is returned by Append for a change of another table, stream or shard
+	// than the segment's first change: a segment holds one shard.
+	ErrWrongShard = errors.New("change belongs to another shard than its segment")
+	// ErrEmptySegment is returned by Flush for a segment without records: there is nothing
+	// to store, and no name to store it under.
+	ErrEmptySegment = errors.New("segment has no records")
+	// ErrSegmentClosed is returned when a segment is used after Flush succeeded or after
+	// Discard: start a new segment with NewSegment.
+	ErrSegmentClosed = errors.New("segment already flushed or discarded")
+)
+
+// RollPolicy says when a segment is complete and should be flushed: whichever limit is
+// reached first.
+type RollPolicy struct {
+	MaxRecords int
+	MaxBytes   int64         // approximate payload bytes (see Segment.Bytes)
+	MaxAge     time.Duration // since the segment's first Append (wall clock)
+}
+
+// DefaultRollPolicy is 10,000 records, 64 MiB or 60 seconds: a minute of lag at most on a
+// quiet table, and files large enough for query engines on a busy one.
+func DefaultRollPolicy() RollPolicy {
+	return RollPolicy{MaxRecords: 10_000, MaxBytes: 64 << 20, MaxAge: 60 * time.Second}
+}
+
+// Validate reports a limit that is not positive.
+func (p RollPolicy) Validate() error {
+	switch {
+	case p.MaxRecords <= 0:
+		return fmt.Errorf("roll policy: max records must be positive, got %d", p.MaxRecords)
+	case p.MaxBytes <= 0:
+		return fmt.Errorf("roll policy: max bytes must be positive, got %d", p.MaxBytes)
+	case p.MaxAge <= 0:
+		return fmt.Errorf("roll policy: max age must be positive, got %s", p.MaxAge)
+	}
+	return nil
+}
+
+// Segment collects the changes of one shard, in sequence order, into one Parquet change
+// segment. Rows are encoded a row group at a time into a spool file, so memory stays
+// bounded whatever the roll policy. A Segment is used by one goroutine.
+//
+// Life cycle: NewSegment, Append..., Flush (retry Flush after an error), or Discard at
+// any point to drop it. Discard after a successful Flush is a no-op, so it can be deferred.
+type Segment struct {
+	sp spool
+
+	table, streamARN, shardID string
+	firstSeq, lastSeq         string
+	firstTime                 time.Time
+	openedAt                  time.Time
+	n                         int
+	bytes                     int64
+	closed                    bool
+
+	// Typed builders of the current row group, in schema order.
+	str   [colCount]*array.StringBuilder
+	times [2]*array.TimestampBuilder
+	size  *array.Int64Builder
+}
+
+// Column indexes of changeSchema.
+const (
+	iTableName = iota
+	iStreamARN
+	iShardID
+	iSequenceNumber
+	iSequenceKey
+	iEventID
+	iEventName
+	iApproximateCreationTime
+	iCapturedAt
+	iKeys
+	iNewImage
+	iOldImage
+	iSizeBytes
+	iUserIdentity
+	colCount
+)
+
+// fixedRowBytes approximates a row's non-string payload: two timestamps and a size.
+const fixedRowBytes = 24
+
+// NewSegment returns an empty segment that spools to spoolDir (the system temporary
+// directory when empty). No file is created until the first Append.
+func NewSegment(spoolDir string) *Segment {
+	return &Segment{sp: newSpool(spoolDir, changeSchema, changeWriterProps())}
+}
+
+// Append adds a change. Changes must come from one table, stream and shard, with strictly
+// increasing sequence numbers (decimal digits); otherwise Append returns an error wrapping
+// ErrWrongShard or ErrOutOfOrder and the segment is unchanged.
+func (s *Segment) Append(c Change) error {
+	if s.closed {
+		return ErrSegmentClosed
+	}
+	if err := s.check(c); err != nil {
+		return err
+	}
+	if s.sp.err != nil {
+		return errSpoolBroken
+	}
+	if s.n == 0 {
+		if err := s.sp.open("ddbtape-segment-*.parquet"); err != nil {
+			return err
+		}
+		s.bindBuilders()
+		s.table, s.streamARN, s.shardID = c.TableName, c.StreamARN, c.ShardID
+		s.firstSeq, s.firstTime, s.openedAt = c.SequenceNumber, c.ApproximateCreationTime, time.Now()
+	}
+	seqKey := SequenceKey(c.SequenceNumber)
+	n := int64(fixedRowBytes + len(c.TableName) + len(c.StreamARN) + len(c.ShardID) + len(c.SequenceNumber) + len(seqKey) +
+		len(c.EventID) + len(c.EventName) + len(c.Keys))
+	s.str[iTableName].Append(c.TableName)
+	s.str[iStreamARN].Append(c.StreamARN)
+	s.str[iShardID].Append(c.ShardID)
+	s.str[iSequenceNumber].Append(c.SequenceNumber)
+	s.str[iSequenceKey].Append(seqKey)
+	s.str[iEventID].Append(c.EventID)
+	s.str[iEventName].Append(c.EventName)
+	s.times[0].Append(arrow.Timestamp(c.ApproximateCreationTime.UnixMilli()))
+	s.times[1].Append(arrow.Timestamp(c.CapturedAt.UnixMilli()))
+	s.str[iKeys].Append(c.Keys)
+	n += appendNullable(s.str[iNewImage], c.NewImage)
+	n += appendNullable(s.str[iOldImage], c.OldImage)
+	s.size.Append(c.SizeBytes)
+	n += appendNullable(s.str[iUserIdentity], c.UserIdentity)
+
+	s.n++
+	s.bytes += n
+	s.lastSeq = c.SequenceNumber
+	return s.sp.rowAdded(n)
+}
+
+func appendNullable(b *array.StringBuilder, v *string) int64 {
+	if v == nil {
+		b.AppendNull()
+		return 0
+	}
+	b.Append(*v)
+	return int64(len(*v))
+}
+
+func (s *Segment) bindBuilders() {
+	for i := range colCount {
+		switch b := s.sp.rb.Field(i).(type) {
+		case *array.StringBuilder:
+			s.str[i] = b
+		case *array.TimestampBuilder:
+			s.times[i-iApproximateCreationTime] = b
+		case *array.Int64Builder:
+			s.size = b
+		}
+	}
+}
+
+// check validates c against the segment before anything is buffered.
+func (s *Segment) check(c Change) error {
+	switch {
+	case c.TableName == "":
+		return errors.New("append change: empty table name")
+	case c.ShardID == "" || strings.ContainsAny(c.ShardID, "_/"):
+		// Segment names separate shard id and sequence numbers with '_'.
+		return fmt.Errorf("append change: invalid shard id %q", c.ShardID)
+	case !isDigits(c.SequenceNumber):
+		return fmt.Errorf("append change of shard %s: sequence number %q is not decimal digits", c.ShardID, c.SequenceNumber)
+	}
+	if s.n == 0 {
+		return nil
+	}
+	if c.TableName != s.table || c.StreamARN != s.streamARN || c.ShardID != s.shardID {
+		return fmt.Errorf("append change of %s/%s to segment of %s/%s: %w", c.TableName, c.ShardID, s.table, s.shardID, ErrWrongShard)
+	}
+	if compareSeq(c.SequenceNumber, s.lastSeq) <= 0 {
+		return fmt.Errorf("append change of shard %s: sequence number %s is not after %s: %w", c.ShardID, c.SequenceNumber, s.lastSeq, ErrOutOfOrder)
+	}
+	return nil
+}
+
+// compareSeq orders decimal sequence numbers numerically, whatever their length.
+func compareSeq(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// Len is the number of changes appended.
+func (s *Segment) Len() int { return s.n }
+
+// Bytes approximates the segment's payload: the lengths of its strings plus the fixed-size
+// columns. The Parquet file is smaller (compressed).
+func (s *Segment) Bytes() int64 { return s.bytes }
+
+// OpenedAt is the wall-clock time of the first Append; zero for an empty segment.
+func (s *Segment) OpenedAt() time.Time { return s.openedAt }
+
+// Due reports whether the segment reached a limit of p at now. An empty segment is never
+// due.
+func (s *Segment) Due(p RollPolicy, now time.Time) bool {
+	if s.n == 0 {
+		return false
+	}
+	return s.n >= p.MaxRecords || s.bytes >= p.MaxBytes || now.Sub(s.openedAt) >= p.MaxAge
+}
+
+// Name is the segment's identity: table, shard, first and last sequence numbers (padded),
+// and the UTC hour of its first change's approximate creation time.
+func (s *Segment) Name() SegmentName {
+	return SegmentName{
+		Table:    s.table,
+		ShardID:  s.shardID,
+		FirstSeq: SequenceKey(s.firstSeq),
+		LastSeq:  SequenceKey(s.lastSeq),
+		Hour:     s.firstTime.UTC().Truncate(time.Hour),
+	}
+}
+
+// Discard drops the segment and its spool file. It is safe to call at any time, more than
+// once, and after Flush.
+func (s *Segment) Discard() {
+	s.closed = true
+	s.sp.remove()
+}
+
+// Flush stores the segment under its Name's key with Create and removes the spool file.
+// When it returns nil the segment is durable and the caller may checkpoint its last
+// sequence number. An object already under that key counts as success: the same shard and
+// sequence range hold the same records (a crash after upload, before checkpoint, re-reads
+// them). After an error the segment is intact and Flush can be retried.
+func Flush(ctx context.Context, b storage.Bucket, s *Segment) (SegmentName, error) {
+	if s.closed {
+		return SegmentName{}, ErrSegmentClosed
+	}
+	if s.n == 0 {
+		return SegmentName{}, ErrEmptySegment
+	}
+	name := s.Name()
+	key := name.Key()
+	f, err := s.sp.finish()
+	if err != nil {
+		return SegmentName{}, fmt.Errorf("finish segment %s: %w", key, err)
+	}
+	if err := b.Create(ctx, key, f); err != nil && !errors.Is(err, storage.ErrExists) {
+		return SegmentName{}, fmt.Errorf("store segment %s: %w", key, err)
+	}
+	s.Discard()
+	return name, nil
+}

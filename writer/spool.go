@@ -1,0 +1,164 @@
+package writer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// A row group is cut at maxGroupRows rows or maxGroupBytes of buffered strings, whichever
+// comes first. This bounds the memory of a segment or part being written, whatever its
+// roll policy: everything before the current row group is already encoded in the spool
+// file on disk.
+const (
+	maxGroupRows  = 8192
+	maxGroupBytes = 8 << 20
+)
+
+// errSpoolBroken is returned after a spool write failed: the file's state is unknown, so
+// the segment must be discarded and its records re-read.
+var errSpoolBroken = errors.New("spool file unusable after an earlier write error; discard the segment")
+
+// spool is a Parquet file being written to a temporary file: rows are buffered in Arrow
+// builders for one row group at a time, then encoded and written out.
+type spool struct {
+	dir    string
+	schema *arrow.Schema
+	props  *parquet.WriterProperties
+
+	rb  *array.RecordBuilder
+	f   *os.File
+	bw  *bufio.Writer
+	fw  *pqarrow.FileWriter
+	err error // sticky: set once a write failed
+
+	groupRows  int
+	groupBytes int64
+	// maxRows and maxBytes are maxGroupRows and maxGroupBytes except in tests.
+	maxRows  int
+	maxBytes int64
+
+	finished bool
+	size     int64 // file size once finished
+}
+
+func newSpool(dir string, schema *arrow.Schema, props *parquet.WriterProperties) spool {
+	return spool{dir: dir, schema: schema, props: props, maxRows: maxGroupRows, maxBytes: maxGroupBytes}
+}
+
+// open creates the spool file and the builders; it is called on the first row, so an
+// unused segment costs nothing.
+func (s *spool) open(pattern string) error {
+	f, err := os.CreateTemp(s.dir, pattern)
+	if err != nil {
+		return fmt.Errorf("create spool file: %w", err)
+	}
+	s.f = f
+	s.bw = bufio.NewWriterSize(f, 256<<10)
+	// The bufio.Writer hides f's Close from pqarrow, which would otherwise close the file
+	// on Close and leave nothing to upload.
+	fw, err := pqarrow.NewFileWriter(s.schema, s.bw, s.props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(memory.DefaultAllocator)))
+	if err != nil {
+		s.remove()
+		return fmt.Errorf("start Parquet file: %w", err)
+	}
+	s.fw = fw
+	s.rb = array.NewRecordBuilder(memory.DefaultAllocator, s.schema)
+	s.reserve()
+	return nil
+}
+
+// reserve sizes the builders for a full row group so appends do not regrow them.
+func (s *spool) reserve() {
+	s.rb.Reserve(s.maxRows)
+}
+
+// rowAdded accounts one appended row of about n bytes and writes the row group out when
+// it is full.
+func (s *spool) rowAdded(n int64) error {
+	s.groupRows++
+	s.groupBytes += n
+	if s.groupRows >= s.maxRows || s.groupBytes >= s.maxBytes {
+		return s.writeGroup()
+	}
+	return nil
+}
+
+// writeGroup encodes the buffered rows as one row group.
+func (s *spool) writeGroup() error {
+	if s.groupRows == 0 {
+		return nil
+	}
+	rec := s.rb.NewRecordBatch()
+	defer rec.Release()
+	s.groupRows, s.groupBytes = 0, 0
+	if err := s.fw.Write(rec); err != nil {
+		s.err = fmt.Errorf("write row group to spool file: %w", err)
+		return s.err
+	}
+	s.reserve()
+	return nil
+}
+
+// finish writes the last row group and the footer, and returns the file rewound for
+// upload. It can be called again after a failed upload.
+func (s *spool) finish() (*os.File, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if !s.finished {
+		if err := s.writeGroup(); err != nil {
+			return nil, err
+		}
+		if err := s.fw.Close(); err != nil {
+			s.err = fmt.Errorf("close Parquet file: %w", err)
+			return nil, s.err
+		}
+		if err := s.bw.Flush(); err != nil {
+			s.err = fmt.Errorf("write spool file: %w", err)
+			return nil, s.err
+		}
+		s.rb.Release()
+		s.rb = nil
+		s.finished = true
+		size, err := s.f.Seek(0, io.SeekEnd)
+		if err != nil {
+			return nil, fmt.Errorf("size spool file: %w", err)
+		}
+		s.size = size
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("rewind spool file: %w", err)
+	}
+	return s.f, nil
+}
+
+// buffered is the count of rows held in memory, not yet encoded.
+func (s *spool) buffered() int { return s.groupRows }
+
+// remove deletes the spool file and frees the builders; safe to call more than once.
+func (s *spool) remove() {
+	if s.rb != nil {
+		s.rb.Release()
+		s.rb = nil
+	}
+	if s.fw != nil && !s.finished {
+		// Closing writes a footer nobody reads; it only releases the encoder's buffers.
+		_ = s.fw.Close()
+	}
+	s.fw = nil
+	if s.f != nil {
+		name := s.f.Name()
+		_ = s.f.Close()
+		_ = os.Remove(name)
+		s.f = nil
+	}
+}
