@@ -1,0 +1,289 @@
+package restore
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+)
+
+// The merge is bounded in memory by partitioning: every record (snapshot item, change, live
+// item) is appended to one of n spill files chosen by a hash of its key, so all versions of
+// a key meet in one file, and the files are merged one at a time. A file that grew larger
+// than maxPartitionBytes (the size estimate was off) is split again with another hash
+// before it is loaded.
+const (
+	maxPartitionBytes = 256 << 20
+	splitFanout       = 16
+	maxSplitLevel     = 4
+	spillBufSize      = 64 << 10
+)
+
+// kind says which side of the merge a spilled record is on.
+type kind byte
+
+const (
+	kindWant kind = 1 // a snapshot item or a change: a candidate for the state at T
+	kindHave kind = 2 // the live table's current item
+)
+
+const (
+	flagChange  = 1
+	flagDeleted = 2
+)
+
+// record is one spilled version of a key.
+type record struct {
+	kind kind
+	key  string
+	v    version // kindWant
+	item string  // kindHave
+}
+
+// Entry is one key's outcome of a merge.
+type Entry struct {
+	Key string // key attributes, DynamoDB JSON
+	// Want is the item at T; HasWant is false when the item did not exist then.
+	Want    string
+	HasWant bool
+	// Have is the live table's item (only when the live side was read); HasHave is false
+	// when the table does not hold it.
+	Have    string
+	HasHave bool
+}
+
+type spill struct {
+	dir   string
+	level int
+	// maxBytes is the largest partition loaded whole; a larger one is split again.
+	maxBytes int64
+	splits   int // partitions split again, for tests
+	mu       sync.Mutex
+	files    []*os.File
+	bufs     []*bufio.Writer
+	sizes    []int64
+	enc      []byte
+}
+
+// newSpill creates n empty partition files in a new directory under parent.
+func newSpill(parent string, n, level int) (*spill, error) {
+	dir, err := os.MkdirTemp(parent, fmt.Sprintf("ddbtape-restore-l%d-", level))
+	if err != nil {
+		return nil, fmt.Errorf("create spill directory: %w", err)
+	}
+	s := &spill{dir: dir, level: level, maxBytes: maxPartitionBytes, files: make([]*os.File, n), bufs: make([]*bufio.Writer, n), sizes: make([]int64, n)}
+	for i := range n {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("p%05d", i)))
+		if err != nil {
+			s.remove()
+			return nil, fmt.Errorf("create spill file: %w", err)
+		}
+		s.files[i] = f
+		s.bufs[i] = bufio.NewWriterSize(f, spillBufSize)
+	}
+	return s, nil
+}
+
+// remove deletes every spill file; it is safe to call more than once.
+func (s *spill) remove() {
+	for _, f := range s.files {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+	_ = os.RemoveAll(s.dir)
+}
+
+// partition hashes key with FNV-1a seeded by the split level, so that a re-split spreads
+// the keys of an overfull partition instead of keeping them together.
+func partition(key string, level, n int) int {
+	h := uint64(14695981039346656037) ^ uint64(level)*0x9e3779b97f4a7c15
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	return int(h % uint64(n))
+}
+
+func (s *spill) add(r *record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.enc = encodeRecord(s.enc[:0], r)
+	p := partition(r.key, s.level, len(s.files))
+	if _, err := s.bufs[p].Write(s.enc); err != nil {
+		return fmt.Errorf("write spill file: %w", err)
+	}
+	s.sizes[p] += int64(len(s.enc))
+	return nil
+}
+
+// each merges the partitions one after another and calls fn for every key in key order
+// within a partition (partitions come in a fixed order, so the whole output is
+// deterministic). The spill files are deleted as they are consumed.
+func (s *spill) each(fn func(Entry) error) error {
+	defer s.remove()
+	for i := range s.files {
+		if err := s.bufs[i].Flush(); err != nil {
+			return fmt.Errorf("write spill file: %w", err)
+		}
+	}
+	for i, f := range s.files {
+		if err := s.mergeFile(i, f, fn); err != nil {
+			return err
+		}
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		s.files[i] = nil
+	}
+	return nil
+}
+
+func (s *spill) mergeFile(i int, f *os.File, fn func(Entry) error) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind spill file: %w", err)
+	}
+	r := bufio.NewReaderSize(f, spillBufSize)
+	if s.sizes[i] > s.maxBytes && s.level < maxSplitLevel {
+		sub, err := newSpill(s.dir, splitFanout, s.level+1)
+		if err != nil {
+			return err
+		}
+		sub.maxBytes = s.maxBytes
+		s.splits++
+		defer sub.remove()
+		if err := readRecords(r, sub.add); err != nil {
+			return err
+		}
+		return sub.each(fn)
+	}
+	type state struct {
+		want    version
+		hasWant bool
+		have    string
+		hasHave bool
+	}
+	m := map[string]*state{}
+	err := readRecords(r, func(rec *record) error {
+		st := m[rec.key]
+		if st == nil {
+			st = &state{}
+			m[rec.key] = st
+		}
+		switch rec.kind {
+		case kindWant:
+			if !st.hasWant || rec.v.supersedes(st.want) {
+				st.want, st.hasWant = rec.v, true
+			}
+		case kindHave:
+			st.have, st.hasHave = rec.item, true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		st := m[k]
+		e := Entry{Key: k, Have: st.have, HasHave: st.hasHave}
+		if st.hasWant && !st.want.deleted {
+			e.Want, e.HasWant = st.want.item, true
+		}
+		delete(m, k) // lets the collector take what fn has finished with
+		if !e.HasWant && !e.HasHave {
+			continue // deleted before T and absent from the table: nothing to say
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Record layout: kind, flags, depth (uvarint), then stream label, sequence key, shard id,
+// key and item, each as a uvarint length followed by the bytes.
+func encodeRecord(b []byte, r *record) []byte {
+	var flags byte
+	if r.v.change {
+		flags |= flagChange
+	}
+	if r.v.deleted {
+		flags |= flagDeleted
+	}
+	item := r.v.item
+	if r.kind == kindHave {
+		item = r.item
+	}
+	b = append(b, byte(r.kind), flags)
+	b = binary.AppendUvarint(b, uint64(r.v.order.Depth))
+	for _, s := range [...]string{r.v.order.Stream, r.v.order.Seq, r.v.order.Shard, r.key, item} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+var errCorruptSpill = errors.New("spill file is corrupt (was the temporary directory modified during the restore?)")
+
+func readRecords(r *bufio.Reader, fn func(*record) error) error {
+	var rec record
+	var buf []byte
+	readString := func() (string, error) {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return "", errCorruptSpill
+		}
+		if uint64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", errCorruptSpill
+		}
+		return string(buf), nil
+	}
+	for {
+		k, err := r.ReadByte()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read spill file: %w", err)
+		}
+		flags, err := r.ReadByte()
+		if err != nil {
+			return errCorruptSpill
+		}
+		depth, err := binary.ReadUvarint(r)
+		if err != nil {
+			return errCorruptSpill
+		}
+		rec = record{kind: kind(k)}
+		rec.v.change, rec.v.deleted = flags&flagChange != 0, flags&flagDeleted != 0
+		rec.v.order.Depth = int(depth)
+		var fields [5]string
+		for i := range fields {
+			if fields[i], err = readString(); err != nil {
+				return err
+			}
+		}
+		rec.v.order.Stream, rec.v.order.Seq, rec.v.order.Shard, rec.key = fields[0], fields[1], fields[2], fields[3]
+		if rec.kind == kindHave {
+			rec.item = fields[4]
+		} else {
+			rec.v.item = fields[4]
+		}
+		if err := fn(&rec); err != nil {
+			return err
+		}
+	}
+}
