@@ -1,0 +1,223 @@
+// Package s3 is the Amazon S3 storage backend (and S3-compatible stores that honour
+// conditional writes: versitygw, MinIO).
+//
+// Objects appear atomically: a body up to Options.PartSize goes in one PutObject, a larger
+// one in a multipart upload that becomes visible only when completed. Create sends
+// If-None-Match: * so S3 itself refuses to replace an existing object, even one written a
+// moment ago by another process. Memory per write is bounded by PartSize: bodies are read
+// part by part, never whole.
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/ddbtape/ddbtape/storage"
+)
+
+var _ storage.Bucket = (*Bucket)(nil)
+
+// API is the part of the S3 client the backend uses; *s3.Client implements it.
+type API interface {
+	PutObject(ctx context.Context, in *awss3.PutObjectInput, optFns ...func(*awss3.Options)) (*awss3.PutObjectOutput, error)
+	GetObject(ctx context.Context, in *awss3.GetObjectInput, optFns ...func(*awss3.Options)) (*awss3.GetObjectOutput, error)
+	ListObjectsV2(ctx context.Context, in *awss3.ListObjectsV2Input, optFns ...func(*awss3.Options)) (*awss3.ListObjectsV2Output, error)
+	DeleteObject(ctx context.Context, in *awss3.DeleteObjectInput, optFns ...func(*awss3.Options)) (*awss3.DeleteObjectOutput, error)
+	CreateMultipartUpload(ctx context.Context, in *awss3.CreateMultipartUploadInput, optFns ...func(*awss3.Options)) (*awss3.CreateMultipartUploadOutput, error)
+	UploadPart(ctx context.Context, in *awss3.UploadPartInput, optFns ...func(*awss3.Options)) (*awss3.UploadPartOutput, error)
+	CompleteMultipartUpload(ctx context.Context, in *awss3.CompleteMultipartUploadInput, optFns ...func(*awss3.Options)) (*awss3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(ctx context.Context, in *awss3.AbortMultipartUploadInput, optFns ...func(*awss3.Options)) (*awss3.AbortMultipartUploadOutput, error)
+}
+
+const (
+	// DefaultPartSize is the multipart threshold and part size when Options leaves it 0.
+	DefaultPartSize = 16 << 20
+	// MinPartSize is S3's smallest part (but the last); smaller settings are raised to it.
+	MinPartSize = 5 << 20
+)
+
+// Options are the per-bucket settings of writes.
+type Options struct {
+	// SSE is the server-side encryption of new objects: "" (the bucket's default),
+	// "AES256" (SSE-S3) or "aws:kms" (SSE-KMS).
+	SSE string
+	// SSEKMSKeyID is the KMS key for "aws:kms"; empty means the account's aws/s3 key.
+	SSEKMSKeyID string
+	// PartSize is the largest body sent in one PutObject and the part size of larger ones;
+	// 0 means DefaultPartSize. It bounds the memory of one write.
+	PartSize int64
+}
+
+// Validate reports settings S3 would refuse, in the terms of the command line.
+func (o Options) Validate() error {
+	switch o.SSE {
+	case "", string(types.ServerSideEncryptionAes256), string(types.ServerSideEncryptionAwsKms):
+	default:
+		return fmt.Errorf("unsupported S3 server-side encryption %q: use AES256 or aws:kms", o.SSE)
+	}
+	if o.SSEKMSKeyID != "" && o.SSE != string(types.ServerSideEncryptionAwsKms) {
+		return fmt.Errorf("an S3 KMS key id needs server-side encryption aws:kms, not %q", o.SSE)
+	}
+	if o.PartSize < 0 {
+		return fmt.Errorf("S3 part size %d is negative", o.PartSize)
+	}
+	return nil
+}
+
+// Bucket stores objects under a prefix of an S3 bucket.
+type Bucket struct {
+	client API
+	bucket string
+	prefix string
+	opts   Options
+}
+
+// New returns a bucket over client. prefix is "" or ends in "/" (as storage.ParseURL gives
+// it); keys of the storage.Bucket are relative to it.
+func New(client API, bucket, prefix string, opts Options) *Bucket {
+	switch {
+	case opts.PartSize == 0:
+		opts.PartSize = DefaultPartSize
+	case opts.PartSize < MinPartSize:
+		opts.PartSize = MinPartSize
+	}
+	return &Bucket{client: client, bucket: bucket, prefix: prefix, opts: opts}
+}
+
+// NewFromLocation returns the bucket a parsed s3:// destination names.
+func NewFromLocation(client API, loc storage.Location, opts Options) (*Bucket, error) {
+	if loc.Scheme != "s3" {
+		return nil, fmt.Errorf("destination %s is not an s3:// URL", loc)
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return New(client, loc.Bucket, loc.Prefix, opts), nil
+}
+
+// URL is the s3:// URL of key, for messages.
+func (b *Bucket) URL(key string) string { return "s3://" + b.bucket + "/" + b.prefix + key }
+
+// Create stores r under key only if no object has that key (If-None-Match: *); otherwise
+// it returns an error wrapping storage.ErrExists and the existing object is untouched.
+func (b *Bucket) Create(ctx context.Context, key string, r io.Reader) error {
+	if err := b.write(ctx, key, r, true); err != nil {
+		return fmt.Errorf("create %s: %w", b.URL(key), err)
+	}
+	return nil
+}
+
+// Put stores r under key, replacing any existing object atomically.
+func (b *Bucket) Put(ctx context.Context, key string, r io.Reader) error {
+	if err := b.write(ctx, key, r, false); err != nil {
+		return fmt.Errorf("put %s: %w", b.URL(key), err)
+	}
+	return nil
+}
+
+// Open returns the object's content; an error wrapping storage.ErrNotFound when it is
+// missing. The caller closes it.
+func (b *Bucket) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	if key == "" {
+		return nil, errors.New("open: empty key")
+	}
+	out, err := b.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(b.prefix + key)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("open %s: %w", b.URL(key), storage.ErrNotFound)
+		}
+		return nil, fmt.Errorf("open %s: %w", b.URL(key), explain(b.bucket, err))
+	}
+	return out.Body, nil
+}
+
+// List returns every object whose key starts with prefix, sorted by key, reading every
+// page of ListObjectsV2. Keys ending in "/" (folder markers made by consoles) are skipped.
+func (b *Bucket) List(ctx context.Context, prefix string) ([]storage.Object, error) {
+	objs := []storage.Object{}
+	p := awss3.NewListObjectsV2Paginator(b.client, &awss3.ListObjectsV2Input{
+		Bucket: aws.String(b.bucket),
+		Prefix: aws.String(b.prefix + prefix),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", b.URL(prefix), explain(b.bucket, err))
+		}
+		for _, o := range page.Contents {
+			key, ok := strings.CutPrefix(aws.ToString(o.Key), b.prefix)
+			if !ok || key == "" || strings.HasSuffix(key, "/") {
+				continue
+			}
+			objs = append(objs, storage.Object{Key: key, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
+		}
+	}
+	// S3 lists in byte order already; S3-compatible stores over a file system may not.
+	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
+	return objs, nil
+}
+
+// Delete removes the object; a missing object is not an error.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
+	if key == "" {
+		return errors.New("delete: empty key")
+	}
+	_, err := b.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(b.prefix + key)})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete %s: %w", b.URL(key), explain(b.bucket, err))
+	}
+	return nil
+}
+
+func apiCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+func httpStatus(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// isNotFound is true for a missing key. A missing bucket is not "not found": it is a
+// configuration error the operator must see.
+func isNotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	if errors.As(err, &nsk) || errors.As(err, &nf) {
+		return true
+	}
+	return httpStatus(err) == http.StatusNotFound && apiCode(err) != "NoSuchBucket"
+}
+
+// isPreconditionFailed is true when If-None-Match: * found an object at the key.
+func isPreconditionFailed(err error) bool {
+	return apiCode(err) == "PreconditionFailed" || httpStatus(err) == http.StatusPreconditionFailed
+}
+
+// ErrNoSuchBucket is returned (wrapped) when the destination's bucket does not exist.
+var ErrNoSuchBucket = errors.New("S3 bucket does not exist: create it, or fix the bucket name in the destination URL")
+
+func explain(bucket string, err error) error {
+	if apiCode(err) == "NoSuchBucket" {
+		return fmt.Errorf("%s: %w: %w", bucket, ErrNoSuchBucket, err)
+	}
+	return err
+}
