@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -77,6 +78,26 @@ func TestDynamoDBLocal_SequenceNumbersAreIncreasing21DigitStrings(t *testing.T) 
 			t.Errorf("sequence number %s does not follow %s", seq, prev)
 		}
 		prev = seq
+	}
+}
+
+func TestDynamoDBLocal_SequenceNumbersComeFromOneCounterForAllStreams(t *testing.T) {
+	inst := Shared(t)
+	db := inst.DynamoDB()
+	a := CreateTable(t, db, TableOptions{})
+	b := CreateTable(t, db, TableOptions{})
+	put(t, db, a, map[string]types.AttributeValue{"pk": s("1"), "sk": s("x")})
+	put(t, db, b, map[string]types.AttributeValue{"pk": s("1"), "sk": s("x")})
+	put(t, db, a, map[string]types.AttributeValue{"pk": s("2"), "sk": s("x")})
+	records := readStream(t, inst.Streams(), StreamARN(t, db, a))
+	if len(records) != 2 {
+		t.Fatalf("got %d records, want 2", len(records))
+	}
+	// So a gap between consecutive sequence numbers of a shard never means a lost record.
+	first, _ := strconv.ParseInt(aws.ToString(records[0].Dynamodb.SequenceNumber), 10, 64)
+	second, _ := strconv.ParseInt(aws.ToString(records[1].Dynamodb.SequenceNumber), 10, 64)
+	if second-first < 2 {
+		t.Errorf("sequence numbers %d, %d around a write to another table: want a gap", first, second)
 	}
 }
 
@@ -180,7 +201,7 @@ func TestDynamoDBLocal_TableWithoutStreamHasNoStreamARN(t *testing.T) {
 	}
 }
 
-func TestDynamoDBLocal_ErrorsForMissingThings(t *testing.T) {
+func TestDynamoDBLocal_ErrorCodesForBadRequests(t *testing.T) {
 	inst := Shared(t)
 	db, streams := inst.DynamoDB(), inst.Streams()
 	ctx := context.Background()
@@ -211,6 +232,11 @@ func TestDynamoDBLocal_ErrorsForMissingThings(t *testing.T) {
 	_, err = streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: aws.String("garbage")})
 	if code := apiCode(err); code != "ValidationException" {
 		t.Errorf("get records with a garbage iterator: %v, want ValidationException", err)
+	}
+
+	_, err = streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: trimHorizon(t, streams, arn), Limit: aws.Int32(1001)})
+	if code := apiCode(err); code != "ValidationException" {
+		t.Errorf("get records with limit 1001: %v, want ValidationException (1000 is the most)", err)
 	}
 
 	noRetry := func(o *dynamodbstreams.Options) { o.RetryMaxAttempts = 1 }

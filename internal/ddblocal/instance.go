@@ -141,7 +141,15 @@ func ensureInstalled(ctx context.Context, root string) error {
 	script := filepath.Join(root, "scripts", "dynamodb-local.sh")
 	out, err := exec.CommandContext(ctx, "bash", script, "install").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("install DynamoDB Local (%s install): %w: %s", script, err, strings.TrimSpace(string(out)))
+		// The script's last line says what to install; anything before it (npm's own
+		// complaints) follows for context.
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		msg := strings.TrimPrefix(lines[len(lines)-1], "dynamodb-local: ")
+		err = fmt.Errorf("install DynamoDB Local: %s (%s install: %w)", msg, script, err)
+		if len(lines) > 1 {
+			err = fmt.Errorf("%w; its output:\n%s", err, out)
+		}
+		return err
 	}
 	return nil
 }
@@ -171,6 +179,9 @@ func launch(ctx context.Context, cache string) (*Instance, error) {
 	out := newTailBuffer(64 << 10)
 	cmd.Stdout = out
 	cmd.Stderr = out
+	// Pdeathsig fires when the thread that started java exits; the Go runtime ends threads
+	// only under runtime.LockOSThread, so in practice it fires when the test binary exits,
+	// even on a panic or a timeout's os.Exit.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = os.RemoveAll(workDir)
