@@ -32,9 +32,9 @@ import (
 // ErrJavaMissing means java is not on PATH; DynamoDB Local is a Java program.
 var ErrJavaMissing = errors.New("java not found: install OpenJDK 17 (apt-get install -y openjdk-17-jre-headless)")
 
-// ErrNoRepoRoot means no go.mod was found above the working directory, so neither the
-// install script nor the cache can be located.
-var ErrNoRepoRoot = errors.New("no go.mod above the working directory: run the tests from inside the ddbtape repository")
+// ErrNoRepoRoot means the repository root was not found above the working directory, so
+// neither the install script nor the cache can be located.
+var ErrNoRepoRoot = errors.New("no go.mod with scripts/dynamodb-local.sh above the working directory: run the tests from inside the ddbtape repository")
 
 const (
 	// readyTimeout bounds the wait for a launched JVM to answer: about 2 s on an idle machine,
@@ -112,7 +112,10 @@ func repoRoot() (string, error) {
 		return "", fmt.Errorf("working directory: %w", err)
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		// The script beside go.mod marks this repository's root, not a nested module's.
+		_, modErr := os.Stat(filepath.Join(dir, "go.mod"))
+		_, scriptErr := os.Stat(filepath.Join(dir, "scripts", "dynamodb-local.sh"))
+		if modErr == nil && scriptErr == nil {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
