@@ -13,7 +13,7 @@ import (
 	"github.com/ddbtape/ddbtape/storage/storagetest"
 )
 
-func newBucket(t *testing.T) *dir.Bucket {
+func newBucket(t testing.TB) *dir.Bucket {
 	t.Helper()
 	b, err := dir.New(t.TempDir())
 	if err != nil {

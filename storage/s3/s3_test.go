@@ -217,3 +217,51 @@ func TestBucket_URLNamesBucketAndPrefix(t *testing.T) {
 		t.Fatalf("URL = %q, want %q", got, want)
 	}
 }
+
+// stallAfter yields n zero bytes, then blocks until release is closed, then ends.
+type stallAfter struct {
+	n       int
+	stalled chan struct{}
+	release chan struct{}
+}
+
+func (r *stallAfter) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		close(r.stalled)
+		<-r.release
+		return 0, io.EOF
+	}
+	n := min(len(p), r.n)
+	clear(p[:n])
+	r.n -= n
+	return n, nil
+}
+
+func TestBucket_MultipartUploadIsInvisibleUntilCompleted(t *testing.T) {
+	b, name := newBucket(t, "", s3.Options{PartSize: s3.MinPartSize})
+	body := &stallAfter{n: s3.MinPartSize + s3.MinPartSize/2, stalled: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- b.Create(t.Context(), "t/seg", body) }()
+	select {
+	case <-body.stalled:
+	case err := <-done:
+		t.Fatalf("Create returned %v before reading its body", err)
+	}
+	// Part 1 is uploaded, part 2 half read: nothing may be visible yet.
+	if n := pendingUploads(t, name); n != 1 {
+		t.Errorf("%d multipart uploads in progress, want 1", n)
+	}
+	if _, err := b.Open(t.Context(), "t/seg"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Open during the upload = %v, want ErrNotFound", err)
+	}
+	if objs, err := b.List(t.Context(), "t/"); err != nil || len(objs) != 0 {
+		t.Errorf("List during the upload = %v, %v; want nothing", objs, err)
+	}
+	close(body.release)
+	if err := <-done; err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if got := read(t, b, "t/seg"); len(got) != s3.MinPartSize+s3.MinPartSize/2 {
+		t.Fatalf("read %d bytes after completion", len(got))
+	}
+}
