@@ -100,6 +100,13 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 			return fmt.Errorf("shard %s: %w", w.shard.ID, err)
 		}
 		w.pendingSeq, w.pendingTime = ch.SequenceNumber, ch.ApproximateCreationTime
+		// Roll inside a batch too: a GetRecords page holds up to 1,000 records, and the
+		// roll settings, not the page size, bound a segment.
+		if w.seg.Due(w.c.cfg.Roll, now) {
+			if err := w.flush(ctx); err != nil {
+				return err
+			}
+		}
 	}
 	if n := len(b.Records); n > 0 {
 		w.lastActive.Store(now.UnixNano())
