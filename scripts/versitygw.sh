@@ -30,7 +30,7 @@ installed() {
 install() {
 	installed && return 0
 	command -v go >/dev/null 2>&1 ||
-		die "go not found: install Go (https://go.dev/dl/) to build versitygw $VERSITYGW_VERSION"
+		die "go not found: install the Go toolchain (the one that builds ddbtape) to build versitygw $VERSITYGW_VERSION"
 	mkdir -p "$BIN_DIR"
 	# Several test binaries may install at once from a fresh clone; one builds, the others
 	# wait and then find it done.
