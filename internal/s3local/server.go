@@ -50,7 +50,7 @@ const (
 
 // ErrNoRepoRoot means no go.mod was found above the working directory, so neither the
 // install script nor the cache can be located.
-var ErrNoRepoRoot = errors.New("no go.mod above the working directory: run the tests from inside the ddbtape repository")
+var ErrNoRepoRoot = errors.New("no go.mod with scripts/versitygw.sh above the working directory: run the tests from inside the ddbtape repository")
 
 // Server is one versitygw process serving the buckets in a temporary directory. It dies
 // with the test process (the kernel sends it SIGKILL when the parent exits) even if Stop is
@@ -265,7 +265,8 @@ func repoRoot() (string, error) {
 		return "", fmt.Errorf("working directory: %w", err)
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		// go.mod alone is not enough: test fixtures may hold nested modules of their own.
+		if isFile(filepath.Join(dir, "go.mod")) && isFile(filepath.Join(dir, "scripts", "versitygw.sh")) {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
@@ -274,6 +275,11 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+func isFile(name string) bool {
+	fi, err := os.Stat(name)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // ensureInstalled runs the install script, which checks the version stamp and returns at
