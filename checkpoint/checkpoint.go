@@ -52,6 +52,11 @@ type Gap struct {
 	Reason     string    `json:"reason"`
 }
 
+// AllShards as a Gap's ShardID means the gap spans the whole stream: the table's stream
+// was replaced (disabled and enabled again), so nothing is known between the old stream's
+// last covered moment and the new stream's start.
+const AllShards = "*"
+
 // Table is everything recorded for one table.
 type Table struct {
 	Table  string              `json:"table"`

@@ -108,9 +108,10 @@ func (c *Capture) Stats() Stats {
 	return Stats{Records: c.metrics.records.Load(), Segments: c.metrics.segments.Load(), Gaps: c.metrics.gaps.Load()}
 }
 
-func (c *Capture) reader(streamARN string, log *slog.Logger) *shards.Reader {
+// reader returns the read loop for one shard; it adds the shard to the log lines itself.
+func (c *Capture) reader(streamARN string) *shards.Reader {
 	r := c.cfg.Reader
-	r.API, r.StreamARN, r.Logger = c.streams, streamARN, log
+	r.API, r.StreamARN, r.Logger = c.streams, streamARN, c.log
 	return &r
 }
 
@@ -170,14 +171,18 @@ func (r *run) prepare(ctx context.Context) error {
 	c := r.c
 	r.positions = map[string]checkpoint.Position{}
 	var otherStreams []string
+	var otherCovered time.Time // the old stream's last covered moment
 	for id, p := range r.state.Shards {
 		if p.StreamARN == r.stream {
 			r.positions[id] = p
 			if r.coveredFrom.IsZero() || p.CoveredFrom.Before(r.coveredFrom) {
 				r.coveredFrom = p.CoveredFrom
 			}
-		} else {
-			otherStreams = append(otherStreams, p.StreamARN)
+			continue
+		}
+		otherStreams = append(otherStreams, p.StreamARN)
+		if p.CoveredUntil.After(otherCovered) {
+			otherCovered = p.CoveredUntil
 		}
 	}
 	first := len(r.positions) == 0
@@ -191,7 +196,7 @@ func (r *run) prepare(ctx context.Context) error {
 	if first && len(otherStreams) > 0 {
 		// The table's stream was disabled and enabled again: what happened in between is
 		// unknown, so the backup has a gap until a new snapshot.
-		gap := checkpoint.Gap{StreamARN: r.stream, DetectedAt: c.now().UTC(),
+		gap := checkpoint.Gap{StreamARN: r.stream, ShardID: checkpoint.AllShards, From: otherCovered, DetectedAt: c.now().UTC(),
 			Reason: fmt.Sprintf("the table's stream changed (was %s); changes between the two streams are unknown", otherStreams[0])}
 		if err := c.store.AddGap(ctx, c.cfg.Table, gap); err != nil {
 			return fmt.Errorf("record stream change: %w", err)

@@ -36,23 +36,24 @@ type shardWorker struct {
 	readThrough time.Time
 	lastSave    time.Time
 
-	// lastActive is the wall clock (unix nanos) of the last batch with records, or the
-	// start; read by the coordinator for --until-idle.
-	lastActive atomic.Int64
-	records    atomic.Int64
+	// idleSince is the wall clock (unix nanos) of the first of the current run of empty
+	// polls, 0 while records flow or before the first poll answered; read by the
+	// coordinator for --until-idle. A shard stuck in retries is not idle.
+	idleSince atomic.Int64
+	records   atomic.Int64
 }
 
 func (w *shardWorker) idleFor(now time.Time) time.Duration {
-	if !w.shard.Open() {
+	since := w.idleSince.Load()
+	if !w.shard.Open() || since == 0 {
 		return 0 // closed shards are read at full speed and end by themselves
 	}
-	return now.Sub(time.Unix(0, w.lastActive.Load()))
+	return now.Sub(time.Unix(0, since))
 }
 
 // run reads the shard until it ends or ctx is cancelled, then stores and checkpoints what
 // it read. It returns nil when the shard was read to its end or reading was stopped.
 func (w *shardWorker) run(ctx context.Context) error {
-	w.lastActive.Store(w.c.now().UnixNano())
 	w.seg = writer.NewSegment(w.c.spoolDir)
 	defer func() { w.seg.Discard() }()
 
@@ -60,7 +61,7 @@ func (w *shardWorker) run(ctx context.Context) error {
 	if after == "" && w.c.startLatest {
 		start = shards.Latest
 	}
-	readErr := w.c.reader(w.stream, w.log).Read(ctx, w.shard, after, start, w.handle)
+	readErr := w.c.reader(w.stream).Read(ctx, w.shard, after, start, w.handle)
 	if errors.Is(readErr, errEnded) {
 		return nil
 	}
@@ -109,11 +110,12 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 		}
 	}
 	if n := len(b.Records); n > 0 {
-		w.lastActive.Store(now.UnixNano())
+		w.idleSince.Store(0)
 		w.records.Add(int64(n))
 		w.c.metrics.records.Add(int64(n))
 	} else if !b.PolledAt.IsZero() {
 		w.readThrough = b.PolledAt
+		w.idleSince.CompareAndSwap(0, now.UnixNano())
 	}
 
 	switch {

@@ -1,0 +1,449 @@
+package replicator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/ddbtape/ddbtape/checkpoint"
+	checkpointfile "github.com/ddbtape/ddbtape/checkpoint/file"
+	"github.com/ddbtape/ddbtape/internal/fakestreams"
+	"github.com/ddbtape/ddbtape/shards"
+	"github.com/ddbtape/ddbtape/storage"
+	"github.com/ddbtape/ddbtape/storage/dir"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+// fixture is a fake stream with one table, a directory bucket and a file checkpoint store.
+type fixture struct {
+	fake      *fakestreams.Server
+	table     string
+	streamARN string
+	bucket    storage.Bucket
+	store     *checkpointfile.Store
+}
+
+func newFixture(t *testing.T, shardIDs ...string) *fixture {
+	t.Helper()
+	fake := fakestreams.Start()
+	t.Cleanup(fake.Close)
+	arn, err := fake.CreateTable(fakestreams.TableSpec{Name: "orders", StreamViewType: "NEW_AND_OLD_IMAGES"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range shardIDs {
+		if err := fake.AddShard(arn, id, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := dir.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{fake: fake, table: "orders", streamARN: arn, bucket: b, store: checkpointfile.New(b, writer.CheckpointsPrefix("orders"))}
+}
+
+func (f *fixture) capture(t *testing.T, bucket storage.Bucket, mutate func(*Config)) *Capture {
+	t.Helper()
+	cfg := Config{
+		Table:     f.table,
+		Roll:      writer.RollPolicy{MaxRecords: 7, MaxBytes: 1 << 20, MaxAge: time.Minute},
+		UntilIdle: 300 * time.Millisecond,
+		SpoolDir:  t.TempDir(),
+		Reader:    shards.Reader{PollInterval: 5 * time.Millisecond, MaxIdleInterval: 20 * time.Millisecond, RetryBound: 10 * time.Second},
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	awsCfg := f.fake.Config()
+	c, err := NewCapture(cfg, dynamodb.NewFromConfig(awsCfg), dynamodbstreams.NewFromConfig(awsCfg), bucket, f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (f *fixture) run(t *testing.T, mutate func(*Config)) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return f.capture(t, f.bucket, mutate).Run(ctx)
+}
+
+func item(key string, n int) fakestreams.Record {
+	k := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}}
+	img := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}, "n": &types.AttributeValueMemberN{Value: fmt.Sprint(n)}}
+	return fakestreams.Record{EventName: "MODIFY", Keys: k, NewImage: img, OldImage: img}
+}
+
+// stored reads every segment back: shard -> rows in file order.
+func (f *fixture) stored(t *testing.T) map[string][]writer.Change {
+	t.Helper()
+	ctx := context.Background()
+	objs, err := f.bucket.List(ctx, writer.ChangesPrefix(f.table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]writer.Change{}
+	for _, o := range objs {
+		if _, ok := writer.ParseSegmentKey(o.Key); !ok {
+			t.Fatalf("unexpected object %s", o.Key)
+		}
+		rc, err := f.bucket.Open(ctx, o.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		changes, err := writer.ReadChanges(data)
+		if err != nil {
+			t.Fatalf("%s: %v", o.Key, err)
+		}
+		for _, c := range changes {
+			out[c.ShardID] = append(out[c.ShardID], c)
+		}
+	}
+	return out
+}
+
+func seqs(changes []writer.Change) []string {
+	out := make([]string, len(changes))
+	for i, c := range changes {
+		out[i] = c.SequenceNumber
+	}
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestCapture_SplitMidReadKeepsParentBeforeChildren(t *testing.T) {
+	parent := fakestreams.ShardID(1)
+	f := newFixture(t, parent)
+	for i := 0; i < 30; i++ {
+		if _, err := f.fake.Put(f.streamARN, item(fmt.Sprintf("k%d", i%10), i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, right := fakestreams.ShardID(2), fakestreams.ShardID(3)
+	var split atomic.Bool
+	f.fake.OnGetRecords(func(shardID string) {
+		if shardID == parent && split.CompareAndSwap(false, true) {
+			// The split happens while the parent is being read: records for the same
+			// keys now go to the children.
+			if err := f.fake.Split(parent, left, right); err != nil {
+				t.Error(err)
+			}
+			for i := 30; i < 60; i++ {
+				if _, err := f.fake.Put(f.streamARN, item(fmt.Sprintf("k%d", i%10), i)); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	})
+	if err := f.run(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := f.stored(t)
+	for _, id := range []string{parent, left, right} {
+		if want := f.fake.Records(id); !equalStrings(seqs(got[id]), want) {
+			t.Errorf("shard %s: stored %v, stream has %v", id, seqs(got[id]), want)
+		}
+	}
+	if n := len(got[left]) + len(got[right]); n != 30 {
+		t.Fatalf("children hold %d records, want 30", n)
+	}
+	// Parent first: every child record was received after the parent's last one.
+	lastParent := got[parent][len(got[parent])-1].CapturedAt
+	for _, id := range []string{left, right} {
+		for _, c := range got[id] {
+			if c.CapturedAt.Before(lastParent) {
+				t.Fatalf("child %s record %s captured at %s, before the parent's end at %s", id, c.SequenceNumber, c.CapturedAt, lastParent)
+			}
+		}
+	}
+	state, err := f.store.Load(context.Background(), f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := state.Shards[parent]
+	if !p.Finished || p.SequenceNumber != got[parent][len(got[parent])-1].SequenceNumber {
+		t.Errorf("parent checkpoint %+v: want finished at its last record", p)
+	}
+	for _, id := range []string{left, right} {
+		c := state.Shards[id]
+		if c.Finished || c.ParentShardID != parent || c.CoveredUntil.IsZero() || !c.CoveredFrom.Equal(p.CoveredFrom) {
+			t.Errorf("child checkpoint %+v: want open, parent %s, covered, coverage inherited from %s", c, parent, p.CoveredFrom)
+		}
+	}
+}
+
+func TestCapture_SurvivesThrottlingServerErrorsResetsAndExpiredIterators(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	f := newFixture(t, id)
+	for i := 0; i < 40; i++ {
+		if _, err := f.fake.AppendRecords(id, item(fmt.Sprintf("k%d", i), i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, fault := range fakestreams.ThrottlingFaults {
+		f.fake.FailNext(fakestreams.OpGetRecords, 3, fault)
+	}
+	f.fake.FailNext(fakestreams.OpGetRecords, 2, fakestreams.InternalServerError)
+	f.fake.FailNext(fakestreams.OpGetRecords, 2, fakestreams.ConnectionReset)
+	f.fake.FailNext(fakestreams.OpGetShardIterator, 2, fakestreams.ServiceUnavailable)
+	f.fake.FailNext(fakestreams.OpDescribeStream, 1, fakestreams.Throttling)
+	var calls atomic.Int32
+	f.fake.OnGetRecords(func(string) {
+		if calls.Add(1) == 20 {
+			f.fake.ExpireIterators()
+		}
+	})
+	// Retries wait a fiftieth of what they would; the retry bound is generous so the
+	// storm is ridden out.
+	fast := func(c *Config) {
+		c.Reader.Limit = 3
+		c.Reader.RetryBound = 10 * time.Minute
+		c.Reader.Sleep = func(ctx context.Context, d time.Duration) error {
+			select {
+			case <-time.After(d / 50):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	if err := f.run(t, fast); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := seqs(f.stored(t)[id]), f.fake.Records(id); !equalStrings(got, want) {
+		t.Fatalf("stored %d records %v, stream has %d", len(got), got, len(want))
+	}
+}
+
+func TestCapture_TrimmedRecordsAreRecordedAsAGap(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	f := newFixture(t, id)
+	first, err := f.fake.AppendRecords(id, item("a", 1), item("b", 2), item("c", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.run(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	// While ddbtape is down, records arrive and the oldest of them are trimmed.
+	lost, err := f.fake.AppendRecords(id, item("d", 4), item("e", 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := f.fake.AppendRecords(id, item("f", 6), item("g", 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.fake.Trim(id, lost[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.run(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := seqs(f.stored(t)[id]), append(first, later...); !equalStrings(got, want) {
+		t.Fatalf("stored %v, want what was readable %v", got, want)
+	}
+	state, err := f.store.Load(context.Background(), f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(state.Gaps) != 1 || state.Gaps[0].ShardID != id || state.Gaps[0].AfterSequence != first[2] {
+		t.Fatalf("gaps %+v: want one gap on %s after %s", state.Gaps, id, first[2])
+	}
+	if p := state.Shards[id]; p.SequenceNumber != later[1] {
+		t.Errorf("checkpoint at %s, want %s", p.SequenceNumber, later[1])
+	}
+}
+
+func TestCapture_VanishedShardIsAGapAndNoLongerHoldsBackChildren(t *testing.T) {
+	parent := fakestreams.ShardID(1)
+	f := newFixture(t, parent)
+	done, err := f.fake.AppendRecords(parent, item("a", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.run(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Down for more than a day: the parent closed, its unread tail and then the parent
+	// itself were removed by retention; the child is what is left.
+	if _, err := f.fake.AppendRecords(parent, item("b", 2)); err != nil {
+		t.Fatal(err)
+	}
+	child := fakestreams.ShardID(2)
+	if err := f.fake.Split(parent, child); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := f.fake.AppendRecords(child, item("c", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.fake.RemoveShard(parent); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.run(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := f.stored(t)
+	if !equalStrings(seqs(got[parent]), done) || !equalStrings(seqs(got[child]), kept) {
+		t.Fatalf("stored %v / %v, want %v / %v", seqs(got[parent]), seqs(got[child]), done, kept)
+	}
+	state, err := f.store.Load(context.Background(), f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(state.Gaps) != 1 || state.Gaps[0].ShardID != parent || state.Gaps[0].AfterSequence != done[0] {
+		t.Fatalf("gaps %+v: want one on the vanished parent after %s", state.Gaps, done[0])
+	}
+	if !state.Shards[parent].Finished {
+		t.Errorf("vanished parent should be marked done so it no longer bounds the window")
+	}
+}
+
+// failingBucket fails Create once a number of objects were created.
+type failingBucket struct {
+	storage.Bucket
+	left atomic.Int32
+}
+
+var errInjected = errors.New("injected storage failure")
+
+func (b *failingBucket) Create(ctx context.Context, key string, r io.Reader) error {
+	if b.left.Add(-1) < 0 {
+		io.Copy(io.Discard, r)
+		return errInjected
+	}
+	return b.Bucket.Create(ctx, key, r)
+}
+
+func TestCapture_CheckpointNeverPassesARecordThatIsNotStored(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	f := newFixture(t, id)
+	var all []string
+	for i := 0; i < 50; i++ {
+		s, err := f.fake.AppendRecords(id, item(fmt.Sprintf("k%d", i), i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, s...)
+	}
+	fb := &failingBucket{Bucket: f.bucket}
+	fb.left.Store(3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := f.capture(t, fb, nil).Run(ctx)
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("capture returned %v, want the storage failure", err)
+	}
+	stored := seqs(f.stored(t)[id])
+	if !equalStrings(stored, all[:len(stored)]) || len(stored) != 21 {
+		t.Fatalf("stored %d records, want the first 3 segments of 7", len(stored))
+	}
+	state, err := f.store.Load(ctx, f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := state.Shards[id].SequenceNumber; got != stored[len(stored)-1] {
+		t.Fatalf("checkpoint at %s, last stored record %s", got, stored[len(stored)-1])
+	}
+	// Once storage works again, a new run resumes from the checkpoint and loses nothing.
+	if err := f.run(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(f.stored(t)[id]); !equalStrings(got, all) {
+		t.Fatalf("after resume stored %d records, want %d", len(got), len(all))
+	}
+}
+
+func TestCapture_StopsOnCancelAfterStoringWhatItRead(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	f := newFixture(t, id)
+	want, err := f.fake.AppendRecords(id, item("a", 1), item("b", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := f.capture(t, f.bucket, func(c *Config) { c.UntilIdle = 0; c.Roll.MaxRecords = 1000 })
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for c.Stats().Records < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("capture read nothing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel() // SIGTERM
+	if err := <-errc; err != nil {
+		t.Fatalf("a stop is a normal exit, got %v", err)
+	}
+	if got := seqs(f.stored(t)[id]); !equalStrings(got, want) {
+		t.Fatalf("stored %v after stop, want %v", got, want)
+	}
+	state, _ := f.store.Load(context.Background(), f.table)
+	if state.Shards[id].SequenceNumber != want[1] {
+		t.Fatalf("checkpoint %+v, want at %s", state.Shards[id], want[1])
+	}
+}
+
+func TestCapture_StreamReplacedIsAGap(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	f := newFixture(t, id)
+	if _, err := f.fake.AppendRecords(id, item("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	// An earlier capture followed another stream of this table, covered up to oldEnd.
+	ctx := context.Background()
+	oldEnd := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	if err := f.store.Save(ctx, f.table, checkpoint.Position{StreamARN: "arn:old", ShardID: "shardId-old", CoveredUntil: oldEnd, UpdatedAt: oldEnd}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := f.run(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&buf, nil)) }); err != nil {
+		t.Fatal(err)
+	}
+	state, _ := f.store.Load(ctx, f.table)
+	if len(state.Gaps) != 1 {
+		t.Fatalf("gaps %+v: want one", state.Gaps)
+	}
+	g := state.Gaps[0]
+	if g.StreamARN != f.streamARN || g.ShardID != checkpoint.AllShards || !g.From.Equal(oldEnd) {
+		t.Fatalf("gap %+v: want the whole new stream, from the old stream's end %s", g, oldEnd)
+	}
+	if !bytes.Contains(buf.Bytes(), []byte("stream changed")) {
+		t.Errorf("log does not say the stream changed:\n%s", buf.String())
+	}
+	if got := f.stored(t)[id]; len(got) != 1 {
+		t.Errorf("the new stream's record should be captured, got %d", len(got))
+	}
+}
