@@ -64,6 +64,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
+	aws.log = log
 	cfg, err := aws.load(ctx)
 	if err != nil {
 		return err
@@ -90,11 +91,12 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	}
 	began := time.Now()
 	err = capture.Run(ctx)
-	st := capture.Stats()
-	fmt.Fprintf(e.stderr, "captured %d records into %d segments in %s", st.Records, st.Segments, time.Since(began).Round(time.Millisecond))
-	if st.Gaps > 0 {
-		fmt.Fprintf(e.stderr, "; %d gaps recorded (see 'ddbtape status')", st.Gaps)
+	if st := capture.Stats(); err == nil || st.Records > 0 {
+		fmt.Fprintf(e.stderr, "captured %d records into %d segments in %s", st.Records, st.Segments, time.Since(began).Round(time.Millisecond))
+		if st.Gaps > 0 {
+			fmt.Fprintf(e.stderr, "; %d gaps recorded (see 'ddbtape status')", st.Gaps)
+		}
+		fmt.Fprintln(e.stderr)
 	}
-	fmt.Fprintln(e.stderr)
 	return err
 }

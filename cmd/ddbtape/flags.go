@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/smithy-go/logging"
 )
 
 // newFlagSet makes a subcommand's flag set: errors are returned, not printed and exited on.
@@ -48,6 +50,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 type awsFlags struct {
 	region      string
 	endpointURL string
+	// log, when set, receives the SDK's own log lines at debug level; otherwise they are
+	// dropped (they would break the one-line error contract on stderr).
+	log *slog.Logger
 }
 
 func (a *awsFlags) register(fs *flag.FlagSet) {
@@ -66,6 +71,13 @@ func (a *awsFlags) load(ctx context.Context) (aws.Config, error) {
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, usagef("no AWS region: pass --region or set AWS_REGION")
+	}
+	cfg.Logger = logging.Nop{}
+	if a.log != nil {
+		log := a.log
+		cfg.Logger = logging.LoggerFunc(func(class logging.Classification, format string, v ...any) {
+			log.Debug(fmt.Sprintf(format, v...), "source", "aws-sdk", "class", string(class))
+		})
 	}
 	return cfg, nil
 }
