@@ -110,6 +110,10 @@ func (r *Reader) retrier(log *slog.Logger) *retrier {
 // trimmed data: something else is wrong, and looping would only record gap after gap.
 const maxConsecutiveGaps = 3
 
+// maxConsecutiveExpired stops a reader whose renewed iterators expire before their first
+// use (a badly skewed clock, say), instead of spinning on GetShardIterator.
+const maxConsecutiveExpired = 3
+
 // Read reads shard from just after sequence number after, or, when after is empty, from
 // start, and calls h with the result of every GetRecords call, in order, including empty
 // ones (they tell the caller the shard was polled at PolledAt and had nothing new).
@@ -158,9 +162,11 @@ type shardRead struct {
 	// `after` until one is; empty when reading from start.
 	last  string
 	start StartPosition
-	// delivered counts records handed to h; gaps counts Trimmed batches in a row.
+	// delivered counts records handed to h; gaps counts Trimmed batches in a row, expired
+	// iterators that expired in a row.
 	delivered int
 	gaps      int
+	expired   int
 }
 
 func (s *shardRead) run(ctx context.Context) error {
@@ -200,6 +206,11 @@ func (s *shardRead) run(ctx context.Context) error {
 			}
 			switch apiCode(err) {
 			case codeExpiredIterator:
+				s.expired++
+				if s.expired > maxConsecutiveExpired {
+					return fmt.Errorf("get records %s: %d fresh iterators in a row expired before use (check this host's clock): %w",
+						s.shard.ID, maxConsecutiveExpired, err)
+				}
 				s.log.Info("shard iterator expired, renewing", "after", s.last)
 			case codeTrimmed:
 				if err := s.gap(ctx, "get records", err); err != nil {
@@ -216,6 +227,7 @@ func (s *shardRead) run(ctx context.Context) error {
 			continue
 		}
 
+		s.expired = 0
 		b := Batch{ShardID: s.shard.ID, Records: out.Records, PolledAt: polledAt, End: out.NextShardIterator == nil}
 		n := len(b.Records)
 		if n > 0 {

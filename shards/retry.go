@@ -40,9 +40,10 @@ var throttleCodes = map[string]bool{
 
 // serverCodes are error codes of server-side failures that a later attempt may not meet.
 var serverCodes = map[string]bool{
-	"InternalServerError": true,
-	"InternalFailure":     true,
-	"ServiceUnavailable":  true,
+	"InternalServerError":         true,
+	"InternalFailure":             true,
+	"ServiceUnavailable":          true,
+	"ServiceUnavailableException": true,
 }
 
 // apiCode returns the AWS error code of err, or "" when err carries none.
@@ -148,6 +149,7 @@ func (rt *retrier) do(ctx context.Context, what string, f func() error) error {
 			return fmt.Errorf("%w: %s failed for %s (%d attempts), last %s: %w",
 				ErrGaveUp, what, b.GetElapsedTime().Round(time.Millisecond), attempt, reason, err)
 		}
+		wait = min(wait, retryMaxInterval) // jitter must not stretch past the cap
 		rt.logRetry(what, reason, attempt, wait, err)
 		if err := rt.sleep(ctx, wait); err != nil {
 			return err

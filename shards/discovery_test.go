@@ -1,0 +1,213 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/ddbtape/ddbtape/internal/fakestreams"
+)
+
+func TestStreamOf(t *testing.T) {
+	fake := fakestreams.Start()
+	t.Cleanup(fake.Close)
+	mk := func(name, view string) string {
+		arn, err := fake.CreateTable(fakestreams.TableSpec{Name: name, StreamViewType: view})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return arn
+	}
+	mk("nostream", "")
+	mk("keysonly", "KEYS_ONLY")
+	mk("oldimage", "OLD_IMAGE")
+	mk("disabled", ViewNewAndOldImages)
+	if err := fake.DisableStream("disabled"); err != nil {
+		t.Fatal(err)
+	}
+	newImage := mk("newimage", ViewNewImage)
+	both := mk("both", ViewNewAndOldImages)
+	api := dynamodb.NewFromConfig(fake.Config())
+
+	tests := []struct {
+		table   string
+		wantErr error
+		want    Stream
+		mention string // the error must tell the operator this
+	}{
+		{table: "missing", wantErr: ErrTableNotFound, mention: "region"},
+		{table: "nostream", wantErr: ErrNoStream, mention: "aws dynamodb update-table --table-name nostream --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES"},
+		{table: "disabled", wantErr: ErrNoStream, mention: "--table-name disabled"},
+		{table: "keysonly", wantErr: ErrViewType, mention: "KEYS_ONLY"},
+		{table: "oldimage", wantErr: ErrViewType, mention: "OLD_IMAGE"},
+		{table: "newimage", want: Stream{TableARN: fake.TableARN("newimage"), StreamARN: newImage, ViewType: ViewNewImage}},
+		{table: "both", want: Stream{TableARN: fake.TableARN("both"), StreamARN: both, ViewType: ViewNewAndOldImages}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.table, func(t *testing.T) {
+			got, err := StreamOf(context.Background(), api, tt.table)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("StreamOf = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), tt.mention) {
+					t.Errorf("error %q does not mention %q", err, tt.mention)
+				}
+				return
+			}
+			if got != tt.want || got.TableARN == "" || got.StreamARN == "" {
+				t.Errorf("StreamOf = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckViewType(t *testing.T) {
+	for v, ok := range map[string]bool{"NEW_AND_OLD_IMAGES": true, "NEW_IMAGE": true, "OLD_IMAGE": false, "KEYS_ONLY": false, "": false} {
+		if err := CheckViewType(v); (err == nil) != ok || (err != nil && !errors.Is(err, ErrViewType)) {
+			t.Errorf("CheckViewType(%q) = %v, want ok=%v", v, err, ok)
+		}
+	}
+}
+
+func TestListShards_PagesDescribeStreamOver250Shards(t *testing.T) {
+	e := newEnv(t)
+	var want []string
+	for i := range 250 {
+		id := fakestreams.ShardID(i)
+		parent := ""
+		if i > 0 && i%5 != 0 {
+			parent = fakestreams.ShardID(i - 1) // chains of rollovers
+		}
+		e.addShard(id, parent)
+		want = append(want, id)
+	}
+	e.fake.FailNext(fakestreams.OpDescribeStream, 1, fakestreams.LimitExceeded) // 10/s per account: it happens
+	got, err := e.reader().ListShards(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range got {
+		ids = append(ids, s.ID)
+		if s.StartingSequence == "" {
+			t.Errorf("shard %s has no starting sequence number", s.ID)
+		}
+	}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("listed %d shards, want 250 in order", len(ids))
+	}
+	if got[1].ParentID != want[0] || got[5].ParentID != "" {
+		t.Errorf("parents not kept: %+v %+v", got[1], got[5])
+	}
+	if n := e.fake.Calls(fakestreams.OpDescribeStream); n != 4 {
+		t.Errorf("DescribeStream calls = %d, want 4 (3 pages of 100 and one throttled)", n)
+	}
+	if l := BuildLineage(got); len(l.Roots()) != 50 {
+		t.Errorf("lineage of the listing has %d roots, want 50", len(l.Roots()))
+	}
+}
+
+func TestListShards_ReportsClosedShards(t *testing.T) {
+	e := newEnv(t)
+	e.addShard("p", "")
+	if err := e.fake.Split("p", "c1", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ListShards(context.Background(), e.client, e.streamARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Open() || !got[1].Open() || got[1].ParentID != "p" || got[2].ParentID != "p" {
+		t.Errorf("ListShards = %+v", got)
+	}
+}
+
+func TestListShards_UnknownStreamFails(t *testing.T) {
+	e := newEnv(t)
+	_, err := ListShards(context.Background(), e.client, e.streamARN+"-nope")
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ResourceNotFoundException" {
+		t.Fatalf("ListShards = %v, want ResourceNotFoundException", err)
+	}
+}
+
+func TestRetryReason_ClassifiesByTypeNotText(t *testing.T) {
+	resp := func(code int) *smithyhttp.ResponseError {
+		return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: code}}, Err: errors.New("x")}
+	}
+	tests := []struct {
+		name  string
+		err   error
+		retry bool
+	}{
+		{"LimitExceededException", &smithy.GenericAPIError{Code: "LimitExceededException"}, true},
+		{"ProvisionedThroughputExceededException", &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException"}, true},
+		{"ThrottlingException", &smithy.GenericAPIError{Code: "ThrottlingException"}, true},
+		{"RequestLimitExceeded wrapped", fmt.Errorf("op: %w", &smithy.GenericAPIError{Code: "RequestLimitExceeded"}), true},
+		{"InternalServerError", &smithy.GenericAPIError{Code: "InternalServerError"}, true},
+		{"HTTP 503 with unknown code", resp(503), true},
+		{"HTTP 429", resp(429), true},
+		{"HTTP 400", resp(400), false},
+		{"request send error", &smithyhttp.RequestSendError{Err: errors.New("dial")}, true},
+		{"connection reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
+		{"connection refused", fmt.Errorf("x: %w", syscall.ECONNREFUSED), true},
+		{"EOF", fmt.Errorf("read body: %w", io.EOF), true},
+		{"unexpected EOF", io.ErrUnexpectedEOF, true},
+		{"validation", &smithy.GenericAPIError{Code: "ValidationException"}, false},
+		{"expired iterator is handled, not retried", &smithy.GenericAPIError{Code: "ExpiredIteratorException"}, false},
+		{"trimmed is a gap, not retried", &smithy.GenericAPIError{Code: "TrimmedDataAccessException"}, false},
+		{"message text alone means nothing", errors.New("LimitExceededException: rate exceeded"), false},
+		{"context canceled", context.Canceled, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, got := retryReason(tt.err); got != tt.retry {
+				t.Errorf("retryReason(%v) = %v, want %v", tt.err, got, tt.retry)
+			}
+		})
+	}
+}
+
+// countingHandler is a slog.Handler that counts messages.
+type countingHandler struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, r.Message)
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+func (h *countingHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, m := range h.msgs {
+		if m == msg {
+			n++
+		}
+	}
+	return n
+}
+
+func slogLogger(h slog.Handler) *slog.Logger { return slog.New(h) }
