@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -78,33 +77,31 @@ func (j *Job) run(ctx context.Context, p Progress) (writer.Manifest, error) {
 		}
 	}
 
-	todo := make(chan int)
+	// Every segment gets its state before the workers start, so the map is only read
+	// concurrently; each state belongs to the one worker that scans its segment.
+	for seg := range j.job.TotalSegments {
+		if j.segments[seg] == nil {
+			j.segments[seg] = &segmentState{Segment: seg}
+		}
+	}
+	todo := make(chan *segmentState)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(todo)
 		for seg := range j.job.TotalSegments {
-			if s := j.segments[seg]; s != nil && s.Done {
-				continue
-			}
-			select {
-			case todo <- seg:
-			case <-gctx.Done():
-				return nil
+			if st := j.segments[seg]; !st.Done {
+				select {
+				case todo <- st:
+				case <-gctx.Done():
+					return nil
+				}
 			}
 		}
 		return nil
 	})
-	var mu sync.Mutex // guards j.segments' map (each segment's state is its worker's)
 	for range j.cfg.Workers {
 		g.Go(func() error {
-			for seg := range todo {
-				mu.Lock()
-				st := j.segments[seg]
-				if st == nil {
-					st = &segmentState{Segment: seg}
-					j.segments[seg] = st
-				}
-				mu.Unlock()
+			for st := range todo {
 				if err := j.scanSegment(gctx, st, &next, p); err != nil {
 					return err
 				}
