@@ -1,0 +1,114 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+// ErrTableExists means --create was asked for a table that exists already. Restore into it
+// without --create (it is made equal to the state at T), or pick another name.
+var ErrTableExists = errors.New("target table exists already: drop --create to restore into it, or choose another name")
+
+// TableAPI is the part of the DynamoDB client that creating a table uses.
+type TableAPI interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
+// CreateTableInput recreates the table a manifest describes under name: key schema,
+// attribute definitions, secondary indexes, billing mode and throughput. It has no stream:
+// a restored table is not a capture source until someone enables one.
+func CreateTableInput(name string, m *writer.Manifest) (*dynamodb.CreateTableInput, error) {
+	if len(m.KeySchema) == 0 || len(m.AttributeDefinitions) == 0 {
+		return nil, fmt.Errorf("snapshot %s: manifest has no key schema or attribute definitions", m.SnapshotID)
+	}
+	in := &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		KeySchema:            keySchema(m.KeySchema),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: make([]types.AttributeDefinition, len(m.AttributeDefinitions)),
+	}
+	for i, d := range m.AttributeDefinitions {
+		in.AttributeDefinitions[i] = types.AttributeDefinition{AttributeName: aws.String(d.AttributeName), AttributeType: types.ScalarAttributeType(d.AttributeType)}
+	}
+	provisioned := m.BillingMode == string(types.BillingModeProvisioned)
+	if provisioned {
+		in.BillingMode = types.BillingModeProvisioned
+		in.ProvisionedThroughput = throughput(m.ReadCapacityUnits, m.WriteCapacityUnits)
+	}
+	for _, ix := range m.GlobalSecondaryIndexes {
+		g := types.GlobalSecondaryIndex{IndexName: aws.String(ix.IndexName), KeySchema: keySchema(ix.KeySchema), Projection: projection(ix)}
+		if provisioned {
+			g.ProvisionedThroughput = throughput(ix.ReadCapacityUnits, ix.WriteCapacityUnits)
+		}
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, g)
+	}
+	for _, ix := range m.LocalSecondaryIndexes {
+		in.LocalSecondaryIndexes = append(in.LocalSecondaryIndexes, types.LocalSecondaryIndex{IndexName: aws.String(ix.IndexName), KeySchema: keySchema(ix.KeySchema), Projection: projection(ix)})
+	}
+	return in, nil
+}
+
+func keySchema(ks []writer.KeyElement) []types.KeySchemaElement {
+	out := make([]types.KeySchemaElement, len(ks))
+	for i, k := range ks {
+		out[i] = types.KeySchemaElement{AttributeName: aws.String(k.AttributeName), KeyType: types.KeyType(k.KeyType)}
+	}
+	return out
+}
+
+func projection(ix writer.SecondaryIndex) *types.Projection {
+	p := &types.Projection{ProjectionType: types.ProjectionType(ix.ProjectionType)}
+	if p.ProjectionType == "" {
+		p.ProjectionType = types.ProjectionTypeAll
+	}
+	if len(ix.NonKeyAttributes) > 0 {
+		p.NonKeyAttributes = ix.NonKeyAttributes
+	}
+	return p
+}
+
+// throughput keeps a provisioned table creatable when the manifest lacks capacities.
+func throughput(rcu, wcu int64) *types.ProvisionedThroughput {
+	return &types.ProvisionedThroughput{ReadCapacityUnits: aws.Int64(max(rcu, 1)), WriteCapacityUnits: aws.Int64(max(wcu, 1))}
+}
+
+// CreateTable creates the table and waits until it and its indexes are ACTIVE.
+func CreateTable(ctx context.Context, api TableAPI, in *dynamodb.CreateTableInput, wait time.Duration) error {
+	name := aws.ToString(in.TableName)
+	if _, err := api.CreateTable(ctx, in); err != nil {
+		var inUse *types.ResourceInUseException
+		if errors.As(err, &inUse) {
+			return fmt.Errorf("create table %s: %w", name, ErrTableExists)
+		}
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	waiter := dynamodb.NewTableExistsWaiter(api, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 200*time.Millisecond, 5*time.Second
+	})
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName}, wait); err != nil {
+		return fmt.Errorf("wait for table %s to become ACTIVE: %w", name, err)
+	}
+	return nil
+}
+
+// KeyNames returns the key attribute names of a manifest, partition key first.
+func KeyNames(m *writer.Manifest) []string {
+	var names []string
+	for _, kt := range []string{"HASH", "RANGE"} {
+		for _, k := range m.KeySchema {
+			if k.KeyType == kt {
+				names = append(names, k.AttributeName)
+			}
+		}
+	}
+	return names
+}
