@@ -113,13 +113,42 @@ func (s *Server) Close() { s.ts.Close() }
 // Config returns an SDK configuration for this server: its region, static credentials,
 // BaseEndpoint = URL(), and the SDK's retryer limited to one attempt so that the
 // caller's own retry layer is what meets the injected faults.
+//
+// Its HTTP client buffers request bodies before sending them. Without that, the SDK
+// closing a request body while net/http's write loop still reads it makes the
+// transport close the connection under the response now and then ("use of closed
+// network connection" on a 200, aws/aws-sdk-go-v2#2737); the SDK's default retryer
+// hides that, a one-attempt retryer does not, and tests counting waits or calls would
+// flake. Production clients keep the SDK's default retryer.
 func (s *Server) Config() aws.Config {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256 // many shard readers against one server
 	return aws.Config{
 		Region:       s.opts.Region,
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDFAKESTREAMS", "fake-secret", ""),
 		BaseEndpoint: aws.String(s.ts.URL),
 		Retryer:      func() aws.Retryer { return retry.AddWithMaxAttempts(retry.NewStandard(), 1) },
+		HTTPClient:   &http.Client{Transport: bufferedBodies{tr}},
 	}
+}
+
+// bufferedBodies sends each request with a body of its own, which nobody else closes.
+type bufferedBodies struct{ next http.RoundTripper }
+
+func (b bufferedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return b.next.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("buffer request body: %w", err)
+	}
+	c := r.Clone(r.Context())
+	c.Body = io.NopCloser(bytes.NewReader(body))
+	c.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	c.ContentLength = int64(len(body))
+	return b.next.RoundTrip(c)
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
