@@ -166,6 +166,7 @@ func TestRetryReason_ClassifiesByTypeNotText(t *testing.T) {
 		{"connection reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
 		{"connection refused", fmt.Errorf("x: %w", syscall.ECONNREFUSED), true},
 		{"EOF", fmt.Errorf("read body: %w", io.EOF), true},
+		{"closed under the response (aws-sdk-go-v2#2737)", fmt.Errorf("deserialization failed: %w", net.ErrClosed), true},
 		{"unexpected EOF", io.ErrUnexpectedEOF, true},
 		{"validation", &smithy.GenericAPIError{Code: "ValidationException"}, false},
 		{"expired iterator is handled, not retried", &smithy.GenericAPIError{Code: "ExpiredIteratorException"}, false},

@@ -78,7 +78,7 @@ func retryReason(err error) (string, bool) {
 	if errors.As(err, &sendErr) {
 		return "connection error", true
 	}
-	for _, target := range []error{syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE, io.EOF, io.ErrUnexpectedEOF} {
+	for _, target := range []error{syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE, net.ErrClosed, io.EOF, io.ErrUnexpectedEOF} {
 		if errors.Is(err, target) {
 			return "connection error", true
 		}
