@@ -26,7 +26,7 @@ var ErrCorrupt = errors.New("corrupt or truncated Parquet file")
 const readBatchRows = 4096
 
 // rowReader walks the record batches of a Parquet file with a known schema. The Arrow
-// Parquet decoder panics on some malformed pages (slice bounds, mismatched column lengths)
+// Parquet decoder panics on some malformed input (a nil dereference was seen in testing)
 // instead of returning an error, so every call into it recovers and reports ErrCorrupt.
 type rowReader struct {
 	pf   *file.Reader
