@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
+	"github.com/ddbtape/ddbtape/snapshot/snapshottest"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
@@ -139,18 +138,21 @@ func (t *memTable) pages() map[int]int {
 	return out
 }
 
-// expected is the table's content as canonical item JSON, sorted.
-func (t *memTable) expected(tb testing.TB) []string {
+// expected is the table's content: canonical key JSON -> canonical item JSON.
+func (t *memTable) expected(tb testing.TB) map[string]string {
 	tb.Helper()
-	var out []string
+	out := map[string]string{}
 	for _, it := range t.items {
+		k, err := ddbjson.FromDynamoDB(map[string]types.AttributeValue{"pk": it["pk"]})
+		if err != nil {
+			tb.Fatal(err)
+		}
 		s, err := ddbjson.FromDynamoDB(it)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		out = append(out, canonical(tb, s))
+		out[canonical(tb, k)] = canonical(tb, s)
 	}
-	sort.Strings(out)
 	return out
 }
 
@@ -181,63 +183,23 @@ func testConfig(table string) Config {
 	return Config{Table: table, Segments: 4, Workers: 3, PageSize: 7, Part: writer.PartPolicy{MaxRows: 20, MaxBytes: 1 << 20}, SpoolDir: ""}
 }
 
-// readSnapshot loads a complete snapshot: its manifest, after checking every part's size
-// and SHA-256 against it, and its rows as canonical item JSON, sorted. It fails the test if
-// a part's key column does not match its item.
-func readSnapshot(t *testing.T, b storage.Bucket, table, id string) (writer.Manifest, []string) {
+// readSnapshot reads a complete snapshot back and fails the test on anything it finds
+// inconsistent (checksums, row counts, key columns, duplicates, unlisted files).
+func readSnapshot(t *testing.T, b storage.Bucket, table, id string) (writer.Manifest, map[string]string) {
 	t.Helper()
-	ctx := context.Background()
-	dirKey := writer.SnapshotDir(table, id)
-	m := readManifest(t, b, table, id)
-	var rows []string
-	listed := map[string]bool{writer.ManifestName: true}
-	var total int64
-	for _, mp := range m.Parts {
-		listed[mp.Name] = true
-		rc, err := b.Open(ctx, dirKey+mp.Name)
-		if err != nil {
-			t.Fatalf("open part: %v", err)
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := writer.VerifyPart(strings.NewReader(string(data)), mp); err != nil {
-			t.Errorf("manifest entry does not match the file: %v", err)
-		}
-		items, err := writer.ReadPart(data)
-		if err != nil {
-			t.Fatalf("read part %s: %v", mp.Name, err)
-		}
-		if int64(len(items)) != mp.Rows {
-			t.Errorf("part %s holds %d rows, manifest says %d", mp.Name, len(items), mp.Rows)
-		}
-		for _, it := range items {
-			rows = append(rows, canonical(t, it.Item))
-			checkKeys(t, m, it)
-		}
-		total += int64(len(items))
-	}
-	if total != m.ItemCount {
-		t.Errorf("parts hold %d rows, manifest item_count %d", total, m.ItemCount)
-	}
-	objs, err := b.List(ctx, dirKey)
+	s, err := snapshottest.ReadSnapshot(context.Background(), b, table, id)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("read snapshot: %v", err)
 	}
-	for _, o := range objs {
-		if name := strings.TrimPrefix(o.Key, dirKey); !listed[name] {
-			t.Errorf("complete snapshot directory holds %s, which its manifest does not list", name)
-		}
+	for _, p := range s.Problems {
+		t.Error(p)
 	}
-	sort.Strings(rows)
-	return m, rows
+	return s.Manifest, s.Items
 }
 
 func readManifest(t *testing.T, b storage.Bucket, table, id string) writer.Manifest {
 	t.Helper()
-	rc, err := b.Open(context.Background(), writer.SnapshotDir(table, id)+writer.ManifestName)
+	rc, err := b.Open(context.Background(), writer.ManifestKey(table, id))
 	if err != nil {
 		t.Fatalf("open manifest: %v", err)
 	}
@@ -249,47 +211,10 @@ func readManifest(t *testing.T, b storage.Bucket, table, id string) writer.Manif
 	return m
 }
 
-// checkKeys fails unless the row's keys column is exactly the item's key attributes.
-func checkKeys(t *testing.T, m writer.Manifest, it writer.SnapshotItem) {
+func sameRows(t *testing.T, got, want map[string]string) {
 	t.Helper()
-	item, err := ddbjson.ToDynamoDB(it.Item)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := map[string]types.AttributeValue{}
-	for _, k := range m.KeySchema {
-		key[k.AttributeName] = item[k.AttributeName]
-	}
-	want, err := ddbjson.FromDynamoDB(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if it.Keys != want {
-		t.Errorf("row keys %s, want %s", it.Keys, want)
-	}
-}
-
-func sameRows(t *testing.T, got, want []string) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("snapshot holds %d items, table %d", len(got), len(want))
-	}
-	seen := map[string]int{}
-	for _, g := range got {
-		seen[g]++
-	}
-	for _, w := range want {
-		switch seen[w] {
-		case 0:
-			t.Errorf("missing item %.200s", w)
-		case 1:
-		default:
-			t.Errorf("item stored %d times: %.200s", seen[w], w)
-		}
-		delete(seen, w)
-	}
-	for g := range seen {
-		t.Errorf("unexpected item %.200s", g)
+	for _, d := range snapshottest.Diff(got, want, 20) {
+		t.Error(d)
 	}
 }
 

@@ -3,7 +3,6 @@ package snapshot
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -160,11 +159,11 @@ func (j *Job) finish(ctx context.Context, existing map[string]int) (writer.Manif
 		j.cfg.Logger.Info("deleted a part of an interrupted run that no segment recorded", "snapshot", j.ID(), "part", name)
 	}
 
-	data, err := json.MarshalIndent(m, "", "  ")
+	data, err := writer.EncodeManifest(m)
 	if err != nil {
-		return writer.Manifest{}, fmt.Errorf("encode manifest: %w", err)
+		return writer.Manifest{}, err
 	}
-	if err := j.state.Create(ctx, writer.ManifestName, bytes.NewReader(append(data, '\n'))); err != nil {
+	if err := j.state.Create(ctx, writer.ManifestName, bytes.NewReader(data)); err != nil {
 		if errors.Is(err, storage.ErrExists) {
 			return writer.Manifest{}, fmt.Errorf("write manifest: another run finished this snapshot first: %w", err)
 		}

@@ -26,11 +26,11 @@ import (
 )
 
 func decodeManifest(r io.Reader) (writer.Manifest, error) {
-	var m writer.Manifest
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&m)
-	return m, err
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return writer.Manifest{}, err
+	}
+	return writer.DecodeManifest(data)
 }
 
 func TestRun_StoresEveryItemOnceInPartsListedByTheManifest(t *testing.T) {
@@ -50,7 +50,7 @@ func TestRun_StoresEveryItemOnceInPartsListedByTheManifest(t *testing.T) {
 	if got.ItemCount != 250 || m.ItemCount != 250 || len(got.Parts) != len(m.Parts) {
 		t.Errorf("manifest item_count %d (returned %d), want 250", got.ItemCount, m.ItemCount)
 	}
-	if got.SnapshotID != j.ID() || got.Method != "scan" || got.FormatVersion != ManifestFormatVersion {
+	if got.SnapshotID != j.ID() || got.Method != "scan" || got.FormatVersion != writer.ManifestFormatVersion {
 		t.Errorf("manifest id %q method %q version %d", got.SnapshotID, got.Method, got.FormatVersion)
 	}
 	if got.StartedAt.IsZero() || got.FinishedAt.Before(got.StartedAt) {

@@ -9,9 +9,6 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-// ManifestFormatVersion is the manifest format this package writes.
-const ManifestFormatVersion = 1
-
 // gib is the table size per scan segment when the segment count is not given: a parallel
 // scan's unit of work, and about what one worker reads in a minute or two.
 const gib = 1 << 30
@@ -31,7 +28,7 @@ func defaultSegments(tableSizeBytes int64, workers int) int {
 // it: keys, indexes, capacity, stream.
 func describeManifest(d *types.TableDescription) writer.Manifest {
 	m := writer.Manifest{
-		FormatVersion: ManifestFormatVersion,
+		FormatVersion: writer.ManifestFormatVersion,
 		TableName:     aws.ToString(d.TableName),
 		TableARN:      aws.ToString(d.TableArn),
 		Method:        "scan",
