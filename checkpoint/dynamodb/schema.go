@@ -1,0 +1,253 @@
+package dynamodb
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ddbtape/ddbtape/checkpoint"
+)
+
+// The table's items. The key is (pk, sk), both strings:
+//
+//	pk = "<app>#<table>"                         every item of one pipeline's table
+//	sk = "shard#<shard id>"                      a shard: its checkpoint and its lease
+//	sk = "gap#<detected at, UTC, fixed width>#<hash of the gap>"   one recorded gap
+//
+// A shard item holds the checkpoint attributes once a position was saved (marked by
+// AttrCheckpointed) and the lease attributes once a lease manager tracks the shard; an
+// item made by a lease manager alone has no checkpoint and Load leaves it out.
+const (
+	AttrPK   = "pk"
+	AttrSK   = "sk"
+	attrKind = "kind"
+
+	// Checkpoint attributes.
+	AttrStreamARN      = "stream_arn"
+	AttrShardID        = "shard_id"
+	AttrParentShardID  = "parent_shard_id"
+	attrCoveredFrom    = "covered_from"
+	attrSequenceNumber = "sequence_number"
+	// AttrSeqKey orders sequence numbers as text (see seqKey); conditions compare it.
+	AttrSeqKey         = "seq_key"
+	attrLastRecordTime = "last_record_time"
+	attrCoveredUntil   = "covered_until"
+	AttrFinished       = "finished"
+	AttrUpdatedAt      = "updated_at"
+	AttrCheckpointed   = "checkpointed"
+
+	// Lease attributes, written by package lease. The counter grows on every take, renew
+	// and release: other workers judge a lease expired when they saw its counter stand
+	// still for a lease duration by their own clock, so clock skew between hosts does not
+	// matter. RenewedAt and ExpiresAt are the holder's clock, for operators (status).
+	AttrLeaseOwner     = "lease_owner"
+	AttrLeaseCounter   = "lease_counter"
+	AttrLeaseRenewedAt = "lease_renewed_at"
+	AttrLeaseExpiresAt = "lease_expires_at"
+	// AttrStartingSequence is the shard's first sequence number, so leases are taken
+	// oldest data first (the data retention trims first).
+	AttrStartingSequence = "starting_sequence"
+
+	// Gap attributes (besides stream_arn and shard_id).
+	attrAfterSequence = "after_sequence"
+	attrFrom          = "from"
+	attrDetectedAt    = "detected_at"
+	attrReason        = "reason"
+
+	kindShard = "shard"
+	kindGap   = "gap"
+
+	shardPrefix = "shard#"
+	gapPrefix   = "gap#"
+)
+
+// timeLayout is fixed width so gap sort keys order by time as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// PartitionKey is the pk of every item of table in application app.
+func PartitionKey(app, table string) string { return app + "#" + table }
+
+// ShardSortKey is the sk of shard's item.
+func ShardSortKey(shardID string) string { return shardPrefix + shardID }
+
+// ShardKey is the key of shard's item.
+func ShardKey(app, table, shardID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrPK: str(PartitionKey(app, table)), AttrSK: str(ShardSortKey(shardID))}
+}
+
+// IsShardItem reports whether item is a shard's (not a gap's).
+func IsShardItem(item map[string]types.AttributeValue) bool {
+	return strings.HasPrefix(String(item, AttrSK), shardPrefix)
+}
+
+func gapSortKey(g checkpoint.Gap) string {
+	h := sha256.New()
+	for _, f := range []string{g.StreamARN, g.ShardID, g.AfterSequence, formatTime(g.From), formatTime(g.DetectedAt), g.Reason} {
+		fmt.Fprintf(h, "%d:%s;", len(f), f)
+	}
+	return gapPrefix + g.DetectedAt.UTC().Format(timeLayout) + "#" + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// seqKey makes a sequence number comparable as text in a condition expression: two
+// decimal digits of length, then the digits without leading zeros ("100" -> "03100";
+// nothing stored -> "00"). Numeric order equals text order, for any length a sequence
+// number can have (DynamoDB's have 21 to 40 digits).
+func seqKey(seq string) (string, error) {
+	for i := 0; i < len(seq); i++ {
+		if seq[i] < '0' || seq[i] > '9' {
+			return "", fmt.Errorf("sequence number %q is not a decimal number", seq)
+		}
+	}
+	digits := strings.TrimLeft(seq, "0")
+	if digits == "" && seq != "" {
+		digits = "0"
+	}
+	if len(digits) > 99 {
+		return "", fmt.Errorf("sequence number of %d digits is longer than any DynamoDB gives", len(digits))
+	}
+	return fmt.Sprintf("%02d%s", len(digits), digits), nil
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func boolean(b bool) types.AttributeValue { return &types.AttributeValueMemberBOOL{Value: b} }
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// String returns item's string attribute name, "" when absent or of another type.
+func String(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+// Bool returns item's boolean attribute name, false when absent.
+func Bool(item map[string]types.AttributeValue, name string) bool {
+	v, ok := item[name].(*types.AttributeValueMemberBOOL)
+	return ok && v.Value
+}
+
+// Int returns item's number attribute name; 0 when absent, an error when not an integer.
+func Int(item map[string]types.AttributeValue, name string) (int64, error) {
+	v, ok := item[name]
+	if !ok {
+		return 0, nil
+	}
+	n, isNum := v.(*types.AttributeValueMemberN)
+	if !isNum {
+		return 0, fmt.Errorf("attribute %s is not a number", name)
+	}
+	i, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("attribute %s: %w", name, err)
+	}
+	return i, nil
+}
+
+// Time returns item's time attribute name (RFC 3339), zero when absent.
+func Time(item map[string]types.AttributeValue, name string) (time.Time, error) {
+	s := String(item, name)
+	if s == "" {
+		if _, ok := item[name]; ok {
+			if _, isStr := item[name].(*types.AttributeValueMemberS); !isStr {
+				return time.Time{}, fmt.Errorf("attribute %s is not a string", name)
+			}
+		}
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("attribute %s: %w", name, err)
+	}
+	return t.UTC(), nil
+}
+
+// HasCheckpoint reports whether a shard item holds a saved position.
+func HasCheckpoint(item map[string]types.AttributeValue) bool { return Bool(item, AttrCheckpointed) }
+
+// DecodePosition reads the checkpoint of a shard item. Its errors say what is wrong with
+// the item; callers wrap them as corrupt.
+func DecodePosition(item map[string]types.AttributeValue) (checkpoint.Position, error) {
+	p := checkpoint.Position{
+		StreamARN:      String(item, AttrStreamARN),
+		ShardID:        String(item, AttrShardID),
+		ParentShardID:  String(item, AttrParentShardID),
+		SequenceNumber: String(item, attrSequenceNumber),
+		Finished:       Bool(item, AttrFinished),
+	}
+	if want := strings.TrimPrefix(String(item, AttrSK), shardPrefix); p.ShardID != want {
+		return checkpoint.Position{}, fmt.Errorf("item %q holds the position of shard %q", want, p.ShardID)
+	}
+	if _, err := seqKey(p.SequenceNumber); err != nil {
+		return checkpoint.Position{}, fmt.Errorf("shard %q: %w", p.ShardID, err)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{attrCoveredFrom, &p.CoveredFrom}, {attrLastRecordTime, &p.LastRecordTime}, {attrCoveredUntil, &p.CoveredUntil}, {AttrUpdatedAt, &p.UpdatedAt}} {
+		t, err := Time(item, f.name)
+		if err != nil {
+			return checkpoint.Position{}, fmt.Errorf("shard %q: %w", p.ShardID, err)
+		}
+		*f.dst = t
+	}
+	return p, nil
+}
+
+func decodeGap(item map[string]types.AttributeValue) (checkpoint.Gap, error) {
+	g := checkpoint.Gap{
+		StreamARN:     String(item, AttrStreamARN),
+		ShardID:       String(item, AttrShardID),
+		AfterSequence: String(item, attrAfterSequence),
+		Reason:        String(item, attrReason),
+	}
+	if g.ShardID == "" {
+		return checkpoint.Gap{}, fmt.Errorf("gap %q names no shard", String(item, AttrSK))
+	}
+	if _, err := seqKey(g.AfterSequence); err != nil {
+		return checkpoint.Gap{}, fmt.Errorf("gap %q: %w", String(item, AttrSK), err)
+	}
+	var err error
+	if g.From, err = Time(item, attrFrom); err != nil {
+		return checkpoint.Gap{}, fmt.Errorf("gap %q: %w", String(item, AttrSK), err)
+	}
+	if g.DetectedAt, err = Time(item, attrDetectedAt); err != nil {
+		return checkpoint.Gap{}, fmt.Errorf("gap %q: %w", String(item, AttrSK), err)
+	}
+	return g, nil
+}
+
+func encodeGap(app, table string, g checkpoint.Gap) map[string]types.AttributeValue {
+	item := map[string]types.AttributeValue{
+		AttrPK:         str(PartitionKey(app, table)),
+		AttrSK:         str(gapSortKey(g)),
+		attrKind:       str(kindGap),
+		AttrShardID:    str(g.ShardID),
+		attrDetectedAt: str(formatTime(g.DetectedAt)),
+		attrReason:     str(g.Reason),
+	}
+	for name, v := range map[string]string{AttrStreamARN: g.StreamARN, attrAfterSequence: g.AfterSequence, attrFrom: formatTime(g.From)} {
+		if v != "" {
+			item[name] = str(v)
+		}
+	}
+	if g.DetectedAt.IsZero() {
+		delete(item, attrDetectedAt)
+	}
+	return item
+}
