@@ -46,6 +46,10 @@ type spool struct {
 	maxRows  int
 	maxBytes int64
 
+	// lastData is each string column's data size in the last row group: the next group
+	// reserves that much up front instead of growing by doubling and copying.
+	lastData []int
+
 	finished bool
 	size     int64 // file size once finished
 }
@@ -76,9 +80,15 @@ func (s *spool) open(pattern string) error {
 	return nil
 }
 
-// reserve sizes the builders for a full row group so appends do not regrow them.
+// reserve sizes the builders for a row group like the last one so appends do not regrow
+// them.
 func (s *spool) reserve() {
 	s.rb.Reserve(s.maxRows)
+	for i, n := range s.lastData {
+		if b, ok := s.rb.Field(i).(*array.StringBuilder); ok && n > 0 {
+			b.ReserveData(n + n/8)
+		}
+	}
 }
 
 // rowAdded accounts one appended row of about n bytes and writes the row group out when
@@ -99,6 +109,14 @@ func (s *spool) writeGroup() error {
 	}
 	rec := s.rb.NewRecordBatch()
 	defer rec.Release()
+	if s.lastData == nil {
+		s.lastData = make([]int, rec.NumCols())
+	}
+	for i, col := range rec.Columns() {
+		if a, ok := col.(*array.String); ok {
+			s.lastData[i] = len(a.ValueBytes())
+		}
+	}
 	s.groupRows, s.groupBytes = 0, 0
 	if err := s.fw.Write(rec); err != nil {
 		s.err = fmt.Errorf("write row group to spool file: %w", err)
