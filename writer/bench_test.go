@@ -27,14 +27,14 @@ func (discardBucket) Create(ctx context.Context, key string, r io.Reader) error 
 // benchStreamsItem is a ~300-byte item as an application writes it.
 func benchStreamsItem(i int) map[string]streamstypes.AttributeValue {
 	return map[string]streamstypes.AttributeValue{
-		"pk":      &streamstypes.AttributeValueMemberS{Value: fmt.Sprintf("customer#%08d", i)},
-		"sk":      &streamstypes.AttributeValueMemberS{Value: fmt.Sprintf("order#2024-05-17T10:%02d:%02dZ", i/60%60, i%60)},
-		"status":  &streamstypes.AttributeValueMemberS{Value: []string{"NEW", "PAID", "SHIPPED"}[i%3]},
-		"total":   &streamstypes.AttributeValueMemberN{Value: strconv.Itoa(i%100000) + ".99"},
-		"qty":     &streamstypes.AttributeValueMemberN{Value: strconv.Itoa(i % 9)},
-		"gift":    &streamstypes.AttributeValueMemberBOOL{Value: i%5 == 0},
-		"email":   &streamstypes.AttributeValueMemberS{Value: fmt.Sprintf("user%d@example.com", i)},
-		"tags":    &streamstypes.AttributeValueMemberSS{Value: []string{"priority", "fragile"}},
+		"pk":     &streamstypes.AttributeValueMemberS{Value: fmt.Sprintf("customer#%08d", i)},
+		"sk":     &streamstypes.AttributeValueMemberS{Value: fmt.Sprintf("order#2024-05-17T10:%02d:%02dZ", i/60%60, i%60)},
+		"status": &streamstypes.AttributeValueMemberS{Value: []string{"NEW", "PAID", "SHIPPED"}[i%3]},
+		"total":  &streamstypes.AttributeValueMemberN{Value: strconv.Itoa(i%100000) + ".99"},
+		"qty":    &streamstypes.AttributeValueMemberN{Value: strconv.Itoa(i % 9)},
+		"gift":   &streamstypes.AttributeValueMemberBOOL{Value: i%5 == 0},
+		"email":  &streamstypes.AttributeValueMemberS{Value: fmt.Sprintf("user%d@example.com", i)},
+		"tags":   &streamstypes.AttributeValueMemberSS{Value: []string{"priority", "fragile"}},
 		"address": &streamstypes.AttributeValueMemberM{Value: map[string]streamstypes.AttributeValue{
 			"street": &streamstypes.AttributeValueMemberS{Value: fmt.Sprintf("%d Baker Street", i%300)},
 			"city":   &streamstypes.AttributeValueMemberS{Value: "London"},
