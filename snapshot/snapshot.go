@@ -38,7 +38,7 @@ import (
 var (
 	ErrTableNotFound    = errors.New("table not found: check the table name, --region and --endpoint-url")
 	ErrSnapshotNotFound = errors.New("no such snapshot to resume: check the id (the directory names under <dest>/<table>/snapshots/)")
-	ErrSnapshotComplete = errors.New("snapshot is already complete (it has a manifest): nothing to resume; start a new snapshot without --resume")
+	ErrSnapshotComplete = errors.New("already complete (it has a manifest), nothing to resume: start a new snapshot without --resume")
 	ErrSegmentsChanged  = errors.New("a resumed snapshot keeps the segment count it started with: omit --segments")
 	ErrTableChanged     = errors.New("the table was deleted and recreated since this snapshot started: start a new snapshot")
 	ErrStateCorrupt     = errors.New("snapshot state is unreadable: start a new snapshot (and delete this one's directory)")

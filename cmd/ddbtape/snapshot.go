@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/ddbtape/ddbtape/progress"
+	"github.com/ddbtape/ddbtape/snapshot"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+const snapshotUsage = "--table NAME --dest URL [--segments N] [--workers N] [--max-rcu N] [--resume ID] [--consistent]"
+
+func runSnapshot(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "snapshot", snapshotUsage)
+	var (
+		aws           awsFlags
+		store         storageFlags
+		logs          logFlags
+		parts         = writer.DefaultPartPolicy()
+		table         = fs.String("table", "", "table to snapshot (required)")
+		dest          = fs.String("dest", "", "where the snapshot goes: a directory, file:///path or s3://bucket/prefix (required)")
+		segments      = fs.Int("segments", 0, "parallel Scan segments (default: one per GiB of the table, at least --workers)")
+		workers       = fs.Int("workers", snapshot.DefaultWorkers, "segments scanned at once")
+		maxRCU        = fs.Float64("max-rcu", 0, "read at most this many read capacity units per second (0: no cap)")
+		resume        = fs.String("resume", "", "continue the incomplete snapshot with this id instead of starting a new one")
+		consistent    = fs.Bool("consistent", false, "strongly consistent reads (costs twice the read capacity)")
+		pageSize      = fs.Int("page-size", 0, "items per Scan page (0: DynamoDB's 1 MB pages)")
+		partRows      = fs.Int("part-rows", parts.MaxRows, "cut a Parquet part after this many items (at a page boundary)")
+		partBytes     = fs.Int64("part-bytes", parts.MaxBytes, "cut a Parquet part after this many bytes of items (at a page boundary)")
+		spoolDir      = fs.String("spool-dir", "", "local directory for parts being written (default: the system temp directory)")
+		retryBound    = fs.Duration("retry-bound", snapshot.DefaultRetryBound, "how long a throttled or failing page is retried before the snapshot stops, resumable")
+		progressEvery = fs.Duration("progress-interval", 0, "how often progress is reported (default: live on a terminal, every 5s otherwise)")
+	)
+	aws.register(fs)
+	store.register(fs)
+	logs.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireTable(*table); err != nil {
+		return err
+	}
+	policy := writer.PartPolicy{MaxRows: *partRows, MaxBytes: *partBytes}
+	switch {
+	case *dest == "":
+		return usagef("--dest is required")
+	case *segments < 0 || *segments > 1_000_000:
+		return usagef("--segments must be between 1 and 1000000, got %d", *segments)
+	case *workers < 1:
+		return usagef("--workers must be at least 1, got %d", *workers)
+	case *maxRCU < 0 || math.IsNaN(*maxRCU) || math.IsInf(*maxRCU, 0):
+		return usagef("--max-rcu must be a non-negative number, got %g", *maxRCU)
+	case *pageSize < 0 || *pageSize > math.MaxInt32:
+		return usagef("--page-size must not be negative, got %d", *pageSize)
+	case *resume != "" && !snapshot.ValidID(*resume):
+		return usagef("--resume %q is not a snapshot id (they look like 20261121T190412Z-ab12)", *resume)
+	case *retryBound <= 0:
+		return usagef("--retry-bound must be positive, got %s", *retryBound)
+	}
+	if err := policy.Validate(); err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	if err := nonNegative("progress-interval", *progressEvery); err != nil {
+		return err
+	}
+	if err := store.validate(); err != nil {
+		return err
+	}
+	log, err := logs.logger(e)
+	if err != nil {
+		return err
+	}
+
+	cfg, err := aws.load(ctx)
+	if err != nil {
+		return err
+	}
+	bucket, err := store.openBucket(ctx, e, cfg, *dest)
+	if err != nil {
+		return err
+	}
+	job, err := snapshot.Prepare(ctx, aws.dynamoDB(cfg), bucket, snapshot.Config{
+		Table:      *table,
+		SnapshotID: *resume,
+		Segments:   *segments,
+		Workers:    *workers,
+		MaxRCU:     *maxRCU,
+		Consistent: *consistent,
+		PageSize:   int32(*pageSize),
+		Part:       policy,
+		SpoolDir:   *spoolDir,
+		RetryBound: *retryBound,
+		Logger:     log,
+	})
+	if errors.Is(err, snapshot.ErrSegmentsChanged) {
+		return &usageError{msg: err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+
+	storedItems, storedBytes := job.Stored()
+	if job.Resumed() {
+		fmt.Fprintf(e.stderr, "resuming snapshot %s of %s (started %s): %d segments, %d items already stored\n",
+			job.ID(), job.Table(), job.StartedAt().Format(time.RFC3339), job.Segments(), storedItems)
+	} else {
+		fmt.Fprintf(e.stderr, "snapshot %s of %s: %d segments, %d workers, about %d items; if interrupted, continue it with --resume %s\n",
+			job.ID(), job.Table(), job.Segments(), job.Workers(), job.EstimatedItems(), job.ID())
+	}
+	interval := *progressEvery
+	if interval == 0 {
+		interval = 5 * time.Second
+		if e.stderrIsTerminal {
+			interval = 500 * time.Millisecond
+		}
+	}
+	meter := progress.New(e.stderr, "snapshot "+job.Table(), job.EstimatedItems(), e.stderrIsTerminal, interval)
+	meter.Preset(storedItems, storedBytes)
+	m, err := job.Run(ctx, meter)
+	meter.Done()
+	st := job.Stats()
+	if st.Retries > 0 {
+		fmt.Fprintf(e.stderr, "retried %d pages (%d throttled)\n", st.Retries, st.Throttles)
+	}
+	if err != nil {
+		return err
+	}
+	var size int64
+	for _, p := range m.Parts {
+		size += p.Bytes
+	}
+	fmt.Fprintf(e.stderr, "snapshot %s complete: %d items in %d parts (%s), scanned from %s to %s\n",
+		m.SnapshotID, m.ItemCount, len(m.Parts), progress.Bytes(size), m.StartedAt.Format(time.RFC3339), m.FinishedAt.Format(time.RFC3339))
+	if w := job.StreamWarning(); w != "" {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	// The id alone on stdout, for scripts: id=$(ddbtape snapshot ...).
+	fmt.Fprintln(e.stdout, m.SnapshotID)
+	return nil
+}
