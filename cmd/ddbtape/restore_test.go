@@ -27,8 +27,8 @@ var fixtureT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func bookItem(pk string, v int) string { return fmt.Sprintf(`{"pk":{"S":%q},"v":{"N":"%d"}}`, pk, v) }
 
-func bookChange(seq int, stamp time.Time, event, pk string, v int) writer.Change {
-	c := writer.Change{TableName: "books", StreamARN: fixtureStream, ShardID: "shardId-1", SequenceNumber: fmt.Sprint(seq),
+func bookChange(table string, seq int, stamp time.Time, event, pk string, v int) writer.Change {
+	c := writer.Change{TableName: table, StreamARN: fixtureStream, ShardID: "shardId-1", SequenceNumber: fmt.Sprint(seq),
 		EventID: fmt.Sprint("e", seq), EventName: event, ApproximateCreationTime: stamp, CapturedAt: stamp,
 		Keys: fmt.Sprintf(`{"pk":{"S":%q}}`, pk), SizeBytes: 50}
 	if event != "REMOVE" {
@@ -43,13 +43,19 @@ func bookChange(seq int, stamp time.Time, event, pk string, v int) writer.Change
 // at 10:30; covered until 11:00. It returns the directory.
 func bookBackup(t *testing.T) string {
 	t.Helper()
+	return bookBackupOf(t, "books", nil)
+}
+
+// bookBackupOf is bookBackup for another table name, with shape adjusting the manifest.
+func bookBackupOf(t *testing.T, table string, shape func(*writer.Manifest)) string {
+	t.Helper()
 	ctx := context.Background()
 	root := t.TempDir()
 	bucket, err := dir.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &backuptest.Builder{Bucket: bucket, Table: "books", SpoolDir: t.TempDir()}
+	b := &backuptest.Builder{Bucket: bucket, Table: table, SpoolDir: t.TempDir(), Shape: shape}
 	pks := []string{"a0", "a1", "a2", "a3", "a4", "b0", "b1", "b2", "b3", "b4"}
 	if _, err := b.Snapshot(ctx, "snap-1", fixtureT0, fixtureT0.Add(time.Minute), len(pks), 4, func(i int) writer.SnapshotItem {
 		return writer.SnapshotItem{Keys: fmt.Sprintf(`{"pk":{"S":%q}}`, pks[i]), Item: bookItem(pks[i], 0)}
@@ -57,9 +63,9 @@ func bookBackup(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if _, err := b.Segment(ctx, []writer.Change{
-		bookChange(10, fixtureT0.Add(10*time.Minute), "MODIFY", "a1", 1),
-		bookChange(11, fixtureT0.Add(20*time.Minute), "REMOVE", "a2", 0),
-		bookChange(12, fixtureT0.Add(30*time.Minute), "INSERT", "c0", 7),
+		bookChange(table, 10, fixtureT0.Add(10*time.Minute), "MODIFY", "a1", 1),
+		bookChange(table, 11, fixtureT0.Add(20*time.Minute), "REMOVE", "a2", 0),
+		bookChange(table, 12, fixtureT0.Add(30*time.Minute), "INSERT", "c0", 7),
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ type Builder struct {
 	AttributeDefinitions []writer.AttributeDefinition
 	// SpoolDir holds files being encoded; empty: the system's temporary directory.
 	SpoolDir string
+	// Shape, when set, adjusts each manifest before it is written (indexes, billing).
+	Shape func(m *writer.Manifest)
 }
 
 // Checkpoints is the checkpoint store beside the data, where capture keeps it by default.
@@ -43,6 +45,9 @@ func (b *Builder) Snapshot(ctx context.Context, id string, started, finished tim
 	if len(m.KeySchema) == 0 {
 		m.KeySchema = []writer.KeyElement{{AttributeName: "pk", KeyType: "HASH"}}
 		m.AttributeDefinitions = []writer.AttributeDefinition{{AttributeName: "pk", AttributeType: "S"}}
+	}
+	if b.Shape != nil {
+		b.Shape(&m)
 	}
 	var part *writer.Part
 	flush := func() error {
