@@ -16,6 +16,11 @@ import (
 // caller must refuse to run and must not overwrite it.
 var ErrCorrupt = errors.New("checkpoint is corrupt")
 
+// ErrBackwards is returned (wrapped) by Save when the position would move a shard's
+// checkpoint backwards or un-finish a finished shard: another writer got further, and a
+// stale writer must never undo its progress.
+var ErrBackwards = errors.New("checkpoint would move backwards: another capture of this table got further; stop this one and run a single capture per table")
+
 // Position is how far one shard has been durably stored.
 type Position struct {
 	StreamARN     string `json:"stream_arn"`

@@ -38,6 +38,11 @@ type Config struct {
 	RelistInterval time.Duration
 	// CoverageInterval is how often an idle shard saves how far it is covered (default 10 s).
 	CoverageInterval time.Duration
+	// StoreRetryBound is how long storing a segment or checkpoint is retried before the
+	// capture stops (default DefaultStoreRetryBound).
+	StoreRetryBound time.Duration
+	// Sleep waits between store retries (default: a timer); tests shorten it.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// SpoolDir holds segments being written before upload (default: the system temp dir).
 	SpoolDir string
 	// Reader tunes the per-shard read loop (poll and retry settings); API, StreamARN and
@@ -89,6 +94,12 @@ func NewCapture(cfg Config, tables shards.TableAPI, streams shards.StreamsAPI, b
 	if cfg.CoverageInterval <= 0 {
 		cfg.CoverageInterval = 10 * time.Second
 	}
+	if cfg.StoreRetryBound <= 0 {
+		cfg.StoreRetryBound = DefaultStoreRetryBound
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepCtx
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -106,6 +117,11 @@ func NewCapture(cfg Config, tables shards.TableAPI, streams shards.StreamsAPI, b
 // Stats returns the totals so far; safe to call while Run runs.
 func (c *Capture) Stats() Stats {
 	return Stats{Records: c.metrics.records.Load(), Segments: c.metrics.segments.Load(), Gaps: c.metrics.gaps.Load()}
+}
+
+// retry stores with retries (see retryStore).
+func (c *Capture) retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
+	return retryStore(ctx, log, what, c.cfg.StoreRetryBound, c.cfg.Sleep, op)
 }
 
 // reader returns the read loop for one shard; it adds the shard to the log lines itself.

@@ -330,20 +330,53 @@ func TestCapture_VanishedShardIsAGapAndNoLongerHoldsBackChildren(t *testing.T) {
 	}
 }
 
-// failingBucket fails Create once a number of objects were created.
+// failingBucket fails Create once `left` objects were created: `failures` times, or
+// for ever.
 type failingBucket struct {
 	storage.Bucket
-	left atomic.Int32
+	left     atomic.Int32
+	failures atomic.Int32
+	forever  bool
 }
 
 var errInjected = errors.New("injected storage failure")
 
 func (b *failingBucket) Create(ctx context.Context, key string, r io.Reader) error {
-	if b.left.Add(-1) < 0 {
+	if b.left.Add(-1) < 0 && (b.forever || b.failures.Add(-1) >= 0) {
 		io.Copy(io.Discard, r)
 		return errInjected
 	}
 	return b.Bucket.Create(ctx, key, r)
+}
+
+func TestCapture_RetriesStorageOutageWithoutLosingRecords(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	f := newFixture(t, id)
+	var all []string
+	for i := 0; i < 30; i++ {
+		s, err := f.fake.AppendRecords(id, item(fmt.Sprintf("k%d", i), i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, s...)
+	}
+	fb := &failingBucket{Bucket: f.bucket}
+	fb.left.Store(1)
+	fb.failures.Store(6) // an outage of six attempts after the first segment
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fast := func(c *Config) {
+		c.Sleep = func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, d/100) }
+	}
+	if err := f.capture(t, fb, fast).Run(ctx); err != nil {
+		t.Fatalf("capture should ride out the outage: %v", err)
+	}
+	if fb.failures.Load() >= 0 {
+		t.Fatalf("the outage was not hit (failures left %d)", fb.failures.Load())
+	}
+	if got := seqs(f.stored(t)[id]); !equalStrings(got, all) {
+		t.Fatalf("stored %d records, want %d", len(got), len(all))
+	}
 }
 
 func TestCapture_CheckpointNeverPassesARecordThatIsNotStored(t *testing.T) {
@@ -359,9 +392,10 @@ func TestCapture_CheckpointNeverPassesARecordThatIsNotStored(t *testing.T) {
 	}
 	fb := &failingBucket{Bucket: f.bucket}
 	fb.left.Store(3)
+	fb.forever = true
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := f.capture(t, fb, nil).Run(ctx)
+	err := f.capture(t, fb, func(c *Config) { c.StoreRetryBound = 300 * time.Millisecond }).Run(ctx)
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("capture returned %v, want the storage failure", err)
 	}

@@ -142,7 +142,11 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 func (w *shardWorker) flush(ctx context.Context) error {
 	next := w.pos
 	if w.seg.Len() > 0 {
-		name, err := writer.Flush(ctx, w.c.bucket, w.seg)
+		var name writer.SegmentName
+		err := w.c.retry(ctx, w.log, "segment", func() (err error) {
+			name, err = writer.Flush(ctx, w.c.bucket, w.seg)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("store segment of shard %s (checkpoint not advanced): %w", w.shard.ID, err)
 		}
@@ -158,7 +162,7 @@ func (w *shardWorker) flush(ctx context.Context) error {
 		return nil
 	}
 	next.UpdatedAt = w.c.now().UTC()
-	if err := w.c.store.Save(ctx, w.c.cfg.Table, next); err != nil {
+	if err := w.c.retry(ctx, w.log, "checkpoint", func() error { return w.c.store.Save(ctx, w.c.cfg.Table, next) }); err != nil {
 		return fmt.Errorf("save checkpoint of shard %s: %w", w.shard.ID, err)
 	}
 	w.pos, w.lastSave = next, w.c.now()

@@ -29,7 +29,7 @@ var _ checkpoint.Store = (*Store)(nil)
 // one: its sequence number is lower, or it un-finishes a finished shard. It means another
 // writer got further with this table; this one must stop rather than move the checkpoint
 // back.
-var ErrBackwards = errors.New("checkpoint would move backwards: another capture of this table got further; stop this one and run a single capture per table")
+var ErrBackwards = checkpoint.ErrBackwards
 
 // maxDocumentSize bounds what Load reads: a table with thousands of shards fits in a few
 // MB, so anything far larger is not a checkpoint and must not exhaust memory.
