@@ -187,7 +187,7 @@ func (s *Store) save(ctx context.Context, table string, pos checkpoint.Position,
 	for name, v := range map[string]string{
 		AttrStreamARN:      pos.StreamARN,
 		AttrParentShardID:  pos.ParentShardID,
-		attrSequenceNumber: pos.SequenceNumber,
+		AttrSequenceNumber: pos.SequenceNumber,
 		attrCoveredFrom:    formatTime(pos.CoveredFrom),
 		attrLastRecordTime: formatTime(pos.LastRecordTime),
 		attrCoveredUntil:   formatTime(pos.CoveredUntil),
@@ -250,7 +250,7 @@ func (s *Store) save(ctx context.Context, table string, pos checkpoint.Position,
 		return fmt.Errorf("save checkpoint of %s shard %s as unfinished, but it is recorded finished: %w", table, pos.ShardID, ErrBackwards)
 	}
 	return fmt.Errorf("save checkpoint of %s shard %s at sequence %q, behind the recorded %q: %w",
-		table, pos.ShardID, pos.SequenceNumber, String(old, attrSequenceNumber), ErrBackwards)
+		table, pos.ShardID, pos.SequenceNumber, String(old, AttrSequenceNumber), ErrBackwards)
 }
 
 // AddGap records gap; recording the same gap again changes nothing (its item's key is

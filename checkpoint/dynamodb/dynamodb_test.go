@@ -209,7 +209,7 @@ func TestStore_ACorruptItemIsErrCorruptNamingIt(t *testing.T) {
 	s := newStore(t, db, table, "")
 	_, err := db.PutItem(t.Context(), &ddb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
 		AttrPK: str(PartitionKey(DefaultApp, "orders")), AttrSK: str(ShardSortKey("a")),
-		AttrShardID: str("a"), AttrCheckpointed: boolean(true), attrSequenceNumber: str("12x"),
+		AttrShardID: str("a"), AttrCheckpointed: boolean(true), AttrSequenceNumber: str("12x"),
 	}})
 	if err != nil {
 		t.Fatal(err)

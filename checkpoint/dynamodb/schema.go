@@ -32,7 +32,7 @@ const (
 	AttrShardID        = "shard_id"
 	AttrParentShardID  = "parent_shard_id"
 	attrCoveredFrom    = "covered_from"
-	attrSequenceNumber = "sequence_number"
+	AttrSequenceNumber = "sequence_number"
 	// AttrSeqKey orders sequence numbers as text (see seqKey); conditions compare it.
 	AttrSeqKey         = "seq_key"
 	attrLastRecordTime = "last_record_time"
@@ -187,7 +187,7 @@ func DecodePosition(item map[string]types.AttributeValue) (checkpoint.Position, 
 		StreamARN:      String(item, AttrStreamARN),
 		ShardID:        String(item, AttrShardID),
 		ParentShardID:  String(item, AttrParentShardID),
-		SequenceNumber: String(item, attrSequenceNumber),
+		SequenceNumber: String(item, AttrSequenceNumber),
 		Finished:       Bool(item, AttrFinished),
 	}
 	if want := strings.TrimPrefix(String(item, AttrSK), shardPrefix); p.ShardID != want {

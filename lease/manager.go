@@ -1,0 +1,471 @@
+// Package lease shares the shards of a table's stream among several capture workers
+// through leases kept in the DynamoDB checkpoint table, the way the Kinesis Client
+// Library does: no consensus of our own, only DynamoDB's conditional writes.
+//
+// Each shard's item (see checkpoint/dynamodb) carries a lease owner and a lease counter.
+// A worker's Manager renews its leases on a heartbeat by raising the counter under the
+// condition that it is still the owner with the counter it last wrote; a failed condition
+// means another worker took the lease, and the lease ends (ErrLost), which cancels the
+// shard reader's context (Lease.Bind). A lease whose counter stood still for the lease
+// duration, as seen by another worker's own clock, is expired and may be taken; a lease
+// nobody owns (new, released on shutdown, or finished) is taken at once. Workers balance
+// by taking leases from workers holding more than their fair share, a few per heartbeat.
+// A child shard's lease is taken only after its parent is checkpointed as finished, by
+// whichever worker held the parent. Checkpoints of a leased shard are saved through
+// Lease.Store, conditional on the lease in the same write.
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
+	"github.com/ddbtape/ddbtape/shards"
+)
+
+// Defaults of Config.
+const (
+	DefaultDuration  = 20 * time.Second
+	DefaultMaxSteals = 1
+)
+
+// API is the part of the DynamoDB client the manager writes with (it reads through the
+// checkpoint store).
+type API interface {
+	UpdateItem(ctx context.Context, in *ddb.UpdateItemInput, optFns ...func(*ddb.Options)) (*ddb.UpdateItemOutput, error)
+}
+
+// Config is one worker's lease settings for one table.
+type Config struct {
+	// Table is the captured table whose shards are leased.
+	Table string
+	// WorkerID names this worker in the lease table; unique per process (default in the
+	// CLI: hostname and pid).
+	WorkerID string
+	// Duration is how long a lease lives without renewal before others may take it
+	// (default DefaultDuration). It bounds how long a dead worker's shards wait.
+	Duration time.Duration
+	// Interval is the heartbeat (default Duration/4); at most Duration/2.
+	Interval time.Duration
+	// MaxSteals bounds the leases taken from other live workers per heartbeat (default 1).
+	MaxSteals int
+	// Now is the clock (default time.Now); tests inject one.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Manager holds one worker's leases on one table's shards. Create it with New, run its
+// heartbeat with Run (or call Heartbeat), tell it the shards with Track, and Release on
+// shutdown. Safe for concurrent use.
+type Manager struct {
+	api   API
+	store *ckdynamo.Store
+	cfg   Config
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	stream  string              // current stream ARN, from Track; nothing is taken before
+	tracked map[string]bool     // shards known to have a lease item
+	seen    map[string]observed // last owner and counter seen per shard, and since when
+	held    map[string]*Lease
+	noTake  bool
+	kick    chan struct{} // Track found new shards: heartbeat now
+	changed chan struct{} // leases were taken: start readers
+}
+
+// observed is what a scan showed of one lease, and when (this worker's clock) that was
+// first seen: a lease is expired when it stays the same for the lease duration.
+type observed struct {
+	owner   string
+	counter int64
+	since   time.Time
+}
+
+// New returns a manager for cfg.Table's shards, keeping leases in store's table and
+// namespace.
+func New(api API, store *ckdynamo.Store, cfg Config) (*Manager, error) {
+	if cfg.Table == "" {
+		return nil, errors.New("lease manager: no table")
+	}
+	if cfg.WorkerID == "" {
+		return nil, errors.New("lease manager: no worker id")
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = DefaultDuration
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = cfg.Duration / 4
+	}
+	if cfg.Interval > cfg.Duration/2 {
+		return nil, fmt.Errorf("lease heartbeat %s is too slow for lease duration %s: renew at least twice per duration", cfg.Interval, cfg.Duration)
+	}
+	if cfg.MaxSteals <= 0 {
+		cfg.MaxSteals = DefaultMaxSteals
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{
+		api: api, store: store, cfg: cfg,
+		log:     cfg.Logger.With("table", cfg.Table, "worker_id", cfg.WorkerID),
+		tracked: map[string]bool{}, seen: map[string]observed{}, held: map[string]*Lease{},
+		kick: make(chan struct{}, 1), changed: make(chan struct{}, 1),
+	}, nil
+}
+
+// Interval is the heartbeat.
+func (m *Manager) Interval() time.Duration { return m.cfg.Interval }
+
+// Run beats until ctx is cancelled, then returns nil: once at once, then every Interval,
+// and right after Track found new shards. A failed heartbeat is logged and retried on
+// the next beat; a lease that could not be renewed for its duration ends (ErrLost).
+func (m *Manager) Run(ctx context.Context) error {
+	t := time.NewTicker(m.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := m.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("lease heartbeat failed; will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-m.kick:
+		}
+	}
+}
+
+// Changed receives a value after a heartbeat took leases, so the caller can start their
+// readers without waiting.
+func (m *Manager) Changed() <-chan struct{} { return m.changed }
+
+// StopTaking makes later heartbeats only renew: for shutdown, while readers store what
+// they read.
+func (m *Manager) StopTaking() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.noTake = true
+}
+
+// Held returns the leases held now.
+func (m *Manager) Held() []*Lease {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Lease, 0, len(m.held))
+	for _, l := range m.held {
+		out = append(out, l)
+	}
+	return out
+}
+
+func (m *Manager) drop(l *Lease) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.held[l.shardID] == l {
+		delete(m.held, l.shardID)
+	}
+}
+
+// Track makes sure every listed shard of streamARN has a lease item, and makes streamARN
+// the stream whose leases are taken (items of an older stream are left alone).
+func (m *Manager) Track(ctx context.Context, streamARN string, list []shards.Shard) error {
+	m.mu.Lock()
+	m.stream = streamARN
+	var todo []shards.Shard
+	for _, s := range list {
+		if !m.tracked[s.ID] {
+			todo = append(todo, s)
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range todo {
+		if err := m.track(ctx, streamARN, s); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.tracked[s.ID] = true
+		m.mu.Unlock()
+	}
+	if len(todo) > 0 {
+		select {
+		case m.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// track writes what a lease item needs without touching anything already there (a
+// checkpoint saved before leases were used, or another worker's lease).
+func (m *Manager) track(ctx context.Context, streamARN string, s shards.Shard) error {
+	values := map[string]types.AttributeValue{
+		":kind": &types.AttributeValueMemberS{Value: "shard"},
+		":id":   &types.AttributeValueMemberS{Value: s.ID},
+		":arn":  &types.AttributeValueMemberS{Value: streamARN},
+		":zero": &types.AttributeValueMemberN{Value: "0"},
+	}
+	names := map[string]string{"#kind": "kind", "#id": ckdynamo.AttrShardID, "#arn": ckdynamo.AttrStreamARN, "#c": ckdynamo.AttrLeaseCounter}
+	expr := "SET #kind = if_not_exists(#kind, :kind), #id = if_not_exists(#id, :id), #arn = if_not_exists(#arn, :arn), #c = if_not_exists(#c, :zero)"
+	if s.ParentID != "" {
+		names["#p"], values[":p"] = ckdynamo.AttrParentShardID, &types.AttributeValueMemberS{Value: s.ParentID}
+		expr += ", #p = if_not_exists(#p, :p)"
+	}
+	if s.StartingSequence != "" {
+		names["#start"], values[":start"] = ckdynamo.AttrStartingSequence, &types.AttributeValueMemberS{Value: s.StartingSequence}
+		expr += ", #start = :start"
+	}
+	_, err := m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName:                 aws.String(m.store.TableName()),
+		Key:                       ckdynamo.ShardKey(m.store.App(), m.cfg.Table, s.ID),
+		UpdateExpression:          aws.String(expr),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	if err != nil {
+		return fmt.Errorf("create lease of %s shard %s: %w", m.cfg.Table, s.ID, err)
+	}
+	return nil
+}
+
+// Heartbeat is one beat: renew every held lease, read every lease of the table, then
+// take leases that are free or expired and steal a few to balance the fleet.
+func (m *Manager) Heartbeat(ctx context.Context) error {
+	m.renewAll(ctx)
+	infos, err := List(ctx, m.store, m.cfg.Table)
+	if err != nil {
+		return err
+	}
+	now := m.cfg.Now()
+	m.mu.Lock()
+	for _, in := range infos {
+		o, ok := m.seen[in.ShardID]
+		if !ok || o.owner != in.Owner || o.counter != in.Counter {
+			m.seen[in.ShardID] = observed{owner: in.Owner, counter: in.Counter, since: now}
+		}
+		m.tracked[in.ShardID] = true
+	}
+	stream, noTake := m.stream, m.noTake
+	seen := make(map[string]observed, len(m.seen))
+	for id, o := range m.seen {
+		seen[id] = o
+	}
+	heldNow := make(map[string]bool, len(m.held))
+	for id := range m.held {
+		heldNow[id] = true
+	}
+	m.mu.Unlock()
+	if noTake || stream == "" {
+		return nil
+	}
+	current := infos[:0:0]
+	for _, in := range infos {
+		if in.StreamARN == stream {
+			current = append(current, in)
+		}
+	}
+	expired := func(in Info) bool {
+		o := seen[in.ShardID]
+		return in.Owner != "" && now.Sub(o.since) >= m.cfg.Duration
+	}
+	take, steal := plan(m.cfg.WorkerID, current, func(id string) bool { return heldNow[id] }, expired, m.cfg.MaxSteals)
+	took := 0
+	for _, in := range append(take, steal...) {
+		why := "free"
+		switch {
+		case in.Owner != "" && expired(in):
+			why = "expired"
+		case in.Owner != "":
+			why = "balance"
+		}
+		ok, err := m.take(ctx, in, why)
+		if err != nil {
+			return err
+		}
+		if ok {
+			took++
+		}
+	}
+	if took > 0 {
+		select {
+		case m.changed <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// renewAll renews the held leases, several at once so one slow write does not starve
+// the others of their renewal.
+func (m *Manager) renewAll(ctx context.Context) {
+	var g errgroup.Group
+	g.SetLimit(8)
+	for _, l := range m.Held() {
+		g.Go(func() error { m.renew(ctx, l); return nil })
+	}
+	_ = g.Wait()
+}
+
+func (m *Manager) renew(ctx context.Context, l *Lease) {
+	l.op.Lock()
+	defer l.op.Unlock()
+	h, err := l.holder()
+	if err != nil {
+		return
+	}
+	now := m.cfg.Now()
+	_, err = m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName:           aws.String(m.store.TableName()),
+		Key:                 ckdynamo.ShardKey(m.store.App(), m.cfg.Table, l.shardID),
+		ConditionExpression: aws.String("#o = :me AND #c = :held"),
+		UpdateExpression:    aws.String("SET #c = :next, #r = :r, #e = :e"),
+		ExpressionAttributeNames: map[string]string{
+			"#o": ckdynamo.AttrLeaseOwner, "#c": ckdynamo.AttrLeaseCounter,
+			"#r": ckdynamo.AttrLeaseRenewedAt, "#e": ckdynamo.AttrLeaseExpiresAt,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":me":   &types.AttributeValueMemberS{Value: h.Owner},
+			":held": number(h.Counter),
+			":next": number(h.Counter + 1),
+			":r":    stamp(now),
+			":e":    stamp(now.Add(m.cfg.Duration)),
+		},
+	})
+	var failed *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		l.renewed(h.Counter+1, now)
+	case errors.As(err, &failed):
+		m.log.Warn("lease lost: another worker took the shard; stopping its reader", "shard", l.shardID, "counter", h.Counter)
+		l.end(ErrLost)
+	default:
+		l.mu.Lock()
+		since := l.renewedAt
+		l.mu.Unlock()
+		if now.Sub(since) >= m.cfg.Duration {
+			// Others may already have taken it; the reader stops rather than work for
+			// nothing (its saves would be refused anyway).
+			m.log.Warn("lease lost: not renewed for a lease duration; stopping the shard's reader", "shard", l.shardID, "err", err)
+			l.end(ErrLost)
+			return
+		}
+		m.log.Warn("lease renewal failed; will retry", "shard", l.shardID, "err", err)
+	}
+}
+
+// take takes in's lease if it still has the owner and counter the scan saw. It reports
+// false when another worker changed it first.
+func (m *Manager) take(ctx context.Context, in Info, why string) (bool, error) {
+	now := m.cfg.Now()
+	names := map[string]string{
+		"#o": ckdynamo.AttrLeaseOwner, "#c": ckdynamo.AttrLeaseCounter, "#f": ckdynamo.AttrFinished,
+		"#r": ckdynamo.AttrLeaseRenewedAt, "#e": ckdynamo.AttrLeaseExpiresAt,
+	}
+	values := map[string]types.AttributeValue{
+		":me":    &types.AttributeValueMemberS{Value: m.cfg.WorkerID},
+		":seen":  number(in.Counter),
+		":next":  number(in.Counter + 1),
+		":false": &types.AttributeValueMemberBOOL{Value: false},
+		":r":     stamp(now),
+		":e":     stamp(now.Add(m.cfg.Duration)),
+	}
+	cond := "(attribute_not_exists(#f) OR #f = :false) AND "
+	if in.Owner == "" {
+		cond += "attribute_not_exists(#o)"
+	} else {
+		cond += "#o = :prev"
+		values[":prev"] = &types.AttributeValueMemberS{Value: in.Owner}
+	}
+	if in.Counter == 0 {
+		cond += " AND (attribute_not_exists(#c) OR #c = :seen)"
+	} else {
+		cond += " AND #c = :seen"
+	}
+	out, err := m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName:                 aws.String(m.store.TableName()),
+		Key:                       ckdynamo.ShardKey(m.store.App(), m.cfg.Table, in.ShardID),
+		ConditionExpression:       aws.String(cond),
+		UpdateExpression:          aws.String("SET #o = :me, #c = :next, #r = :r, #e = :e"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		m.log.Debug("lease changed before it could be taken", "shard", in.ShardID)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("take lease of %s shard %s: %w", m.cfg.Table, in.ShardID, err)
+	}
+	l := &Lease{m: m, shardID: in.ShardID, counter: in.Counter + 1, renewedAt: now, done: make(chan struct{})}
+	if ckdynamo.HasCheckpoint(out.Attributes) {
+		pos, err := ckdynamo.DecodePosition(out.Attributes)
+		if err != nil {
+			// The lease is ours now: give it back rather than read from a guess.
+			_ = m.release(ctx, in.ShardID, ckdynamo.Holder{Owner: m.cfg.WorkerID, Counter: in.Counter + 1})
+			return false, fmt.Errorf("take lease of %s shard %s: its checkpoint is unreadable: %w", m.cfg.Table, in.ShardID, err)
+		}
+		l.pos, l.hasPos = pos, true
+	}
+	m.mu.Lock()
+	m.held[in.ShardID] = l
+	m.mu.Unlock()
+	prev := in.Owner
+	if prev == "" {
+		prev = "nobody"
+	}
+	m.log.Info("lease taken", "shard", in.ShardID, "reason", why, "previous_owner", prev, "counter", in.Counter+1)
+	return true, nil
+}
+
+// Release gives up every held lease so other workers take them at once. Call it after
+// the readers stopped and stored what they read.
+func (m *Manager) Release(ctx context.Context) error {
+	var errs []error
+	for _, l := range m.Held() {
+		if err := l.Release(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) release(ctx context.Context, shardID string, h ckdynamo.Holder) error {
+	_, err := m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName:                 aws.String(m.store.TableName()),
+		Key:                       ckdynamo.ShardKey(m.store.App(), m.cfg.Table, shardID),
+		ConditionExpression:       aws.String("#o = :me AND #c = :held"),
+		UpdateExpression:          aws.String("SET #c = :next REMOVE #o, #e"),
+		ExpressionAttributeNames:  map[string]string{"#o": ckdynamo.AttrLeaseOwner, "#c": ckdynamo.AttrLeaseCounter, "#e": ckdynamo.AttrLeaseExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: h.Owner}, ":held": number(h.Counter), ":next": number(h.Counter + 1)},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return nil // no longer ours: nothing to give up
+	}
+	if err != nil {
+		return fmt.Errorf("release lease of %s shard %s: %w", m.cfg.Table, shardID, err)
+	}
+	m.log.Info("lease released", "shard", shardID)
+	return nil
+}
+
+func number(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: fmt.Sprint(n)}
+}
+
+func stamp(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberS{Value: t.UTC().Format(time.RFC3339Nano)}
+}

@@ -1,0 +1,104 @@
+package lease
+
+import (
+	"slices"
+	"strings"
+)
+
+// plan decides which leases this worker takes in one heartbeat. It is a pure function of
+// the scan so the balancing rules are tested on their own.
+//
+// Only workable leases count: not finished, and whose parent is finished or not tracked
+// (so a child waits for its parent, whoever held the parent). The fair share is the
+// workable leases divided by the live workers (owners of leases that are not expired,
+// plus this worker), rounded up. Below it, the worker first takes leases nobody holds or
+// whose holder stopped renewing, oldest data first; if that is not enough it steals from
+// the most loaded worker while that one holds at least two more than this one, at most
+// maxSteals per heartbeat so that a worker joining a fleet moves shards gradually.
+//
+// held reports the leases this process holds; a lease the scan shows owned by me but not
+// held (a previous process with the same worker id) counts as another worker's and is
+// taken only once it expires, so two processes given one id cannot take turns forever.
+func plan(me string, leases []Info, held func(shardID string) bool, expired func(Info) bool, maxSteals int) (take, steal []Info) {
+	byID := make(map[string]Info, len(leases))
+	for _, l := range leases {
+		byID[l.ShardID] = l
+	}
+	workable := make([]Info, 0, len(leases))
+	for _, l := range leases {
+		if l.Finished {
+			continue
+		}
+		if p, ok := byID[l.ParentShardID]; ok && l.ParentShardID != l.ShardID && !p.Finished {
+			continue
+		}
+		workable = append(workable, l)
+	}
+	slices.SortFunc(workable, func(a, b Info) int {
+		if c := compareSequence(a.StartingSequence, b.StartingSequence); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ShardID, b.ShardID)
+	})
+
+	const previous = " (previous process)"
+	counts := map[string][]Info{me: nil}
+	var free []Info
+	mine := 0
+	for _, l := range workable {
+		switch {
+		case held(l.ShardID):
+			mine++
+		case l.Owner == "" || expired(l):
+			free = append(free, l)
+		default:
+			owner := l.Owner
+			if owner == me {
+				owner += previous
+			}
+			counts[owner] = append(counts[owner], l)
+		}
+	}
+	target := (len(workable) + len(counts) - 1) / len(counts)
+	need := target - mine
+	if need <= 0 {
+		return nil, nil
+	}
+	take = free[:min(need, len(free))]
+	need -= len(take)
+	mine += len(take)
+
+	for ; need > 0 && maxSteals > 0; need, maxSteals = need-1, maxSteals-1 {
+		victim := ""
+		for owner, ls := range counts {
+			if owner == me {
+				continue
+			}
+			if victim == "" || len(ls) > len(counts[victim]) || (len(ls) == len(counts[victim]) && owner < victim) {
+				victim = owner
+			}
+		}
+		if victim == "" || len(counts[victim]) < mine+2 {
+			break
+		}
+		// The victim's newest shard: its oldest data is what retention trims first, so
+		// the current holder keeps reading that.
+		ls := counts[victim]
+		steal = append(steal, ls[len(ls)-1])
+		counts[victim] = ls[:len(ls)-1]
+		mine++
+	}
+	return take, steal
+}
+
+// compareSequence orders sequence numbers numerically, "" first.
+func compareSequence(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
