@@ -15,7 +15,8 @@ import (
 // or another worker took it to balance the fleet. The shard's reader stops; the new holder
 // continues from the last checkpoint, so nothing is lost (records read but not
 // checkpointed are read again, and readers dedupe them).
-var ErrLost = errors.New("lease lost: another worker took over the shard and continues from its last checkpoint")
+// It also matches checkpoint.ErrBackwards, so store retries give up at once.
+var ErrLost = ckdynamo.NewStaleError("lease lost: another worker took over the shard and continues from its last checkpoint")
 
 // ErrReleased means the lease was given up on purpose (shutdown), so others take it at once.
 var ErrReleased = errors.New("lease released")

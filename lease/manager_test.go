@@ -210,8 +210,8 @@ func TestManager_LosingALeaseCancelsItsContextAndRefusesSaves(t *testing.T) {
 
 	// a's reader wakes up before a's heartbeat noticed: its save must not land.
 	err := la.Store().Save(t.Context(), source, checkpoint.Position{StreamARN: streamARN, ShardID: "shard-00", SequenceNumber: "200"})
-	if !errors.Is(err, ErrLost) {
-		t.Fatalf("stale holder's save = %v, want ErrLost", err)
+	if !errors.Is(err, ErrLost) || !errors.Is(err, checkpoint.ErrBackwards) {
+		t.Fatalf("stale holder's save = %v, want ErrLost, which is also checkpoint.ErrBackwards (no retry helps)", err)
 	}
 	select {
 	case <-ctx.Done():

@@ -36,11 +36,23 @@ var _ checkpoint.Store = (*Store)(nil)
 // ErrBackwards is returned (wrapped) by Save when the new position is behind the recorded
 // one: a lower sequence number, or un-finishing a finished shard. Another writer got
 // further with this shard; this one must stop rather than move the checkpoint back.
-var ErrBackwards = errors.New("checkpoint would move backwards: another capture of this shard got further; stop this one (with several workers, share shards through leases)")
+var ErrBackwards = checkpoint.ErrBackwards
 
 // ErrNotHolder is returned (wrapped) by SaveAsHolder when the caller no longer holds the
 // shard's lease: another worker took it, and only that worker may checkpoint the shard.
-var ErrNotHolder = errors.New("checkpoint not saved: this worker no longer holds the shard's lease (another worker took it over and continues from the last checkpoint)")
+// It also matches checkpoint.ErrBackwards: the caller is a stale writer, and retrying
+// cannot help.
+var ErrNotHolder error = &staleError{msg: "checkpoint not saved: this worker no longer holds the shard's lease (another worker took it over and continues from the last checkpoint)"}
+
+// staleError is a sentinel that also matches checkpoint.ErrBackwards.
+type staleError struct{ msg string }
+
+func (e *staleError) Error() string { return e.msg }
+func (e *staleError) Unwrap() error { return checkpoint.ErrBackwards }
+
+// NewStaleError returns a sentinel error with message msg that also matches
+// checkpoint.ErrBackwards, for other stale-writer conditions (a lost lease).
+func NewStaleError(msg string) error { return &staleError{msg: msg} }
 
 // ErrNoTable means the checkpoint table does not exist.
 var ErrNoTable = errors.New("checkpoint table not found: create it with --create-checkpoint-table (on-demand billing), or name an existing one in --checkpoint dynamodb://TABLE")
