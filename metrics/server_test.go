@@ -140,7 +140,9 @@ func TestServer_ReportsAFailedListener(t *testing.T) {
 // loaderFunc is a CheckpointLoader over a function.
 type loaderFunc func(ctx context.Context, table string) (checkpoint.Table, error)
 
-func (f loaderFunc) Load(ctx context.Context, table string) (checkpoint.Table, error) { return f(ctx, table) }
+func (f loaderFunc) Load(ctx context.Context, table string) (checkpoint.Table, error) {
+	return f(ctx, table)
+}
 
 func state(ps ...checkpoint.Position) checkpoint.Table {
 	t := checkpoint.Table{Shards: map[string]checkpoint.Position{}}
