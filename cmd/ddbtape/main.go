@@ -33,6 +33,7 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"capture", "tail a table's stream into Parquet change segments", runCapture},
+		{"run", "run from a config file: capture every table, serve metrics and health", runRun},
 		{"restore", "rebuild a table as it was at a time, into a table or a file", runRestore},
 		{"status", "show a backup's snapshots, restorable windows, shards and gaps", runStatus},
 		{"verify", "compare the backup at its latest time with the live table", runVerify},
