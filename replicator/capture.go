@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
@@ -48,6 +49,9 @@ type Config struct {
 	// Reader tunes the per-shard read loop (poll and retry settings); API, StreamARN and
 	// Logger are filled in per shard.
 	Reader shards.Reader
+	// Leases, when set, shares the shards with other capture processes: this one reads
+	// only the shards it holds a lease on (see leases.go). Nil: it reads every shard.
+	Leases Leases
 	Logger *slog.Logger
 }
 
@@ -155,7 +159,7 @@ func (c *Capture) Run(ctx context.Context) error {
 		return err
 	}
 	c.log.Info("capture started", "stream", stream.StreamARN, "known_shards", len(r.positions))
-	err = r.loop(ctx)
+	err = c.withLeases(ctx, func() error { return r.loop(ctx) })
 	st := c.Stats()
 	c.log.Info("capture stopped", "records", st.Records, "segments", st.Segments, "gaps", st.Gaps)
 	return err
@@ -237,6 +241,7 @@ func (r *run) loop(ctx context.Context) error {
 		if !stopping {
 			stopping = true
 			stopReading()
+			r.stopTaking()
 		}
 	}
 	if err := r.schedule(readCtx); err != nil {
@@ -259,6 +264,12 @@ func (r *run) loop(ctx context.Context) error {
 				if err := r.schedule(readCtx); err != nil {
 					r.firstErr = err
 					stop()
+				}
+			}
+		case <-r.leasesChanged():
+			if !stopping {
+				if err := r.startLeased(readCtx, true); err != nil {
+					c.log.Warn("list shards failed; will retry", "err", err)
 				}
 			}
 		case <-relist.C:
@@ -310,10 +321,13 @@ func (r *run) schedule(ctx context.Context) error {
 	if err := r.recordVanished(ctx, list); err != nil {
 		return err
 	}
+	if c.cfg.Leases != nil {
+		return r.scheduleLeased(ctx, list)
+	}
 	finished := func(id string) bool { return r.positions[id].Finished }
 	running := func(id string) bool { _, ok := r.workers[id]; return ok }
 	for _, s := range r.lineage.Ready(finished, running) {
-		r.start(ctx, s)
+		r.start(ctx, s, nil)
 	}
 	return nil
 }
@@ -358,7 +372,7 @@ func (r *run) recordVanished(ctx context.Context, list []shards.Shard) error {
 	return nil
 }
 
-func (r *run) start(ctx context.Context, s shards.Shard) {
+func (r *run) start(ctx context.Context, s shards.Shard, l *lease.Lease) {
 	c := r.c
 	pos, ok := r.positions[s.ID]
 	if !ok {
@@ -367,12 +381,14 @@ func (r *run) start(ctx context.Context, s shards.Shard) {
 			pos.CoveredFrom = parent.CoveredFrom
 		}
 	}
-	w := &shardWorker{c: c, stream: r.stream, shard: s, pos: pos, log: c.log.With("shard", s.ID)}
+	ctx, pos, unbind := leased(ctx, l, pos)
+	w := &shardWorker{c: c, stream: r.stream, shard: s, pos: pos, lease: l, log: c.log.With("shard", s.ID)}
 	r.workers[s.ID] = w
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		err := w.run(ctx)
+		unbind()
 		r.done <- workerResult{shardID: s.ID, err: err}
 	}()
 }

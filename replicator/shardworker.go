@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -24,6 +25,8 @@ type shardWorker struct {
 	stream string
 	shard  shards.Shard
 	log    *slog.Logger
+	// lease is this shard's lease when shards are shared among workers (nil otherwise).
+	lease *lease.Lease
 
 	// pos is what the store holds for this shard: it only moves after a segment is durable.
 	pos checkpoint.Position
@@ -62,7 +65,7 @@ func (w *shardWorker) run(ctx context.Context) error {
 		start = shards.Latest
 	}
 	readErr := w.c.reader(w.stream).Read(ctx, w.shard, after, start, w.handle)
-	if errors.Is(readErr, errEnded) {
+	if errors.Is(readErr, errEnded) || w.lostLease(ctx, readErr) {
 		return nil
 	}
 	// Whatever was read is valid stream data: store it before stopping, even when the
@@ -162,7 +165,7 @@ func (w *shardWorker) flush(ctx context.Context) error {
 		return nil
 	}
 	next.UpdatedAt = w.c.now().UTC()
-	if err := w.c.retry(ctx, w.log, "checkpoint", func() error { return w.c.store.Save(ctx, w.c.cfg.Table, next) }); err != nil {
+	if err := w.c.retry(ctx, w.log, "checkpoint", func() error { return w.checkpoints().Save(ctx, w.c.cfg.Table, next) }); err != nil {
 		return fmt.Errorf("save checkpoint of shard %s: %w", w.shard.ID, err)
 	}
 	w.pos, w.lastSave = next, w.c.now()
