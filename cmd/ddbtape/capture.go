@@ -3,14 +3,30 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ddbtape/ddbtape/checkpoint"
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/replicator"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const captureUsage = "--table NAME --dest URL [--checkpoint URL] [--start trim-horizon|latest] [--until-idle DUR]"
+const captureUsage = "--table NAME [--table NAME ...] --dest URL [--checkpoint URL|dynamodb://TABLE [--app-name NAME] [--worker-id ID]] [--start trim-horizon|latest] [--until-idle DUR]"
+
+// tableList is a repeatable --table flag.
+type tableList []string
+
+func (l *tableList) String() string { return strings.Join(*l, ",") }
+
+func (l *tableList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
 
 func runCapture(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "capture", captureUsage)
@@ -18,9 +34,10 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		aws        awsFlags
 		store      storageFlags
 		logs       logFlags
-		table      = fs.String("table", "", "table whose stream to capture (required)")
+		fleet      fleetFlags
+		tables     tableList
 		dest       = fs.String("dest", "", "where segments go: a directory, file:///path or s3://bucket/prefix (required)")
-		checkpt    = fs.String("checkpoint", "", "checkpoint store: a directory or s3:// URL (default: <dest>/<table>/checkpoints/)")
+		checkpt    = fs.String("checkpoint", "", "checkpoint store: a directory, an s3:// URL, or dynamodb://TABLE to share shards among workers through leases (default: <dest>/<table>/checkpoints/)")
 		start      = fs.String("start", "trim-horizon", "where a first run starts reading: trim-horizon (the last 24 hours) or latest")
 		untilIdle  = fs.Duration("until-idle", 0, "exit 0 once every open shard returned no new record for this long and all is stored (0: run until SIGINT/SIGTERM)")
 		spoolDir   = fs.String("spool-dir", "", "local directory for segments being written (default: the system temp directory)")
@@ -31,13 +48,28 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		pollEvery  = fs.Duration("poll-interval", shards.DefaultPollInterval, "how often an open shard is polled (GetRecords calls are billed)")
 		retryBound = fs.Duration("retry-bound", shards.DefaultRetryBound, "how long a failing call is retried before capture stops and says so")
 	)
+	fs.Var(&tables, "table", "table whose stream to capture (required; repeat it to capture several tables in this process)")
 	aws.register(fs)
 	store.register(fs)
 	logs.register(fs)
+	fleet.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := requireTable(*table); err != nil {
+	if len(tables) == 0 {
+		return requireTable("")
+	}
+	seen := map[string]bool{}
+	for _, t := range tables {
+		if err := requireTable(t); err != nil {
+			return err
+		}
+		if seen[t] {
+			return usagef("--table %s given twice", t)
+		}
+		seen[t] = true
+	}
+	if err := fleet.validate(*checkpt); err != nil {
 		return err
 	}
 	if *dest == "" {
@@ -73,25 +105,60 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	checkpoints, err := store.openCheckpoints(ctx, e, cfg, *checkpt, bucket, *table)
-	if err != nil {
-		return err
+	var (
+		ddbStore  *ckdynamo.Store
+		ddbClient *dynamodb.Client
+	)
+	if isDynamoDBCheckpoint(*checkpt) {
+		if ddbStore, ddbClient, err = fleet.openDynamoDBCheckpoints(ctx, cfg, *checkpt, aws.endpointURL); err != nil {
+			return err
+		}
 	}
-	capture, err := replicator.NewCapture(replicator.Config{
-		Table:       *table,
-		StartLatest: startPos == shards.Latest,
-		Roll:        roll,
-		UntilIdle:   *untilIdle,
-		SpoolDir:    *spoolDir,
-		Reader:      shards.Reader{PollInterval: *pollEvery, RetryBound: *retryBound},
-		Logger:      log,
-	}, aws.dynamoDB(cfg), aws.streams(cfg), bucket, checkpoints)
-	if err != nil {
-		return err
+	// One Capture per table, each with its own stream, layout under <dest>/<table>/ and,
+	// with a DynamoDB checkpoint table, its own lease manager.
+	captures := make([]*replicator.Capture, len(tables))
+	for i, table := range tables {
+		var checkpoints checkpoint.Store
+		var leases replicator.Leases
+		if ddbStore != nil {
+			checkpoints = ddbStore
+			m, err := fleet.newLeases(ddbClient, ddbStore, table, log)
+			if err != nil {
+				return err
+			}
+			leases = m
+		} else if checkpoints, err = store.openCheckpoints(ctx, e, cfg, *checkpt, bucket, table); err != nil {
+			return err
+		}
+		captures[i], err = replicator.NewCapture(replicator.Config{
+			Table:       table,
+			StartLatest: startPos == shards.Latest,
+			Roll:        roll,
+			UntilIdle:   *untilIdle,
+			SpoolDir:    *spoolDir,
+			Reader:      shards.Reader{PollInterval: *pollEvery, RetryBound: *retryBound},
+			Leases:      leases,
+			Logger:      log,
+		}, aws.dynamoDB(cfg), aws.streams(cfg), bucket, checkpoints)
+		if err != nil {
+			return err
+		}
 	}
 	began := time.Now()
-	err = capture.Run(ctx)
-	if st := capture.Stats(); err == nil || st.Records > 0 {
+	// A failing table stops the others (they store and checkpoint what they read first).
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range captures {
+		g.Go(func() error { return c.Run(gctx) })
+	}
+	err = g.Wait()
+	for i, c := range captures {
+		st := c.Stats()
+		if err != nil && st.Records == 0 {
+			continue
+		}
+		if len(captures) > 1 {
+			fmt.Fprintf(e.stderr, "%s: ", tables[i])
+		}
 		fmt.Fprintf(e.stderr, "captured %d records into %d segments in %s", st.Records, st.Segments, time.Since(began).Round(time.Millisecond))
 		if st.Gaps > 0 {
 			fmt.Fprintf(e.stderr, "; %d gaps recorded (see 'ddbtape status')", st.Gaps)

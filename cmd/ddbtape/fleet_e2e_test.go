@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
+	"github.com/ddbtape/ddbtape/internal/ddblocal"
+	"github.com/ddbtape/ddbtape/internal/fakestreams"
+	"github.com/ddbtape/ddbtape/lease"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+// fleetBuffer collects a worker's stderr while the test reads it.
+type fleetBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *fleetBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *fleetBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// worker is one ddbtape capture process of a fleet.
+type fleetWorker struct {
+	id     string
+	cmd    *exec.Cmd
+	stderr *fleetBuffer
+	exited chan error
+}
+
+func startFleetWorker(ctx context.Context, t *testing.T, id string, args ...string) *fleetWorker {
+	t.Helper()
+	w := &fleetWorker{id: id, stderr: &fleetBuffer{}, exited: make(chan error, 1)}
+	w.cmd = ddbtapeCommand(ctx, t, nil, append(args, "--worker-id", id)...)
+	w.cmd.Stderr = w.stderr
+	if err := w.cmd.Start(); err != nil {
+		t.Fatalf("start worker %s: %v", id, err)
+	}
+	go func() { w.exited <- w.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = w.cmd.Process.Kill()
+		<-w.exited
+		if t.Failed() {
+			t.Logf("worker %s stderr:\n%s", id, fleetTail(w.stderr.String(), 40))
+		}
+	})
+	return w
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (w *fleetWorker) stop(t *testing.T) {
+	t.Helper()
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-w.exited:
+		w.exited <- err // for Cleanup
+		if err != nil {
+			t.Fatalf("worker %s after SIGTERM: %v\n%s", w.id, err, fleetTail(w.stderr.String(), 30))
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("worker %s did not exit within 2 minutes of SIGTERM", w.id)
+	}
+}
+
+func fleetTail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// fleetWaitFor polls cond every 200 ms until it holds or the budget is spent.
+func fleetWaitFor(t *testing.T, budget time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(budget)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %s waiting for %s; last state: %s", budget, what, state)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// readChanges reads every change segment of table under dest; unreadable files (none
+// should be: files appear atomically) fail the test.
+func fleetChanges(t *testing.T, dest, table string) []writer.Change {
+	t.Helper()
+	var out []writer.Change
+	root := filepath.Join(dest, table, "changes")
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".parquet") {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		changes, err := writer.ReadChanges(data)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		out = append(out, changes...)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read segments: %v", err)
+	}
+	return out
+}
+
+// fleetLeaseOwners counts the unfinished shards each worker holds ("" for nobody).
+func fleetLeaseOwners(t *testing.T, store *ckdynamo.Store, table string) map[string]int {
+	t.Helper()
+	infos, err := lease.List(t.Context(), store, table)
+	if err != nil {
+		t.Fatalf("list leases: %v", err)
+	}
+	out := map[string]int{}
+	for _, in := range infos {
+		if !in.Finished {
+			out[in.Owner]++
+		}
+	}
+	return out
+}
+
+// fleetTopology is the fake stream's shards, built as the test goes: records go to an open
+// shard chosen by key, and a key follows its shard's children after a split.
+type fleetTopology struct {
+	t        *testing.T
+	fake     *fakestreams.Server
+	stream   string
+	next     int
+	parent   map[string]string
+	children map[string][]string
+	want     map[string]bool // "shard/seq" of every record put
+}
+
+func (tp *fleetTopology) addRoot() string {
+	id := fakestreams.ShardID(tp.next)
+	tp.next++
+	if err := tp.fake.AddShard(tp.stream, id, ""); err != nil {
+		tp.t.Fatal(err)
+	}
+	return id
+}
+
+func (tp *fleetTopology) split(parent string) []string {
+	kids := []string{fakestreams.ShardID(tp.next), fakestreams.ShardID(tp.next + 1)}
+	tp.next += 2
+	if err := tp.fake.Split(parent, kids...); err != nil {
+		tp.t.Fatal(err)
+	}
+	for _, k := range kids {
+		tp.parent[k] = parent
+	}
+	tp.children[parent] = kids
+	return kids
+}
+
+// put appends n records of distinct keys to shard.
+func (tp *fleetTopology) put(shard string, n int) {
+	recs := make([]fakestreams.Record, n)
+	for i := range recs {
+		key := fmt.Sprintf("%s-%d-%d", shard, len(tp.want), i)
+		recs[i] = fakestreams.Record{
+			Keys:     map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}},
+			NewImage: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}, "n": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}},
+		}
+	}
+	seqs, err := tp.fake.AppendRecords(shard, recs...)
+	if err != nil {
+		tp.t.Fatal(err)
+	}
+	for _, s := range seqs {
+		tp.want[shard+"/"+s] = true
+	}
+}
+
+func TestFleet_ThreeWorkersShareShardsAndSurviveAKill(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	local := ddblocal.Shared(t)
+	fake := fakestreams.Start()
+	defer fake.Close()
+	const table = "fleet-orders"
+	streamARN, err := fake.CreateTable(fakestreams.TableSpec{Name: table, StreamViewType: "NEW_AND_OLD_IMAGES"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &fleetTopology{t: t, fake: fake, stream: streamARN, parent: map[string]string{}, children: map[string][]string{}, want: map[string]bool{}}
+	var roots []string
+	for range 12 {
+		roots = append(roots, tp.addRoot())
+	}
+	for _, r := range roots {
+		tp.put(r, 40)
+	}
+
+	ckptTable := fmt.Sprintf("fleet-ckpt-%d", time.Now().UnixNano())
+	dest := t.TempDir()
+	args := []string{"capture", "--table", table, "--dest", dest,
+		"--endpoint-url", fake.URL(),
+		"--checkpoint", "dynamodb://" + ckptTable, "--create-checkpoint-table", "--checkpoint-endpoint-url", local.Endpoint,
+		"--lease-duration", "3s", "--poll-interval", "100ms", "--roll-records", "50", "--roll-age", "500ms"}
+	workers := map[string]*fleetWorker{}
+	for _, id := range []string{"w1", "w2", "w3"} {
+		workers[id] = startFleetWorker(ctx, t, id, args...)
+	}
+	store, err := ckdynamo.New(local.DynamoDB(), ckptTable, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The 12 shards spread over the three workers.
+	fleetWaitFor(t, 90*time.Second, "12 shards spread over 3 workers", func() (bool, string) {
+		if _, err := store.Load(ctx, table); err != nil {
+			return false, err.Error() // the table may not exist yet
+		}
+		o := fleetLeaseOwners(t, store, table)
+		for _, id := range []string{"w1", "w2", "w3"} {
+			if o[id] < 3 || o[id] > 5 {
+				return false, fmt.Sprint(o)
+			}
+		}
+		return true, ""
+	})
+
+	// Half the roots split while the fleet reads; more records go to every open shard.
+	for _, r := range roots[:6] {
+		tp.split(r)
+	}
+	for _, s := range fake.ShardIDs(streamARN) {
+		if len(tp.children[s]) == 0 && !fleetContains(roots[:6], s) {
+			tp.put(s, 30)
+		}
+	}
+
+	// kill -9 one worker in the middle of it; its shards must be taken over.
+	victim := workers["w2"]
+	_ = victim.cmd.Process.Signal(syscall.SIGKILL)
+	<-victim.exited
+	victim.exited <- nil
+	killedAt := time.Now()
+
+	// A second generation of splits, and records after the kill.
+	for _, c := range tp.children[roots[0]] {
+		tp.split(c)
+	}
+	for _, s := range fake.ShardIDs(streamARN) {
+		if len(tp.children[s]) == 0 && !fleetContains(roots[:6], s) {
+			tp.put(s, 30)
+		}
+	}
+
+	fleetWaitFor(t, 2*time.Minute, fmt.Sprintf("all %d records captured", len(tp.want)), func() (bool, string) {
+		got := map[string]bool{}
+		for _, c := range fleetChanges(t, dest, table) {
+			got[c.ShardID+"/"+c.SequenceNumber] = true
+		}
+		missing := 0
+		for id := range tp.want {
+			if !got[id] {
+				missing++
+			}
+		}
+		return missing == 0, fmt.Sprintf("%d of %d missing; leases %v", missing, len(tp.want), fleetLeaseOwners(t, store, table))
+	})
+	t.Logf("all records captured %s after the kill", time.Since(killedAt).Round(time.Millisecond))
+	if o := fleetLeaseOwners(t, store, table); o["w2"] != 0 {
+		t.Fatalf("the killed worker still owns %d shards: %v", o["w2"], o)
+	}
+	takeovers := strings.Count(workers["w1"].stderr.String()+workers["w3"].stderr.String(), "reason=expired previous_owner=w2")
+	if takeovers == 0 {
+		t.Fatal("no survivor logged taking over an expired lease of w2")
+	}
+
+	workers["w1"].stop(t)
+	workers["w3"].stop(t)
+	if o := fleetLeaseOwners(t, store, table); len(o) > 1 || (len(o) == 1 && o[""] == 0) {
+		t.Fatalf("leases still owned after a graceful stop: %v", o)
+	}
+
+	// Exactly once after dedupe by (shard, sequence), nothing extra, and the same record
+	// stored twice (a re-read after the kill) only with the same content.
+	changes := fleetChanges(t, dest, table)
+	byID := map[string]writer.Change{}
+	for _, c := range changes {
+		id := c.ShardID + "/" + c.SequenceNumber
+		if !tp.want[id] {
+			t.Fatalf("captured %s, which was never put", id)
+		}
+		if prev, dup := byID[id]; dup && (prev.Keys != c.Keys || *prev.NewImage != *c.NewImage) {
+			t.Fatalf("record %s stored twice with different content", id)
+		}
+		byID[id] = c
+	}
+	if len(byID) != len(tp.want) {
+		t.Fatalf("%d distinct records captured, want %d", len(byID), len(tp.want))
+	}
+
+	// Parent first, across workers: a child's first record was received after its
+	// parent's last one, whichever processes read them.
+	first, last := map[string]time.Time{}, map[string]time.Time{}
+	for _, c := range changes {
+		if f, ok := first[c.ShardID]; !ok || c.CapturedAt.Before(f) {
+			first[c.ShardID] = c.CapturedAt
+		}
+		if c.CapturedAt.After(last[c.ShardID]) {
+			last[c.ShardID] = c.CapturedAt
+		}
+	}
+	var pairs []string
+	for child, parent := range tp.parent {
+		if first[child].Before(last[parent]) {
+			t.Errorf("child %s was read (from %s) before its parent %s was finished (last record %s)", child, first[child], parent, last[parent])
+		}
+		pairs = append(pairs, child)
+	}
+	sort.Strings(pairs)
+	t.Logf("%d records on %d shards (%d children checked parent-first), %d rows stored, %d leases of the killed worker taken over", len(tp.want), len(first), len(pairs), len(changes), takeovers)
+}
+
+func fleetContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
+	"github.com/ddbtape/ddbtape/lease"
+)
+
+// This file wires the DynamoDB checkpoint store and shard leases into the CLI, and gives
+// `status` the lease table (printLeases).
+
+const dynamoDBScheme = "dynamodb://"
+
+// fleetFlags are the flags of the DynamoDB checkpoint store and of workers sharing shards.
+type fleetFlags struct {
+	app                string
+	workerID           string
+	createTable        bool
+	checkpointEndpoint string
+	leaseDuration      time.Duration
+}
+
+func (f *fleetFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.app, "app-name", ckdynamo.DefaultApp, "with --checkpoint dynamodb://TABLE: namespace of this pipeline's checkpoints and leases, so several pipelines share one table")
+	fs.StringVar(&f.workerID, "worker-id", "", "with --checkpoint dynamodb://TABLE: this worker's name in the lease table, unique per process (default: hostname-pid)")
+	fs.BoolVar(&f.createTable, "create-checkpoint-table", false, "create the dynamodb:// checkpoint table if missing (on-demand billing) and wait until it is ACTIVE")
+	fs.StringVar(&f.checkpointEndpoint, "checkpoint-endpoint-url", "", "DynamoDB endpoint of the dynamodb:// checkpoint table (default: --endpoint-url, else the SDK's configuration)")
+	fs.DurationVar(&f.leaseDuration, "lease-duration", lease.DefaultDuration, "how long a worker's shard lease lives without renewal; a dead worker's shards are taken over after it")
+}
+
+// isDynamoDBCheckpoint reports whether --checkpoint names a DynamoDB table.
+func isDynamoDBCheckpoint(rawURL string) bool { return strings.HasPrefix(rawURL, dynamoDBScheme) }
+
+func (f *fleetFlags) validate(checkpointURL string) error {
+	if !isDynamoDBCheckpoint(checkpointURL) {
+		return nil
+	}
+	name := strings.TrimPrefix(checkpointURL, dynamoDBScheme)
+	if err := requireTable(name); err != nil {
+		return usagef("--checkpoint %s: %q is not a valid DynamoDB table name", checkpointURL, name)
+	}
+	if f.leaseDuration < 2*time.Second {
+		return usagef("--lease-duration must be at least 2s, got %s", f.leaseDuration)
+	}
+	if _, err := ckdynamo.New(nil, name, f.app); err != nil {
+		return usagef("--app-name: %v", err)
+	}
+	return nil
+}
+
+// worker returns --worker-id or hostname-pid.
+func (f *fleetFlags) worker() string {
+	if f.workerID != "" {
+		return f.workerID
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// openDynamoDBCheckpoints opens the store a dynamodb://TABLE URL names, creating the
+// table when --create-checkpoint-table is set. endpoint is --endpoint-url ("" for the
+// SDK's configuration); --checkpoint-endpoint-url wins over it.
+func (f *fleetFlags) openDynamoDBCheckpoints(ctx context.Context, cfg aws.Config, rawURL, endpoint string) (*ckdynamo.Store, *dynamodb.Client, error) {
+	if f.checkpointEndpoint != "" {
+		endpoint = f.checkpointEndpoint
+	}
+	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	store, err := ckdynamo.New(client, strings.TrimPrefix(rawURL, dynamoDBScheme), f.app)
+	if err != nil {
+		return nil, nil, &usageError{msg: err.Error()}
+	}
+	if err := store.EnsureTable(ctx, f.createTable, 5*time.Minute); err != nil {
+		return nil, nil, err
+	}
+	return store, client, nil
+}
+
+// newLeases returns the lease manager of one table for this worker.
+func (f *fleetFlags) newLeases(client *dynamodb.Client, store *ckdynamo.Store, table string, log *slog.Logger) (*lease.Manager, error) {
+	return lease.New(client, store, lease.Config{Table: table, WorkerID: f.worker(), Duration: f.leaseDuration, Logger: log})
+}
+
+// printLeases writes the shard leases of table as the checkpoint store holds them: owner,
+// lease age (time since the owner's last renewal, by this host's clock), counter, and the
+// shard's checkpoint. For `ddbtape status` with --checkpoint dynamodb://TABLE.
+func printLeases(ctx context.Context, w io.Writer, store *ckdynamo.Store, table string, now time.Time) error {
+	infos, err := lease.List(ctx, store, table)
+	if err != nil {
+		return err
+	}
+	sort.Slice(infos, func(i, j int) bool {
+		if infos[i].Finished != infos[j].Finished {
+			return !infos[i].Finished
+		}
+		return infos[i].ShardID < infos[j].ShardID
+	})
+	owners := map[string]int{}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "shard leases of %s (app %s, table %s):\n", table, store.App(), store.TableName())
+	fmt.Fprintln(tw, "SHARD\tOWNER\tLEASE AGE\tCOUNTER\tCHECKPOINT\tSTATE")
+	for _, in := range infos {
+		owner, age := in.Owner, "-"
+		if owner == "" {
+			owner = "-"
+		} else {
+			owners[owner]++
+			if !in.RenewedAt.IsZero() {
+				age = now.Sub(in.RenewedAt).Round(100 * time.Millisecond).String()
+			}
+		}
+		state := "held"
+		switch {
+		case in.Finished:
+			state = "finished"
+		case in.Owner == "":
+			state = "unowned"
+		case !in.ExpiresAt.IsZero() && now.After(in.ExpiresAt):
+			state = "expired"
+		}
+		seq := in.SequenceNumber
+		if seq == "" {
+			seq = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", in.ShardID, owner, age, in.Counter, seq, state)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(owners))
+	for o := range owners {
+		names = append(names, o)
+	}
+	sort.Strings(names)
+	for _, o := range names {
+		fmt.Fprintf(w, "worker %s holds %d\n", o, owners[o])
+	}
+	return nil
+}
