@@ -53,8 +53,9 @@ for ((i = 0; i < 200; i++)); do
 	fi
 done
 [[ -n "$port" ]] || die "no free TCP port"
-java -Djava.library.path="$CACHE/DynamoDBLocal_lib" -jar "$CACHE/DynamoDBLocal.jar" \
-	-inMemory -sharedDb -disableTelemetry -port "$port" >"$work/dynamodb-local.log" 2>&1 &
+# From the work directory: DynamoDB Local leaves a metadata file in its working directory.
+(cd "$work" && exec java -Djava.library.path="$CACHE/DynamoDBLocal_lib" -jar "$CACHE/DynamoDBLocal.jar" \
+	-inMemory -sharedDb -disableTelemetry -port "$port" >"$work/dynamodb-local.log" 2>&1) &
 java_pid=$!
 endpoint="http://127.0.0.1:$port"
 for ((i = 0; i < 300; i++)); do
