@@ -44,7 +44,8 @@ func (nopProgress) Add(int64, int64) {}
 
 // Run scans every segment not yet done, Workers at a time, then writes the manifest and
 // returns it. On failure no manifest is written and the error says how to resume; what was
-// stored stays, and a later Prepare with this id continues from it.
+// stored stays, and a later Prepare with this id continues from it. Call Run once per Job,
+// and run one process at a time per snapshot id: segment states have no lease.
 func (j *Job) Run(ctx context.Context, p Progress) (writer.Manifest, error) {
 	if p == nil {
 		p = nopProgress{}
