@@ -4,10 +4,10 @@ package store
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 )
 
 // tableAPI is a narrow interface: declaring the method names its input type.
