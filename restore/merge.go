@@ -23,16 +23,6 @@ type version struct {
 	item    string // DynamoDB JSON; empty when deleted
 }
 
-// supersedes reports whether v replaces w as the item's state. Equal orders are the same
-// stream record stored twice (a crash between storing a segment and its checkpoint), so the
-// first one stays: that is the dedupe by (shard id, sequence number).
-func (v version) supersedes(w version) bool {
-	if v.change != w.change {
-		return v.change
-	}
-	return v.change && v.order.Compare(w.order) > 0
-}
-
 // window is the replay interval [from, at] of a plan, in stamp time.
 type window struct {
 	from, at time.Time

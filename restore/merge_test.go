@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -424,5 +425,26 @@ func TestSpill_SplitsAnOverfullPartitionAndStillMergesEveryKey(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("spill files left behind: %v", filepath.Join(dir, entries[0].Name()))
+	}
+}
+
+func TestOrderKey_SortsLikeOrderCompare(t *testing.T) {
+	orders := []Order{
+		{Stream: "2026-02-01T00:00:00.000", Depth: 9, Seq: writer.SequenceKey("999"), Shard: "shardId-z"},
+		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: writer.SequenceKey("5"), Shard: "shardId-a"},
+		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: writer.SequenceKey("5"), Shard: "shardId-b"},
+		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: writer.SequenceKey("10"), Shard: "shardId-a"},
+		{Stream: "2026-03-01T00:00:00.000", Depth: 1, Seq: writer.SequenceKey("1"), Shard: "shardId-a"},
+		{Stream: "2026-03-01T00:00:00.000", Depth: 256, Seq: writer.SequenceKey("1"), Shard: "shardId-a"},
+		{Stream: "2026-03-01T00:00:00.0001", Depth: 0, Seq: writer.SequenceKey("1"), Shard: ""},
+		{Stream: "arn-without-label", Depth: 0, Seq: writer.SequenceKey("1"), Shard: "s"},
+	}
+	for _, a := range orders {
+		for _, b := range orders {
+			want := a.Compare(b)
+			if got := bytes.Compare(appendOrderKey(nil, a), appendOrderKey(nil, b)); got != want {
+				t.Errorf("%+v vs %+v: bytes compare %d, Order.Compare %d", a, b, got, want)
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -114,11 +115,16 @@ func (s *spill) add(r *record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.enc = encodeRecord(s.enc[:0], r)
-	p := partition(r.key, s.level, len(s.files))
-	if _, err := s.bufs[p].Write(s.enc); err != nil {
+	return s.write(r.key, s.enc)
+}
+
+// write appends one encoded record to the partition of key; s.mu is held.
+func (s *spill) write(key string, enc []byte) error {
+	p := partition(key, s.level, len(s.files))
+	if _, err := s.bufs[p].Write(enc); err != nil {
 		return fmt.Errorf("write spill file: %w", err)
 	}
-	s.sizes[p] += int64(len(s.enc))
+	s.sizes[p] += int64(len(enc))
 	return nil
 }
 
@@ -156,31 +162,41 @@ func (s *spill) mergeFile(i int, f *os.File, fn func(Entry) error) error {
 		sub.maxBytes = s.maxBytes
 		s.splits++
 		defer sub.remove()
-		if err := readRecords(r, sub.add); err != nil {
+		err = readRecords(r, func(rr *rawRecord) error { return sub.write(string(rr.key), rr.enc) })
+		if err != nil {
 			return err
 		}
 		return sub.each(fn)
 	}
+	// Records are decoded into one reused buffer; a key's state copies only what wins, so
+	// the versions a later one supersedes cost no allocation.
 	type state struct {
-		want    version
-		hasWant bool
-		have    string
-		hasHave bool
+		hasWant, change, deleted bool
+		ord, item                []byte
+		have                     []byte
+		hasHave                  bool
 	}
-	m := map[string]*state{}
-	err := readRecords(r, func(rec *record) error {
-		st := m[rec.key]
+	// Sized from the file (records are rarely under 128 bytes) so the map is not rebuilt
+	// again and again as it grows.
+	m := make(map[string]*state, min(s.sizes[i]/128, 1<<22))
+	err := readRecords(r, func(rr *rawRecord) error {
+		st := m[string(rr.key)]
 		if st == nil {
 			st = &state{}
-			m[rec.key] = st
+			m[string(rr.key)] = st
 		}
-		switch rec.kind {
+		switch rr.kind {
 		case kindWant:
-			if !st.hasWant || rec.v.supersedes(st.want) {
-				st.want, st.hasWant = rec.v, true
+			change := rr.flags&flagChange != 0
+			// A change supersedes the snapshot; of two changes the later order wins, and
+			// an equal order is the same record stored twice, so the first one stays.
+			if !st.hasWant || (change && (!st.change || bytes.Compare(rr.ord, st.ord) > 0)) {
+				st.hasWant, st.change, st.deleted = true, change, rr.flags&flagDeleted != 0
+				st.ord = append(st.ord[:0], rr.ord...)
+				st.item = append(st.item[:0], rr.item...)
 			}
 		case kindHave:
-			st.have, st.hasHave = rec.item, true
+			st.have, st.hasHave = append(st.have[:0], rr.item...), true
 		}
 		return nil
 	})
@@ -194,11 +210,14 @@ func (s *spill) mergeFile(i int, f *os.File, fn func(Entry) error) error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		st := m[k]
-		e := Entry{Key: k, Have: st.have, HasHave: st.hasHave}
-		if st.hasWant && !st.want.deleted {
-			e.Want, e.HasWant = st.want.item, true
-		}
 		delete(m, k) // lets the collector take what fn has finished with
+		e := Entry{Key: k, HasHave: st.hasHave}
+		if st.hasHave {
+			e.Have = string(st.have)
+		}
+		if st.hasWant && !st.deleted {
+			e.Want, e.HasWant = string(st.item), true
+		}
 		if !e.HasWant && !e.HasHave {
 			continue // deleted before T and absent from the table: nothing to say
 		}
@@ -209,8 +228,10 @@ func (s *spill) mergeFile(i int, f *os.File, fn func(Entry) error) error {
 	return nil
 }
 
-// Record layout: kind, flags, depth (uvarint), then stream label, sequence key, shard id,
-// key and item, each as a uvarint length followed by the bytes.
+// Record layout: kind, flags, then the order key, the merge key and the item, each as a
+// uvarint length followed by the bytes. The order key encodes Order so that comparing the
+// bytes compares the Orders: stream label, NUL, depth (4 bytes big-endian), sequence key,
+// NUL, shard id. Labels, sequence keys and shard ids never hold a NUL, which sorts first.
 func encodeRecord(b []byte, r *record) []byte {
 	var flags byte
 	if r.v.change {
@@ -224,33 +245,42 @@ func encodeRecord(b []byte, r *record) []byte {
 		item = r.item
 	}
 	b = append(b, byte(r.kind), flags)
-	b = binary.AppendUvarint(b, uint64(r.v.order.Depth))
-	for _, s := range [...]string{r.v.order.Stream, r.v.order.Seq, r.v.order.Shard, r.key, item} {
+	if r.v.change {
+		o := r.v.order
+		b = binary.AppendUvarint(b, uint64(len(o.Stream)+1+4+len(o.Seq)+1+len(o.Shard)))
+		b = appendOrderKey(b, o)
+	} else {
+		b = append(b, 0)
+	}
+	for _, s := range [...]string{r.key, item} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
 	return b
 }
 
+func appendOrderKey(b []byte, o Order) []byte {
+	b = append(b, o.Stream...)
+	b = append(b, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(o.Depth))
+	b = append(b, o.Seq...)
+	b = append(b, 0)
+	return append(b, o.Shard...)
+}
+
 var errCorruptSpill = errors.New("spill file is corrupt (was the temporary directory modified during the restore?)")
 
-func readRecords(r *bufio.Reader, fn func(*record) error) error {
-	var rec record
+// rawRecord is a record as read: its slices alias a buffer reused for the next record.
+type rawRecord struct {
+	kind           kind
+	flags          byte
+	ord, key, item []byte
+	enc            []byte // the whole encoded record
+}
+
+func readRecords(r *bufio.Reader, fn func(*rawRecord) error) error {
+	var rec rawRecord
 	var buf []byte
-	readString := func() (string, error) {
-		n, err := binary.ReadUvarint(r)
-		if err != nil {
-			return "", errCorruptSpill
-		}
-		if uint64(cap(buf)) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return "", errCorruptSpill
-		}
-		return string(buf), nil
-	}
 	for {
 		k, err := r.ReadByte()
 		if err == io.EOF {
@@ -263,25 +293,23 @@ func readRecords(r *bufio.Reader, fn func(*record) error) error {
 		if err != nil {
 			return errCorruptSpill
 		}
-		depth, err := binary.ReadUvarint(r)
-		if err != nil {
-			return errCorruptSpill
-		}
-		rec = record{kind: kind(k)}
-		rec.v.change, rec.v.deleted = flags&flagChange != 0, flags&flagDeleted != 0
-		rec.v.order.Depth = int(depth)
-		var fields [5]string
-		for i := range fields {
-			if fields[i], err = readString(); err != nil {
-				return err
+		buf = append(buf[:0], k, flags)
+		var bounds [3][2]int
+		for i := range bounds {
+			n, err := binary.ReadUvarint(r)
+			if err != nil {
+				return errCorruptSpill
 			}
+			buf = binary.AppendUvarint(buf, n)
+			start := len(buf)
+			buf = slices.Grow(buf, int(n))[:start+int(n)]
+			if _, err := io.ReadFull(r, buf[start:]); err != nil {
+				return errCorruptSpill
+			}
+			bounds[i] = [2]int{start, len(buf)}
 		}
-		rec.v.order.Stream, rec.v.order.Seq, rec.v.order.Shard, rec.key = fields[0], fields[1], fields[2], fields[3]
-		if rec.kind == kindHave {
-			rec.item = fields[4]
-		} else {
-			rec.v.item = fields[4]
-		}
+		rec = rawRecord{kind: kind(k), flags: flags, enc: buf,
+			ord: buf[bounds[0][0]:bounds[0][1]], key: buf[bounds[1][0]:bounds[1][1]], item: buf[bounds[2][0]:bounds[2][1]]}
 		if err := fn(&rec); err != nil {
 			return err
 		}

@@ -1,0 +1,239 @@
+// Command benchtool supports scripts/bench-restore.sh: it writes a synthetic backup with
+// the writer package (no DynamoDB needed), and runs the baseline a restore into a table
+// is measured against, a bare parallel BatchWriteItem of the same items.
+//
+//	benchtool gen  -dir DIR -table NAME -items N -changes M -shards S -size BYTES
+//	benchtool load -endpoint URL -table NAME -file RESTORED.json -workers W
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/ddbjson"
+	"github.com/ddbtape/ddbtape/restore/backuptest"
+	"github.com/ddbtape/ddbtape/storage/dir"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "benchtool: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: benchtool gen|load [flags]")
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	dirFlag := fs.String("dir", "", "gen: backup directory")
+	table := fs.String("table", "bench", "table name")
+	items := fs.Int("items", 200_000, "gen: items in the snapshot")
+	changes := fs.Int("changes", 1_000_000, "gen: changes after the snapshot")
+	shards := fs.Int("shards", 4, "gen: shards the changes are spread over")
+	size := fs.Int("size", 300, "gen: approximate item size in bytes")
+	endpoint := fs.String("endpoint", "", "load: DynamoDB endpoint")
+	file := fs.String("file", "", "load: a restore --to-file output")
+	workers := fs.Int("workers", 8, "load: BatchWriteItem calls in flight")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	began := time.Now()
+	switch args[0] {
+	case "gen":
+		if *dirFlag == "" {
+			return errors.New("-dir is required")
+		}
+		if err := gen(ctx, *dirFlag, *table, *items, *changes, *shards, *size); err != nil {
+			return err
+		}
+		fmt.Printf("wrote a backup of %s: %d snapshot items, %d changes over %d shards, in %s\n", *table, *items, *changes, *shards, time.Since(began).Round(time.Millisecond))
+	case "load":
+		if *endpoint == "" || *file == "" {
+			return errors.New("-endpoint and -file are required")
+		}
+		n, err := load(ctx, *endpoint, *table, *file, *workers)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("loaded %d items into %s in %s\n", n, *table, time.Since(began).Round(time.Millisecond))
+	default:
+		return fmt.Errorf("unknown subcommand %q", args[0])
+	}
+	return nil
+}
+
+const streamARN = "arn:aws:dynamodb:us-east-1:123456789012:table/bench/stream/2026-01-01T00:00:00.000"
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func key(i int) string { return fmt.Sprintf(`{"pk":{"S":"k%08d"}}`, i) }
+
+func itemJSON(i, version, size int) string {
+	pad := strings.Repeat("x", max(size-60, 0))
+	return fmt.Sprintf(`{"n":{"N":"%d"},"pad":{"S":"%s"},"pk":{"S":"k%08d"}}`, version, pad, i)
+}
+
+// gen writes a snapshot of items keys (k0..), then changes spread over shards: three in
+// four set an item of a key space half again as large as the snapshot (inserts and
+// updates), one in ten removes one; stamps advance a millisecond per change.
+func gen(ctx context.Context, root, table string, items, changes, shards, size int) error {
+	bucket, err := dir.New(root)
+	if err != nil {
+		return err
+	}
+	b := &backuptest.Builder{Bucket: bucket, Table: table}
+	if _, err := b.Snapshot(ctx, "base", t0, t0.Add(time.Minute), items, 500_000, func(i int) writer.SnapshotItem {
+		return writer.SnapshotItem{Keys: key(i), Item: itemJSON(i, 0, size)}
+	}); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	keySpace := items + items/2 + 1
+	perShard := make([][]writer.Change, shards)
+	seq := make([]int64, shards)
+	var positions []checkpoint.Position
+	stamp := t0.Add(2 * time.Minute)
+	flush := func(s int) error {
+		if len(perShard[s]) == 0 {
+			return nil
+		}
+		_, err := b.Segment(ctx, perShard[s])
+		perShard[s] = perShard[s][:0]
+		return err
+	}
+	for c := range changes {
+		k := rng.IntN(keySpace)
+		s := k % shards
+		seq[s]++
+		stamp = stamp.Add(time.Millisecond)
+		ch := writer.Change{
+			TableName: table, StreamARN: streamARN, ShardID: fmt.Sprintf("shardId-%05d", s),
+			SequenceNumber: fmt.Sprintf("%d%020d", s+1, seq[s]), EventID: fmt.Sprint(c),
+			ApproximateCreationTime: stamp.Truncate(time.Second), CapturedAt: stamp, Keys: key(k), SizeBytes: int64(size),
+		}
+		if rng.IntN(10) == 0 {
+			ch.EventName = "REMOVE"
+		} else {
+			ch.EventName = "MODIFY"
+			img := itemJSON(k, c+1, size)
+			ch.NewImage = &img
+		}
+		perShard[s] = append(perShard[s], ch)
+		if len(perShard[s]) == 10_000 {
+			if err := flush(s); err != nil {
+				return err
+			}
+		}
+	}
+	for s := range shards {
+		if err := flush(s); err != nil {
+			return err
+		}
+		positions = append(positions, checkpoint.Position{
+			StreamARN: streamARN, ShardID: fmt.Sprintf("shardId-%05d", s), CoveredFrom: t0.Add(-time.Hour),
+			SequenceNumber: fmt.Sprintf("%d%020d", s+1, seq[s]), LastRecordTime: stamp.Truncate(time.Second), CoveredUntil: stamp.Add(time.Minute),
+		})
+	}
+	return b.Checkpoint(ctx, positions)
+}
+
+// load creates table (pk S, on demand, no stream) and writes every item of a restore
+// output with parallel BatchWriteItem, resending unprocessed items: the least a loader
+// can do, the baseline of restore --to-table.
+func load(ctx context.Context, endpoint, table, file string, workers int) (int, error) {
+	db := dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("bench", "bench", ""),
+	})
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(table),
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+		BillingMode:          types.BillingModePayPerRequest,
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, time.Minute); err != nil {
+		return 0, err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	batches := make(chan []types.WriteRequest, workers)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for reqs := range batches {
+				for len(reqs) > 0 {
+					out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: reqs}})
+					if err != nil {
+						errs <- err
+						for range batches { // keep the reader from blocking
+						}
+						return
+					}
+					reqs = out.UnprocessedItems[table]
+				}
+			}
+		}()
+	}
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	cur := make([]types.WriteRequest, 0, 25)
+	var readErr error
+	for sc.Scan() {
+		line := strings.TrimSuffix(strings.TrimPrefix(sc.Text(), `{"Item":`), "}")
+		it, err := ddbjson.ToDynamoDB(line)
+		if err != nil {
+			readErr = err
+			break
+		}
+		cur = append(cur, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+		n++
+		if len(cur) == 25 {
+			batches <- cur
+			cur = make([]types.WriteRequest, 0, 25)
+		}
+	}
+	if len(cur) > 0 && readErr == nil {
+		batches <- cur
+	}
+	close(batches)
+	wg.Wait()
+	close(errs)
+	if readErr != nil {
+		return n, readErr
+	}
+	if err := sc.Err(); err != nil {
+		return n, err
+	}
+	for err := range errs {
+		return n, err
+	}
+	return n, nil
+}
