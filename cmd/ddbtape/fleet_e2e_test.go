@@ -54,7 +54,7 @@ type fleetWorker struct {
 	exited chan error
 }
 
-func startFleetWorker(ctx context.Context, t *testing.T, id string, args ...string) *fleetWorker {
+func startFleetWorker(ctx context.Context, t testing.TB, id string, args ...string) *fleetWorker {
 	t.Helper()
 	w := &fleetWorker{id: id, stderr: &fleetBuffer{}, exited: make(chan error, 1)}
 	w.cmd = ddbtapeCommand(ctx, t, nil, append(args, "--worker-id", id)...)
@@ -74,7 +74,7 @@ func startFleetWorker(ctx context.Context, t *testing.T, id string, args ...stri
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (w *fleetWorker) stop(t *testing.T) {
+func (w *fleetWorker) stop(t testing.TB) {
 	t.Helper()
 	_ = w.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -97,7 +97,7 @@ func fleetTail(s string, n int) string {
 }
 
 // fleetWaitFor polls cond every 200 ms until it holds or the budget is spent.
-func fleetWaitFor(t *testing.T, budget time.Duration, what string, cond func() (bool, string)) {
+func fleetWaitFor(t testing.TB, budget time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(budget)
 	for {
@@ -143,7 +143,7 @@ func fleetChanges(t *testing.T, dest, table string) []writer.Change {
 }
 
 // fleetLeaseOwners counts the unfinished shards each worker holds ("" for nobody).
-func fleetLeaseOwners(t *testing.T, store *ckdynamo.Store, table string) map[string]int {
+func fleetLeaseOwners(t testing.TB, store *ckdynamo.Store, table string) map[string]int {
 	t.Helper()
 	infos, err := lease.List(t.Context(), store, table)
 	if err != nil {
