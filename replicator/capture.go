@@ -16,6 +16,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/lease"
+	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
@@ -49,6 +50,12 @@ type Config struct {
 	// Reader tunes the per-shard read loop (poll and retry settings); API, StreamARN and
 	// Logger are filled in per shard.
 	Reader shards.Reader
+	// Metrics receives the pipeline's events (records, segments, checkpoints, calls,
+	// retries, gaps); nil: metrics.Nop.
+	Metrics metrics.Recorder
+	// FlushTimeout bounds the final flush after reading stopped (default 2 minutes); a
+	// sidecar keeps it inside its shutdown grace period.
+	FlushTimeout time.Duration
 	// Leases, when set, shares the shards with other capture processes: this one reads
 	// only the shards it holds a lease on (see leases.go). Nil: it reads every shard.
 	Leases Leases
@@ -104,6 +111,12 @@ func NewCapture(cfg Config, tables shards.TableAPI, streams shards.StreamsAPI, b
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleepCtx
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.Nop{}
+	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = defaultFlushTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,9 +142,10 @@ func (c *Capture) retry(ctx context.Context, log *slog.Logger, what string, op f
 }
 
 // reader returns the read loop for one shard; it adds the shard to the log lines itself.
-func (c *Capture) reader(streamARN string) *shards.Reader {
+func (c *Capture) reader(streamARN, shardID string) *shards.Reader {
 	r := c.cfg.Reader
 	r.API, r.StreamARN, r.Logger = c.streams, streamARN, c.log
+	r.Observer = callObserver{table: c.cfg.Table, shard: shardID, rec: c.cfg.Metrics}
 	return &r
 }
 
@@ -367,6 +381,7 @@ func (r *run) recordVanished(ctx context.Context, list []shards.Shard) error {
 		}
 		r.positions[id] = p
 		c.metrics.gaps.Add(1)
+		c.cfg.Metrics.Gap(c.cfg.Table, id)
 		c.log.Error("gap in the backup: shard vanished before it was read to its end; take a new snapshot", "shard", id, "after_sequence", p.SequenceNumber)
 	}
 	return nil

@@ -14,9 +14,9 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-// flushTimeout bounds the final flush after reading stopped (SIGTERM, idle, failure):
-// long enough for a slow object store, short enough for a pod's grace period.
-const flushTimeout = 2 * time.Minute
+// defaultFlushTimeout bounds the final flush after reading stopped (SIGTERM, idle,
+// failure): long enough for a slow object store, short enough for a pod's grace period.
+const defaultFlushTimeout = 2 * time.Minute
 
 // shardWorker reads one shard into segments and checkpoints each segment once it is
 // durable. It is owned by Capture.Run and ends when its shard ends or reading stops.
@@ -59,18 +59,21 @@ func (w *shardWorker) idleFor(now time.Time) time.Duration {
 func (w *shardWorker) run(ctx context.Context) error {
 	w.seg = writer.NewSegment(w.c.spoolDir)
 	defer func() { w.seg.Discard() }()
+	rec := w.c.cfg.Metrics
+	rec.ShardStarted(w.c.cfg.Table, w.shard.ID)
+	defer rec.ShardStopped(w.c.cfg.Table, w.shard.ID)
 
 	after, start := w.pos.SequenceNumber, shards.TrimHorizon
 	if after == "" && w.c.startLatest {
 		start = shards.Latest
 	}
-	readErr := w.c.reader(w.stream).Read(ctx, w.shard, after, start, w.handle)
+	readErr := w.c.reader(w.stream, w.shard.ID).Read(ctx, w.shard, after, start, w.handle)
 	if errors.Is(readErr, errEnded) || w.lostLease(ctx, readErr) {
 		return nil
 	}
 	// Whatever was read is valid stream data: store it before stopping, even when the
 	// reader failed, so a restart re-reads as little as possible.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.c.cfg.FlushTimeout)
 	defer cancel()
 	if err := w.flush(fctx); err != nil {
 		if readErr != nil && !errors.Is(readErr, context.Canceled) {
@@ -113,12 +116,20 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 		}
 	}
 	if n := len(b.Records); n > 0 {
+		var size int64
+		for _, r := range b.Records {
+			if r.Dynamodb != nil && r.Dynamodb.SizeBytes != nil {
+				size += *r.Dynamodb.SizeBytes
+			}
+		}
+		w.c.cfg.Metrics.RecordsCaptured(w.c.cfg.Table, w.shard.ID, n, size, w.pendingTime)
 		w.idleSince.Store(0)
 		w.records.Add(int64(n))
 		w.c.metrics.records.Add(int64(n))
 	} else if !b.PolledAt.IsZero() {
 		w.readThrough = b.PolledAt
 		w.idleSince.CompareAndSwap(0, now.UnixNano())
+		w.c.cfg.Metrics.ShardCaughtUp(w.c.cfg.Table, w.shard.ID, b.PolledAt)
 	}
 
 	switch {
@@ -146,6 +157,7 @@ func (w *shardWorker) flush(ctx context.Context) error {
 	next := w.pos
 	if w.seg.Len() > 0 {
 		var name writer.SegmentName
+		rows, size := w.seg.Len(), w.seg.Bytes()
 		err := w.c.retry(ctx, w.log, "segment", func() (err error) {
 			name, err = writer.Flush(ctx, w.c.bucket, w.seg)
 			return err
@@ -155,6 +167,7 @@ func (w *shardWorker) flush(ctx context.Context) error {
 		}
 		w.log.Debug("segment stored", "key", name.Key(), "records", w.seg.Len())
 		w.c.metrics.segments.Add(1)
+		w.c.cfg.Metrics.SegmentWritten(w.c.cfg.Table, rows, size)
 		w.seg = writer.NewSegment(w.c.spoolDir)
 		next.SequenceNumber, next.LastRecordTime = w.pendingSeq, w.pendingTime
 	}
@@ -169,6 +182,7 @@ func (w *shardWorker) flush(ctx context.Context) error {
 		return fmt.Errorf("save checkpoint of shard %s: %w", w.shard.ID, err)
 	}
 	w.pos, w.lastSave = next, w.c.now()
+	w.c.cfg.Metrics.CheckpointSaved(w.c.cfg.Table, w.shard.ID, next.UpdatedAt)
 	return nil
 }
 
@@ -193,6 +207,7 @@ func (w *shardWorker) recordGap(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("record gap of shard %s: %w", w.shard.ID, err)
 	}
 	w.c.metrics.gaps.Add(1)
+	w.c.cfg.Metrics.Gap(w.c.cfg.Table, w.shard.ID)
 	w.log.Error("gap in the backup: shard records were trimmed before they were read; restores across it will fail until a new snapshot is taken",
 		"after_sequence", gap.AfterSequence, "from", gap.From)
 	return nil

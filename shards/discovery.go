@@ -105,7 +105,7 @@ func (r *Reader) ListShards(ctx context.Context) ([]Shard, error) {
 	)
 	for page := 0; ; page++ {
 		var out *dynamodbstreams.DescribeStreamOutput
-		err := rt.do(ctx, "describe stream "+c.StreamARN, func() error {
+		err := rt.do(ctx, "DescribeStream", "describe stream "+c.StreamARN, func() error {
 			var err error
 			out, err = c.API.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{
 				StreamArn:             aws.String(c.StreamARN),

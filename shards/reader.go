@@ -70,7 +70,23 @@ type Reader struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock for PolledAt and the retry bound.
 	Now func() time.Time
+	// Observer hears of every call and retry (for metrics); nil: nobody.
+	Observer Observer
 }
+
+// Observer hears about the calls a Reader makes. It must not block: it is called from the
+// read loop. op is the API operation (GetRecords, GetShardIterator, DescribeStream).
+type Observer interface {
+	// Call is one request sent, failed ones included (GetRecords is the billed unit).
+	Call(op string)
+	// Retry is a failed request about to be retried; throttled tells a rate limit.
+	Retry(op string, throttled bool)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Call(string)        {}
+func (nopObserver) Retry(string, bool) {}
 
 // config returns a copy of r with the defaults filled in.
 func (r *Reader) config() Reader {
@@ -99,11 +115,14 @@ func (r *Reader) config() Reader {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
 	return c
 }
 
 func (r *Reader) retrier(log *slog.Logger) *retrier {
-	return &retrier{sleep: r.Sleep, now: r.Now, bound: r.RetryBound, log: log}
+	return &retrier{sleep: r.Sleep, now: r.Now, bound: r.RetryBound, log: log, obs: r.Observer}
 }
 
 // maxConsecutiveGaps stops a reader whose fresh TRIM_HORIZON iterators keep meeting
@@ -191,7 +210,7 @@ func (s *shardRead) run(ctx context.Context) error {
 			out      *dynamodbstreams.GetRecordsOutput
 			polledAt time.Time
 		)
-		err := s.rt.do(ctx, "get records "+s.shard.ID, func() error {
+		err := s.rt.do(ctx, "GetRecords", "get records "+s.shard.ID, func() error {
 			polledAt = s.c.Now()
 			var err error
 			out, err = s.c.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{
@@ -289,7 +308,7 @@ func (s *shardRead) iterator(ctx context.Context) (iter string, done bool, err e
 			in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
 		}
 		var out *dynamodbstreams.GetShardIteratorOutput
-		err := s.rt.do(ctx, "get shard iterator "+s.shard.ID, func() error {
+		err := s.rt.do(ctx, "GetShardIterator", "get shard iterator "+s.shard.ID, func() error {
 			var err error
 			out, err = s.c.API.GetShardIterator(ctx, in)
 			return err

@@ -55,6 +55,15 @@ func apiCode(err error) string {
 	return ""
 }
 
+// throttled reports whether err is a rate limit (for metrics).
+func throttled(err error) bool {
+	if throttleCodes[apiCode(err)] {
+		return true
+	}
+	var status interface{ HTTPStatusCode() int }
+	return errors.As(err, &status) && status.HTTPStatusCode() == 429
+}
+
 // retryReason reports whether err is transient and worth another attempt, and why.
 func retryReason(err error) (string, bool) {
 	code := apiCode(err)
@@ -105,6 +114,7 @@ type retrier struct {
 	now     func() time.Time
 	bound   time.Duration
 	log     *slog.Logger
+	obs     Observer
 	lastLog time.Time
 	quiet   int // retries not logged since lastLog
 }
@@ -116,7 +126,7 @@ func (f clockFunc) Now() time.Time { return f() }
 // do calls f until it succeeds, fails with an error that is not transient, ctx ends, or
 // the retry bound is spent. It returns f's error unchanged when not transient, ctx.Err()
 // when ctx ended, and an error wrapping ErrGaveUp and the last error when the bound is hit.
-func (rt *retrier) do(ctx context.Context, what string, f func() error) error {
+func (rt *retrier) do(ctx context.Context, op, what string, f func() error) error {
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     retryInitialInterval,
 		RandomizationFactor: backoff.DefaultRandomizationFactor,
@@ -128,6 +138,7 @@ func (rt *retrier) do(ctx context.Context, what string, f func() error) error {
 	}
 	b.Reset()
 	for attempt := 1; ; attempt++ {
+		rt.obs.Call(op)
 		err := f()
 		if err == nil {
 			if attempt > 1 {
@@ -150,6 +161,7 @@ func (rt *retrier) do(ctx context.Context, what string, f func() error) error {
 				ErrGaveUp, what, b.GetElapsedTime().Round(time.Millisecond), attempt, reason, err)
 		}
 		wait = min(wait, retryMaxInterval) // jitter must not stretch past the cap
+		rt.obs.Retry(op, throttled(err))
 		rt.logRetry(what, reason, attempt, wait, err)
 		if err := rt.sleep(ctx, wait); err != nil {
 			return err

@@ -174,15 +174,17 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		return nil, nil, err
 	}
 	log := d.log.With("table", t.Name)
-	// rec is not handed to the capture yet: replicator.Config has no metrics hook.
-	// Until it has, the counters stay at zero and /readyz reads the checkpoints.
 	capture, err := replicator.NewCapture(replicator.Config{
 		Table:       t.Name,
 		StartLatest: t.Start == "latest",
 		Roll:        writer.RollPolicy{MaxRecords: t.Roll.Records, MaxBytes: t.Roll.Bytes, MaxAge: t.Roll.Age},
 		SpoolDir:    d.cfg.SpoolDir,
 		Reader:      shards.Reader{PollInterval: d.cfg.PollInterval, RetryBound: d.cfg.RetryBound},
-		Logger:      d.log,
+		Metrics:     rec,
+		// The final flush must end inside the grace period, with a margin for the
+		// checkpoint save and the process exit.
+		FlushTimeout: max(d.cfg.ShutdownGrace*3/4, time.Second),
+		Logger:       d.log,
 	}, d.db, d.streams, d.bucket, checkpoints)
 	if err != nil {
 		return nil, nil, err
