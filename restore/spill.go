@@ -19,7 +19,7 @@ import (
 // than maxPartitionBytes (the size estimate was off) is split again with another hash
 // before it is loaded.
 const (
-	maxPartitionBytes = 256 << 20
+	maxPartitionBytes = 128 << 20
 	splitFanout       = 16
 	maxSplitLevel     = 4
 	spillBufSize      = 64 << 10
