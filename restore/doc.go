@@ -47,7 +47,8 @@
 // Segments. Per shard, segments are sorted by first sequence number. A segment is skipped
 // when the next segment of the same shard starts after it ends and in an hour partition
 // before R's hour (all of its records precede R), or when its own hour partition is after
-// T's hour (all of its records follow T). Segments of shards the checkpoint does not know
+// T's hour (all of its records follow T); both hours are taken a StampMargin further out,
+// so a record stamped slightly out of sequence order cannot hide in a skipped segment. Segments of shards the checkpoint does not know
 // (a crash between storing a segment and the shard's first checkpoint) are included.
 // When in doubt a segment is included: reading an extra one costs time, missing one is
 // wrong.

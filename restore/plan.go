@@ -158,15 +158,18 @@ func completeSnapshots(all []Snapshot) []Snapshot {
 
 // selectSegments keeps the segments that may hold a change stamped in [r, at]. Per shard,
 // in sequence order, a segment is skipped when the next one starts after it ends and in an
-// hour partition before r's hour (its records are all older than that next record), or when
-// its own partition hour is after at's hour. Everything else is kept.
+// hour partition before the hour of r (its records are all older than that next record),
+// or when its own partition hour is after at's hour, each with a margin. Everything else
+// is kept.
 func selectSegments(all []Segment, r, at time.Time) []Segment {
 	byShard := map[string][]Segment{}
 	for _, s := range all {
 		byShard[s.Name.ShardID] = append(byShard[s.Name.ShardID], s)
 	}
-	rHour := r.UTC().Truncate(time.Hour)
-	atHour := at.UTC().Truncate(time.Hour)
+	// A stamp margin of slack on both sides: stamps are approximate, and a record stamped
+	// a little out of sequence order must not make its segment look safe to skip.
+	rHour := r.Add(-StampMargin).UTC().Truncate(time.Hour)
+	atHour := at.Add(StampMargin).UTC().Truncate(time.Hour)
 	var out []Segment
 	for _, segs := range byShard {
 		sort.Slice(segs, func(i, j int) bool {

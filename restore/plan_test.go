@@ -450,3 +450,25 @@ func TestLineage_SurvivesAParentCycle(t *testing.T) {
 	lin := NewLineage(tbl) // must return
 	_ = lin.Order(&writer.Change{ShardID: "shardId-a", SequenceNumber: "1"})
 }
+
+func TestNewPlan_SegmentSelectionKeepsAMarginAtHourBoundaries(t *testing.T) {
+	// R = 10:00:30 and T = 11:59:30: within a minute of an hour boundary on both sides.
+	l := Listing{
+		Snapshots:  []Snapshot{snap("s1", "10:01:30", "10:05:00")},
+		Checkpoint: table(shard("shardId-x", "", "07:00:00", "12:30:00")),
+		Segments: []Segment{
+			seg("shardId-x", 0, 0, "07:00:00"),   // next starts in hour 08, before hour(R-1m) = 09: skipped
+			seg("shardId-x", 1, 10, "08:00:00"),  // next starts in hour 09 = hour(R-1m): kept
+			seg("shardId-x", 11, 20, "09:00:00"), // may hold a record stamped after 10:00
+			seg("shardId-x", 21, 30, "12:00:00"), // hour(T+1m) = 12: kept
+			seg("shardId-x", 31, 40, "13:00:00"), // skipped
+		},
+	}
+	p, err := NewPlan(l, at("11:59:30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keys(p.Segments), []string{"shardId-x/1", "shardId-x/11", "shardId-x/21"}; !slices.Equal(got, want) {
+		t.Errorf("segments %v, want %v", got, want)
+	}
+}

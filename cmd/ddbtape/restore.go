@@ -105,12 +105,14 @@ func isS3(u string) bool { return len(u) >= 5 && u[:5] == "s3://" }
 func plan(e *env, l restore.Listing, at restore.At, atText string) (restore.Plan, error) {
 	t, ok := at.Resolve(restore.Windows(l))
 	if !ok {
+		// No window: NewPlan at any time says why (no snapshot, no checkpoint, a shard
+		// never caught up, a gap).
 		_, err := restore.NewPlan(l, time.Now().UTC())
 		var ce *restore.CoverageError
 		if errors.As(err, &ce) {
-			return restore.Plan{}, fmt.Errorf("nothing to restore at %s: %s; %w", at, ce.Reason, restore.ErrNoCoverage)
+			return restore.Plan{}, fmt.Errorf("nothing is restorable yet: %s", ce.Reason)
 		}
-		return restore.Plan{}, fmt.Errorf("nothing is restorable yet: %w", restore.ErrNoCoverage)
+		return restore.Plan{}, errors.New("nothing is restorable yet")
 	}
 	if at.Latest && atText != "" {
 		fmt.Fprintf(e.stderr, "%s is the end of the restorable window: %s\n", strings.TrimSpace(atText), t.Format(time.RFC3339Nano))
