@@ -34,8 +34,7 @@ func newFlagSet(e *env, name, usage string) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return flag.ErrHelp
+			return flag.ErrHelp // Parse has printed the usage
 		}
 		return &usageError{msg: err.Error()}
 	}
