@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -29,11 +30,18 @@ import (
 // and JSON cannot carry it without loss.
 var errInvalidUTF8 = errors.New("string is not valid UTF-8")
 
-// encoder holds the reusable buffers of one encoding. keys is a stack of name slices, one
-// per map nesting level, so sorting names allocates nothing once the pool is warm.
+// encoder holds the reusable buffers of one encoding. streams and ddb are stacks of
+// (name, value) slices, one per map nesting level, so sorting a map's attributes allocates
+// nothing once the pool is warm.
 type encoder struct {
-	buf  []byte
-	keys [][]string
+	buf     []byte
+	streams [][]attr[streamstypes.AttributeValue]
+	ddb     [][]attr[ddbtypes.AttributeValue]
+}
+
+type attr[V any] struct {
+	name  string
+	value V
 }
 
 var encoderPool = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 1024)} }}
@@ -52,25 +60,38 @@ func putEncoder(e *encoder) {
 	if cap(e.buf) > maxPooledBuf {
 		e.buf = make([]byte, 0, 1024)
 	}
-	for i := range e.keys {
-		clear(e.keys[i])
-		e.keys[i] = e.keys[i][:0]
+	// Drop references so pooled slices do not keep items alive.
+	for i := range e.streams {
+		clear(e.streams[i][:cap(e.streams[i])])
+	}
+	for i := range e.ddb {
+		clear(e.ddb[i][:cap(e.ddb[i])])
 	}
 	encoderPool.Put(e)
 }
 
-// sortedKeys returns the names of m in byte order in the key slice of the given depth.
-func sortedKeys[V any](e *encoder, depth int, m map[string]V) []string {
-	for len(e.keys) <= depth {
-		e.keys = append(e.keys, nil)
+// sortedAttrs returns m's attributes sorted by name (bytewise), in the depth's slice of
+// stack. One pass over the map collects names and values together, so no lookup follows.
+func sortedAttrs[V any](stack *[][]attr[V], depth int, m map[string]V) []attr[V] {
+	for len(*stack) <= depth {
+		*stack = append(*stack, nil)
 	}
-	ks := e.keys[depth][:0]
-	for k := range m {
-		ks = append(ks, k)
+	as := (*stack)[depth][:0]
+	for k, v := range m {
+		as = append(as, attr[V]{k, v})
 	}
-	slices.Sort(ks)
-	e.keys[depth] = ks
-	return ks
+	// Items have a handful of attributes: insertion sort beats a general sort there.
+	if len(as) <= 16 {
+		for i := 1; i < len(as); i++ {
+			for j := i; j > 0 && as[j].name < as[j-1].name; j-- {
+				as[j], as[j-1] = as[j-1], as[j]
+			}
+		}
+	} else {
+		slices.SortFunc(as, func(a, b attr[V]) int { return strings.Compare(a.name, b.name) })
+	}
+	(*stack)[depth] = as
+	return as
 }
 
 // FromStreams encodes an item of a DynamoDB Streams record (Keys, NewImage, OldImage).
@@ -97,17 +118,17 @@ func FromDynamoDB(item map[string]ddbtypes.AttributeValue) (string, error) {
 
 func (e *encoder) streamsMap(m map[string]streamstypes.AttributeValue, depth int) error {
 	e.buf = append(e.buf, '{')
-	for i, k := range sortedKeys(e, depth, m) {
+	for i, a := range sortedAttrs(&e.streams, depth, m) {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
 		var err error
-		if e.buf, err = appendString(e.buf, k); err != nil {
-			return fmt.Errorf("attribute name %q: %w", k, err)
+		if e.buf, err = appendString(e.buf, a.name); err != nil {
+			return fmt.Errorf("attribute name %q: %w", a.name, err)
 		}
 		e.buf = append(e.buf, ':')
-		if err := e.streamsValue(m[k], depth+1); err != nil {
-			return fmt.Errorf("attribute %q: %w", k, err)
+		if err := e.streamsValue(a.value, depth+1); err != nil {
+			return fmt.Errorf("attribute %q: %w", a.name, err)
 		}
 	}
 	e.buf = append(e.buf, '}')
@@ -169,17 +190,17 @@ func (e *encoder) streamsValue(v streamstypes.AttributeValue, depth int) error {
 
 func (e *encoder) ddbMap(m map[string]ddbtypes.AttributeValue, depth int) error {
 	e.buf = append(e.buf, '{')
-	for i, k := range sortedKeys(e, depth, m) {
+	for i, a := range sortedAttrs(&e.ddb, depth, m) {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
 		var err error
-		if e.buf, err = appendString(e.buf, k); err != nil {
-			return fmt.Errorf("attribute name %q: %w", k, err)
+		if e.buf, err = appendString(e.buf, a.name); err != nil {
+			return fmt.Errorf("attribute name %q: %w", a.name, err)
 		}
 		e.buf = append(e.buf, ':')
-		if err := e.ddbValue(m[k], depth+1); err != nil {
-			return fmt.Errorf("attribute %q: %w", k, err)
+		if err := e.ddbValue(a.value, depth+1); err != nil {
+			return fmt.Errorf("attribute %q: %w", a.name, err)
 		}
 	}
 	e.buf = append(e.buf, '}')

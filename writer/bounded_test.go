@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
 )
@@ -101,5 +102,85 @@ func TestPart_BuffersAtMostOneRowGroup(t *testing.T) {
 	}
 	if p.sp.buffered() != 5 {
 		t.Fatalf("%d rows buffered after three full row groups and 5 rows, want 5", p.sp.buffered())
+	}
+}
+
+// The writers share a buffer pool; segments written at the same time must not see each
+// other's bytes.
+func TestSegment_ConcurrentSegmentsKeepTheirOwnData(t *testing.T) {
+	const writers, rows = 4, 3*maxGroupRows + 17
+	b := newMemBucket()
+	names := make([]SegmentName, writers)
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			s := NewSegment(t.TempDir())
+			defer s.Discard()
+			for i := range rows {
+				c := change(i + 1)
+				c.ShardID = "shard-" + strconv.Itoa(w)
+				img := strings.Repeat(strconv.Itoa(w), 100+i%50)
+				c.NewImage = &img
+				if err := s.Append(c); err != nil {
+					errs <- err
+					return
+				}
+			}
+			name, err := Flush(context.Background(), b, s)
+			names[w] = name
+			errs <- err
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for w, name := range names {
+		out, err := ReadChanges(b.get(t, name.Key()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != rows {
+			t.Fatalf("writer %d: %d rows", w, len(out))
+		}
+		for i, c := range out {
+			want := strings.Repeat(strconv.Itoa(w), 100+i%50)
+			if c.ShardID != "shard-"+strconv.Itoa(w) || *c.NewImage != want || c.SequenceNumber != change(i+1).SequenceNumber {
+				t.Fatalf("writer %d row %d: got shard %s image %.20q...", w, i, c.ShardID, *c.NewImage)
+			}
+		}
+	}
+}
+
+func TestBufferPool_ReturnsZeroedAlignedBuffers(t *testing.T) {
+	p := &bufferPool{}
+	for _, size := range []int{1, 64, 4095, 4096, 4097, 1 << 20, 3<<20 + 5} {
+		b := p.Allocate(size)
+		if len(b) != size {
+			t.Fatalf("Allocate(%d) has length %d", size, len(b))
+		}
+		if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%alignment != 0 {
+			t.Fatalf("Allocate(%d) not %d-byte aligned", size, alignment)
+		}
+		for i := range b {
+			b[i] = 0xff
+		}
+		p.Free(b)
+		again := p.Allocate(size)
+		for i, c := range again {
+			if c != 0 {
+				t.Fatalf("reused buffer of %d bytes not zeroed at %d", size, i)
+			}
+		}
+		grown := p.Reallocate(size*2+1, append(again[:0], make([]byte, size)...))
+		if len(grown) != size*2+1 {
+			t.Fatalf("Reallocate length %d", len(grown))
+		}
+		for i, c := range grown {
+			if c != 0 {
+				t.Fatalf("grown buffer not zeroed at %d", i)
+			}
+		}
 	}
 }

@@ -15,7 +15,13 @@ func SequenceKey(seq string) string {
 	if len(seq) >= SequenceKeyWidth {
 		return seq
 	}
-	return strings.Repeat("0", SequenceKeyWidth-len(seq)) + seq
+	var b [SequenceKeyWidth]byte
+	pad := SequenceKeyWidth - len(seq)
+	for i := range pad {
+		b[i] = '0'
+	}
+	copy(b[pad:], seq)
+	return string(b[:])
 }
 
 // ChangesPrefix is the key prefix under which a table's change segments live.

@@ -77,6 +77,8 @@ type Segment struct {
 	str   [colCount]*array.StringBuilder
 	times [2]*array.TimestampBuilder
 	size  *array.Int64Builder
+
+	seqKey [SequenceKeyWidth]byte // scratch for appendSequenceKey
 }
 
 // Column indexes of changeSchema.
@@ -128,14 +130,13 @@ func (s *Segment) Append(c Change) error {
 		s.table, s.streamARN, s.shardID = c.TableName, c.StreamARN, c.ShardID
 		s.firstSeq, s.firstTime, s.openedAt = c.SequenceNumber, c.ApproximateCreationTime, time.Now()
 	}
-	seqKey := SequenceKey(c.SequenceNumber)
-	n := int64(fixedRowBytes + len(c.TableName) + len(c.StreamARN) + len(c.ShardID) + len(c.SequenceNumber) + len(seqKey) +
+	n := int64(fixedRowBytes + len(c.TableName) + len(c.StreamARN) + len(c.ShardID) + len(c.SequenceNumber) + max(len(c.SequenceNumber), SequenceKeyWidth) +
 		len(c.EventID) + len(c.EventName) + len(c.Keys))
 	s.str[iTableName].Append(c.TableName)
 	s.str[iStreamARN].Append(c.StreamARN)
 	s.str[iShardID].Append(c.ShardID)
 	s.str[iSequenceNumber].Append(c.SequenceNumber)
-	s.str[iSequenceKey].Append(seqKey)
+	s.appendSequenceKey(c.SequenceNumber)
 	s.str[iEventID].Append(c.EventID)
 	s.str[iEventName].Append(c.EventName)
 	s.times[0].Append(arrow.Timestamp(c.ApproximateCreationTime.UnixMilli()))
@@ -150,6 +151,20 @@ func (s *Segment) Append(c Change) error {
 	s.bytes += n
 	s.lastSeq = c.SequenceNumber
 	return s.sp.rowAdded(n)
+}
+
+// appendSequenceKey appends SequenceKey(seq) without allocating the padded string.
+func (s *Segment) appendSequenceKey(seq string) {
+	if len(seq) >= SequenceKeyWidth {
+		s.str[iSequenceKey].Append(seq)
+		return
+	}
+	pad := SequenceKeyWidth - len(seq)
+	for i := range pad {
+		s.seqKey[i] = '0'
+	}
+	copy(s.seqKey[pad:], seq)
+	s.str[iSequenceKey].BinaryBuilder.Append(s.seqKey[:])
 }
 
 func appendNullable(b *array.StringBuilder, v *string) int64 {

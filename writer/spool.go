@@ -9,7 +9,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
@@ -69,13 +68,13 @@ func (s *spool) open(pattern string) error {
 	s.bw = bufio.NewWriterSize(f, 256<<10)
 	// The bufio.Writer hides f's Close from pqarrow, which would otherwise close the file
 	// on Close and leave nothing to upload.
-	fw, err := pqarrow.NewFileWriter(s.schema, s.bw, s.props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(memory.DefaultAllocator)))
+	fw, err := pqarrow.NewFileWriter(s.schema, s.bw, s.props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(writerMemory)))
 	if err != nil {
 		s.remove()
 		return fmt.Errorf("start Parquet file: %w", err)
 	}
 	s.fw = fw
-	s.rb = array.NewRecordBuilder(memory.DefaultAllocator, s.schema)
+	s.rb = array.NewRecordBuilder(writerMemory, s.schema)
 	s.reserve()
 	return nil
 }
