@@ -3,6 +3,7 @@ package ddbjson
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -357,5 +358,35 @@ func TestToDynamoDB_AcceptsNestingUpToMaxDepth(t *testing.T) {
 	in := `{"a":` + strings.Repeat(`{"L":[`, MaxDepth) + `{"NULL":true}` + strings.Repeat(`]}`, MaxDepth) + `}`
 	if _, err := ToDynamoDB(in); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestFromDynamoDB_SortsLargeMapsAndSiblingMaps(t *testing.T) {
+	big := map[string]ddbtypes.AttributeValue{}
+	for i := 39; i >= 0; i-- {
+		big[fmt.Sprintf("k%02d", i)] = &ddbtypes.AttributeValueMemberN{Value: fmt.Sprint(i)}
+	}
+	item := map[string]ddbtypes.AttributeValue{
+		"big": &ddbtypes.AttributeValueMemberM{Value: big},
+		"l": &ddbtypes.AttributeValueMemberL{Value: []ddbtypes.AttributeValue{
+			&ddbtypes.AttributeValueMemberM{Value: map[string]ddbtypes.AttributeValue{"b": &ddbtypes.AttributeValueMemberNULL{Value: true}, "a": &ddbtypes.AttributeValueMemberNULL{Value: true}}},
+			&ddbtypes.AttributeValueMemberM{Value: map[string]ddbtypes.AttributeValue{"d": &ddbtypes.AttributeValueMemberNULL{Value: true}, "c": &ddbtypes.AttributeValueMemberNULL{Value: true}}},
+		}},
+	}
+	got, err := FromDynamoDB(item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	want.WriteString(`{"big":{"M":{`)
+	for i := range 40 {
+		if i > 0 {
+			want.WriteByte(',')
+		}
+		fmt.Fprintf(&want, `"k%02d":{"N":"%d"}`, i, i)
+	}
+	want.WriteString(`}},"l":{"L":[{"M":{"a":{"NULL":true},"b":{"NULL":true}}},{"M":{"c":{"NULL":true},"d":{"NULL":true}}}]}}`)
+	if got != want.String() {
+		t.Fatalf("got  %s\nwant %s", got, want.String())
 	}
 }
