@@ -69,7 +69,7 @@ func (s *sourceFlags) open(ctx context.Context, e *env, needAWS bool) (aws.Confi
 	if err != nil {
 		return cfg, source{}, &usageError{msg: "--source: " + err.Error()}
 	}
-	if needAWS || loc.Scheme == "s3" || isS3(*s.checkpt) {
+	if needAWS || loc.Scheme == "s3" || strings.HasPrefix(*s.checkpt, "s3://") || strings.HasPrefix(*s.checkpt, "dynamodb://") {
 		if cfg, err = s.aws.load(ctx); err != nil {
 			return cfg, source{}, err
 		}
@@ -97,8 +97,6 @@ func (s *sourceFlags) open(ctx context.Context, e *env, needAWS bool) (aws.Confi
 	}
 	return cfg, source{bucket: bucket, listing: l}, nil
 }
-
-func isS3(u string) bool { return len(u) >= 5 && u[:5] == "s3://" }
 
 // plan resolves --at against the listing and plans; it prints which time "latest" meant
 // when atText, the word the user gave, is not empty.
