@@ -33,6 +33,7 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"capture", "tail a table's stream into Parquet change segments", runCapture},
+		{"snapshot", "take a base snapshot of a table (parallel Scan into Parquet)", runSnapshot},
 		{"run", "run from a config file: capture every table, serve metrics and health", runRun},
 		{"restore", "rebuild a table as it was at a time, into a table or a file", runRestore},
 		{"status", "show a backup's snapshots, restorable windows, shards and gaps", runStatus},
