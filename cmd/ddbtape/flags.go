@@ -32,9 +32,15 @@ func newFlagSet(e *env, name, usage string) *flag.FlagSet {
 
 // parseFlags parses args and turns every flag mistake into a usage error; -h prints usage.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	// The usage is printed for -h only: a mistake gets its one line, not a page.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return flag.ErrHelp // Parse has printed the usage
+			usage()
+			return flag.ErrHelp
 		}
 		return &usageError{msg: err.Error()}
 	}

@@ -19,12 +19,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
-	checkpointfile "github.com/ddbtape/ddbtape/checkpoint/file"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/internal/workload"
 	"github.com/ddbtape/ddbtape/lease"
-	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -456,13 +454,15 @@ func TestFleet_ThreeWorkersCaptureTwoTablesAndRestoresEqualTheTables(t *testing.
 				t.Errorf("%s shard %s still leased by %s after a graceful stop", table, in.ShardID, in.Owner)
 			}
 		}
-		// `restore` reads checkpoints from a directory or S3 only (store.go's
-		// openCheckpoints does not open dynamodb:// yet): copy them beside the data.
-		copyCheckpoints(t, ckpt, dest, table)
+		// restore and status read the checkpoints straight from the lease table.
 		out := filepath.Join(t.TempDir(), table+".json")
-		res := ddbtape(ctx, t, nil, "restore", "--source", dest, "--table", table, "--at", "latest", "--to-file", out)
+		res := ddbtape(ctx, t, nil, "restore", "--source", dest, "--table", table, "--checkpoint", "dynamodb://"+ckptTable, "--at", "latest", "--to-file", out)
 		if res.code != 0 {
 			t.Fatalf("restore %s: exit %d: %s", table, res.code, res.stderr)
+		}
+		st := ddbtape(ctx, t, nil, "status", "--source", dest, "--table", table, "--checkpoint", "dynamodb://"+ckptTable)
+		if st.code != 0 || !strings.Contains(st.stdout, "lease") {
+			t.Errorf("status with dynamodb:// checkpoints: exit %d, no lease listing:\n%s%s", st.code, st.stdout, st.stderr)
 		}
 		live, err := workload.ScanAll(ctx, db, table)
 		if err != nil {
@@ -492,29 +492,4 @@ func mustList(t *testing.T, store *ckdynamo.Store, table string) []lease.Info {
 		t.Fatal(err)
 	}
 	return infos
-}
-
-// copyCheckpoints copies table's checkpoints from the DynamoDB store into the file store
-// beside the data, where restore reads them by default.
-func copyCheckpoints(t *testing.T, from *ckdynamo.Store, dest, table string) {
-	t.Helper()
-	state, err := from.Load(t.Context(), table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := dir.New(dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	to := checkpointfile.New(b, writer.CheckpointsPrefix(table))
-	for _, p := range state.Shards {
-		if err := to.Save(t.Context(), table, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, g := range state.Gaps {
-		if err := to.AddGap(t.Context(), table, g); err != nil {
-			t.Fatal(err)
-		}
-	}
 }

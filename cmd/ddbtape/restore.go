@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/storage"
@@ -37,7 +38,7 @@ func (s *sourceFlags) register(fs *flag.FlagSet) {
 	s.store.register(fs)
 	s.source = fs.String("source", "", "where the backup is: a directory, file:///path or s3://bucket/prefix (required)")
 	s.table = fs.String("table", "", "the backed-up table (required)")
-	s.checkpt = fs.String("checkpoint", "", "checkpoint store of the capture: a directory or s3:// URL (default: <source>/<table>/checkpoints/)")
+	s.checkpt = fs.String("checkpoint", "", "checkpoint store of the capture: a directory, an s3:// URL or dynamodb://TABLE (default: <source>/<table>/checkpoints/)")
 	s.tempDir = fs.String("temp-dir", "", "directory for spill files, which need about the uncompressed size of the backup (default: the system temporary directory)")
 	s.parallel = fs.Int("parallel", 4, "backup files read at once")
 }
@@ -57,8 +58,9 @@ func (s *sourceFlags) validate() error {
 
 // source is an opened backup.
 type source struct {
-	bucket  storage.Bucket
-	listing restore.Listing
+	bucket      storage.Bucket
+	checkpoints checkpoint.Store
+	listing     restore.Listing
 }
 
 // open loads the AWS configuration when needed, opens the bucket and the checkpoint
@@ -84,6 +86,7 @@ func (s *sourceFlags) open(ctx context.Context, e *env, needAWS bool) (aws.Confi
 	if err != nil {
 		return cfg, source{}, err
 	}
+	s.store.dynamoEndpoint = s.aws.endpointURL
 	cps, err := s.store.openCheckpoints(ctx, e, cfg, *s.checkpt, bucket, *s.table)
 	if err != nil {
 		return cfg, source{}, err
@@ -95,7 +98,7 @@ func (s *sourceFlags) open(ctx context.Context, e *env, needAWS bool) (aws.Confi
 	if len(l.Snapshots) == 0 && len(l.Segments) == 0 && len(l.Checkpoint.Shards) == 0 {
 		return cfg, source{}, fmt.Errorf("no backup of table %s in %s: check --source and --table", *s.table, *s.source)
 	}
-	return cfg, source{bucket: bucket, listing: l}, nil
+	return cfg, source{bucket: bucket, checkpoints: cps, listing: l}, nil
 }
 
 // plan resolves --at against the listing and plans; it prints which time "latest" meant

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/restore"
 )
@@ -36,7 +37,14 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	return printStatus(e.stdout, st, *src.source)
+	if err := printStatus(e.stdout, st, *src.source); err != nil {
+		return err
+	}
+	if leases, ok := bk.checkpoints.(*ckdynamo.Store); ok {
+		fmt.Fprintln(e.stdout)
+		return printLeases(ctx, e.stdout, leases, *src.table, time.Now())
+	}
+	return nil
 }
 
 func printStatus(w io.Writer, st restore.Status, source string) error {

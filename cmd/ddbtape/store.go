@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	checkpointfile "github.com/ddbtape/ddbtape/checkpoint/file"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
@@ -21,6 +22,8 @@ type storageFlags struct {
 	sse         string
 	sseKMSKeyID string
 	pathStyle   bool
+	// dynamoEndpoint is --endpoint-url, for a dynamodb:// checkpoint store.
+	dynamoEndpoint string
 }
 
 func (s *storageFlags) register(fs *flag.FlagSet) {
@@ -67,8 +70,16 @@ func (s *storageFlags) openCheckpoints(ctx context.Context, e *env, cfg aws.Conf
 	if rawURL == "" {
 		return checkpointfile.New(dest, writer.CheckpointsPrefix(table)), nil
 	}
-	if strings.HasPrefix(rawURL, "dynamodb://") {
-		return nil, usagef("--checkpoint %s: the DynamoDB checkpoint store is not available in this version; use a directory or s3:// URL", rawURL)
+	if isDynamoDBCheckpoint(rawURL) {
+		// Readers (restore, status, verify, run without leases) use the default
+		// application namespace and the DynamoDB endpoint of the SDK's configuration or
+		// of s.dynamoEndpoint; capture opens it itself, with leases (see fleet.go).
+		f := fleetFlags{app: ckdynamo.DefaultApp}
+		store, _, err := f.openDynamoDBCheckpoints(ctx, cfg, rawURL, s.dynamoEndpoint)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint store: %w", err)
+		}
+		return store, nil
 	}
 	b, err := s.openBucket(ctx, e, cfg, rawURL)
 	if err != nil {
