@@ -25,9 +25,22 @@ go run ./internal/cmd/demo-load --endpoint-url "$endpoint" --table "$table" --wr
 echo "== ddbtape capture (until the stream is idle for 3s)"
 bin/ddbtape capture --table "$table" --dest "$dest" --until-idle 3s --endpoint-url "$endpoint"
 
+echo "== ddbtape snapshot (a parallel Scan into Parquet parts, with a manifest)"
+bin/ddbtape snapshot --table "$table" --dest "$dest" --endpoint-url "$endpoint"
+
 echo "== more writes, and a second capture that resumes from its checkpoint"
 go run ./internal/cmd/demo-load --endpoint-url "$endpoint" --table "$table" --writes 100
 bin/ddbtape capture --table "$table" --dest "$dest" --until-idle 3s --endpoint-url "$endpoint"
+
+echo "== ddbtape status"
+bin/ddbtape status --source "$dest" --table "$table"
+
+echo "== ddbtape verify (the backup at its latest time against a live Scan)"
+bin/ddbtape verify --source "$dest" --table "$table" --endpoint-url "$endpoint"
+
+echo "== ddbtape restore --at latest into a file and into a new table"
+bin/ddbtape restore --source "$dest" --table "$table" --at latest --to-file ./demo-restored.json.gz --force
+bin/ddbtape restore --source "$dest" --table "$table" --at latest --to-table "$table-restored" --create --endpoint-url "$endpoint"
 
 echo "== what is stored in $dest"
 find "$dest" -type f | sort
