@@ -15,7 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"github.com/ddbtape/ddbtape/internal/testproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +34,7 @@ var ErrJavaMissing = errors.New("java not found: install OpenJDK 17 (apt-get ins
 
 // ErrNoRepoRoot means the repository root was not found above the working directory, so
 // neither the install script nor the cache can be located.
-var ErrNoRepoRoot = errors.New("no go.mod with scripts/dynamodb-local.sh above the working directory: run the tests from inside the ddbtape repository")
+var ErrNoRepoRoot = testproc.ErrNoRepoRoot
 
 const (
 	// readyTimeout bounds the wait for a launched JVM to answer: about 2 s on an idle machine,
@@ -56,7 +56,7 @@ type Instance struct {
 	Port int
 
 	cmd      *exec.Cmd
-	output   *tailBuffer
+	output   *testproc.TailBuffer
 	workDir  string
 	exited   chan struct{} // closed once the process has been reaped
 	waitErr  error         // valid after exited is closed
@@ -67,7 +67,7 @@ type Instance struct {
 // on a free port and returns once ListTables succeeds. ctx bounds the install and the
 // start-up, not the life of the instance: call Stop for that.
 func Start(ctx context.Context) (*Instance, error) {
-	root, err := repoRoot()
+	root, err := testproc.RepoRoot("dynamodb-local.sh")
 	if err != nil {
 		return nil, err
 	}
@@ -106,26 +106,6 @@ func (i *Instance) Output() string { return i.output.String() }
 // Exited is closed when the process has ended, whether by Stop or by a crash.
 func (i *Instance) Exited() <-chan struct{} { return i.exited }
 
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		// The script beside go.mod marks this repository's root, not a nested module's.
-		_, modErr := os.Stat(filepath.Join(dir, "go.mod"))
-		_, scriptErr := os.Stat(filepath.Join(dir, "scripts", "dynamodb-local.sh"))
-		if modErr == nil && scriptErr == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", ErrNoRepoRoot
-		}
-		dir = parent
-	}
-}
-
 func installed(cache string) bool {
 	jar, err := os.Stat(filepath.Join(cache, jarName))
 	if err != nil || !jar.Mode().IsRegular() {
@@ -160,7 +140,7 @@ func ensureInstalled(ctx context.Context, root string) error {
 var errPortTaken = errors.New("port taken before DynamoDB Local bound it")
 
 func launch(ctx context.Context, cache string) (*Instance, error) {
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +159,7 @@ func launch(ctx context.Context, cache string) (*Instance, error) {
 		"-inMemory", "-sharedDb", "-disableTelemetry",
 		"-port", strconv.Itoa(port))
 	cmd.Dir = workDir
-	out := newTailBuffer(64 << 10)
+	out := testproc.NewTailBuffer(64 << 10)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// Pdeathsig fires when the thread that started java exits; the Go runtime ends threads
@@ -208,15 +188,6 @@ func launch(ctx context.Context, cache string) (*Instance, error) {
 		return nil, err
 	}
 	return inst, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitReady polls ListTables, not just the socket: the JVM accepts connections a little
@@ -286,30 +257,4 @@ func listensOn(pid, port int) bool {
 		}
 	}
 	return false
-}
-
-// tailBuffer keeps the last max bytes written to it; DynamoDB Local is quiet after start-up,
-// but a long benchmark must not grow memory through its log.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }

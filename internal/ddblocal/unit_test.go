@@ -150,15 +150,3 @@ func TestListensOn_TellsWhetherThisProcessHoldsThePort(t *testing.T) {
 		t.Errorf("listensOn(java, %d) = false", Shared(t).Port)
 	}
 }
-
-func TestTailBuffer_KeepsTheLastBytes(t *testing.T) {
-	b := newTailBuffer(8)
-	for _, w := range []string{"abc", "defgh", "ijk"} {
-		if _, err := b.Write([]byte(w)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := b.String(); got != "defghijk" {
-		t.Errorf("tail = %q, want %q", got, "defghijk")
-	}
-}

@@ -15,7 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"github.com/ddbtape/ddbtape/internal/testproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +50,7 @@ const (
 
 // ErrNoRepoRoot means no go.mod was found above the working directory, so neither the
 // install script nor the cache can be located.
-var ErrNoRepoRoot = errors.New("no go.mod with scripts/versitygw.sh above the working directory: run the tests from inside the ddbtape repository")
+var ErrNoRepoRoot = testproc.ErrNoRepoRoot
 
 // Server is one versitygw process serving the buckets in a temporary directory. It dies
 // with the test process (the kernel sends it SIGKILL when the parent exits) even if Stop is
@@ -74,7 +74,7 @@ type Server struct {
 // process is one run of the binary.
 type process struct {
 	cmd     *exec.Cmd
-	output  *tailBuffer
+	output  *testproc.TailBuffer
 	exited  chan struct{} // closed once reaped
 	waitErr error         // valid after exited is closed
 }
@@ -83,7 +83,7 @@ type process struct {
 // directory and returns once it answers ListBuckets. ctx bounds the install and start-up,
 // not the life of the server: call Stop for that.
 func Start(ctx context.Context) (*Server, error) {
-	root, err := repoRoot()
+	root, err := testproc.RepoRoot("versitygw.sh")
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func Start(ctx context.Context) (*Server, error) {
 	s := &Server{bin: filepath.Join(root, binPath), dataDir: dataDir}
 	var lastErr error
 	for range launchAttempts {
-		port, err := freePort()
+		port, err := testproc.FreePort()
 		if err != nil {
 			lastErr = err
 			break
@@ -207,7 +207,7 @@ func (s *Server) launch(ctx context.Context) (*process, error) {
 		"--access", AccessKeyID, "--secret", SecretAccessKey, "--region", Region,
 		"--port", "127.0.0.1:"+strconv.Itoa(s.Port), "--quiet",
 		"posix", s.dataDir)
-	out := newTailBuffer(64 << 10)
+	out := testproc.NewTailBuffer(64 << 10)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -259,29 +259,6 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 	}
 }
 
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		// go.mod alone is not enough: test fixtures may hold nested modules of their own.
-		if isFile(filepath.Join(dir, "go.mod")) && isFile(filepath.Join(dir, "scripts", "versitygw.sh")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", ErrNoRepoRoot
-		}
-		dir = parent
-	}
-}
-
-func isFile(name string) bool {
-	fi, err := os.Stat(name)
-	return err == nil && fi.Mode().IsRegular()
-}
-
 // ensureInstalled runs the install script, which checks the version stamp and returns at
 // once when it matches, and takes a lock, so test binaries started together from a fresh
 // clone build it once.
@@ -292,40 +269,6 @@ func ensureInstalled(ctx context.Context, root string) error {
 		return fmt.Errorf("install versitygw (%s install): %w: %s", script, err, strings.TrimSpace(string(out)))
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }
 
 // newClient is the client Client returns, with extra options for internal use.
