@@ -19,6 +19,10 @@ type Manifest struct {
 	// Method is "scan" for a snapshot read from the table, "compaction" for one built from
 	// an earlier snapshot and change segments.
 	Method string `json:"method"`
+	// CompactedFrom says what a compaction was built from; absent on a scan and in
+	// manifests written before the field existed (it is informational: a restore needs
+	// only the times above).
+	CompactedFrom *CompactionSource `json:"compacted_from,omitempty"`
 
 	KeySchema              []KeyElement          `json:"key_schema"`
 	AttributeDefinitions   []AttributeDefinition `json:"attribute_definitions"`
@@ -31,6 +35,14 @@ type Manifest struct {
 	StreamViewType         string                `json:"stream_view_type,omitempty"`
 
 	Parts []ManifestPart `json:"parts"`
+}
+
+// CompactionSource is what a compaction snapshot was built from: the base snapshot and
+// every change stamped at or before ChangesUntil (the compaction's started_at and
+// finished_at, the moment whose state it holds).
+type CompactionSource struct {
+	SnapshotID   string    `json:"snapshot_id"`
+	ChangesUntil time.Time `json:"changes_until"`
 }
 
 // KeyElement is one attribute of a key schema.

@@ -85,6 +85,16 @@ func validateManifest(m Manifest) error {
 	case m.Method != "scan" && m.Method != "compaction":
 		return invalid("method", "%q, want scan or compaction", m.Method)
 	}
+	if c := m.CompactedFrom; c != nil {
+		switch {
+		case m.Method != "compaction":
+			return invalid("compacted_from", "set on a %s snapshot, want method compaction", m.Method)
+		case !pathComponent(c.SnapshotID) || c.SnapshotID == m.SnapshotID:
+			return invalid("compacted_from.snapshot_id", "%q must name another snapshot", c.SnapshotID)
+		case c.ChangesUntil.IsZero():
+			return invalid("compacted_from.changes_until", "missing")
+		}
+	}
 	if err := validateKeySchema("key_schema", m.KeySchema); err != nil {
 		return err
 	}
