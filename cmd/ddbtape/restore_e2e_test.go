@@ -156,22 +156,28 @@ func diffStates(got, want map[string]string) string {
 	return fmt.Sprintf("%d items, want %d: %d missing, %d extra, %d different; e.g. %s", len(got), len(want), missing, extra, different, example)
 }
 
-// TestRestoreEndToEnd_CaptureSnapshotRestoreVerify runs the real binary against DynamoDB
-// Local: capture tails the stream while a workload writes and a snapshot is taken
-// mid-way; writes go on across two minute boundaries after the snapshot. Restores at each
-// boundary must equal the model, into a file, into new tables and into the existing table;
-// verify must pass, then fail after a write the backup has not seen.
+// TestRestoreEndToEnd_CaptureSnapshotRestoreVerify runs the end-to-end scenario (see
+// restoreEndToEnd) with a local directory as the destination.
 func TestRestoreEndToEnd_CaptureSnapshotRestoreVerify(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
+	restoreEndToEnd(ctx, t, t.TempDir(), nil)
+}
+
+// restoreEndToEnd runs the real binary against DynamoDB Local, with env added to its
+// environment and dest as --dest and --source: capture tails the stream while a workload
+// writes and a snapshot is taken mid-way; writes go on across two minute boundaries after
+// the snapshot. Restores at each boundary must equal the model, into a file, into new
+// tables and into the existing table; verify must pass, then fail after a write the backup
+// has not seen. It returns the table's name.
+func restoreEndToEnd(ctx context.Context, t *testing.T, dest string, env []string) string {
 	inst := ddblocal.Shared(t)
 	db := inst.DynamoDB()
 	table := ddblocal.CreateTable(t, db, ddblocal.TableOptions{NamePrefix: "e2e-restore"})
-	dest := t.TempDir()
 	model := &stampedModel{w: workload.New(db, table, 7, 120), byStamp: map[int64]map[string]string{}}
 
-	capture := ddbtapeCommand(ctx, t, nil, "capture", "--table", table, "--dest", dest, "--until-idle", "3s", "--endpoint-url", inst.Endpoint, "--poll-interval", "200ms")
+	capture := ddbtapeCommand(ctx, t, env, "capture", "--table", table, "--dest", dest, "--until-idle", "3s", "--endpoint-url", inst.Endpoint, "--poll-interval", "200ms")
 	var captureOut strings.Builder
 	capture.Stdout, capture.Stderr = &captureOut, &captureOut
 	if err := capture.Start(); err != nil {
@@ -201,11 +207,11 @@ func TestRestoreEndToEnd_CaptureSnapshotRestoreVerify(t *testing.T) {
 
 	// A snapshot while capture runs and writes go on.
 	time.Sleep(4 * time.Second)
-	res := ddbtape(ctx, t, nil, "snapshot", "--table", table, "--dest", dest, "--endpoint-url", inst.Endpoint)
+	res := ddbtape(ctx, t, env, "snapshot", "--table", table, "--dest", dest, "--endpoint-url", inst.Endpoint)
 	if res.code != 0 {
 		t.Fatalf("snapshot: exit %d: %s", res.code, res.stderr)
 	}
-	st := statusOf(ctx, t, dest, table)
+	st := statusOf(ctx, t, env, dest, table)
 	if len(st.snapshots) != 1 {
 		t.Fatalf("status lists %d snapshots: %s", len(st.snapshots), st.raw)
 	}
@@ -248,7 +254,7 @@ func TestRestoreEndToEnd_CaptureSnapshotRestoreVerify(t *testing.T) {
 	points = append(points, point{"latest", final})
 
 	// verify: the backup equals the table; then a write it has not seen.
-	if res := ddbtape(ctx, t, nil, "verify", "--source", dest, "--table", table); res.code != 0 {
+	if res := ddbtape(ctx, t, env, "verify", "--source", dest, "--table", table); res.code != 0 {
 		t.Fatalf("verify: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 
@@ -259,7 +265,7 @@ func TestRestoreEndToEnd_CaptureSnapshotRestoreVerify(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			out := filepath.Join(t.TempDir(), "restore.json")
-			res := ddbtape(ctx, t, nil, "restore", "--source", dest, "--table", table, "--at", p.at, "--to-file", out)
+			res := ddbtape(ctx, t, env, "restore", "--source", dest, "--table", table, "--at", p.at, "--to-file", out)
 			if res.code != 0 {
 				t.Errorf("restore --at %s --to-file: exit %d: %s", p.at, res.code, res.stderr)
 				return
@@ -274,7 +280,7 @@ func TestRestoreEndToEnd_CaptureSnapshotRestoreVerify(t *testing.T) {
 			t.Cleanup(func() {
 				db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(target)})
 			})
-			res := ddbtape(ctx, t, nil, "restore", "--source", dest, "--table", table, "--at", p.at, "--to-table", target, "--create")
+			res := ddbtape(ctx, t, env, "restore", "--source", dest, "--table", table, "--at", p.at, "--to-table", target, "--create")
 			if res.code != 0 {
 				t.Errorf("restore --at %s --to-table --create: exit %d: %s", p.at, res.code, res.stderr)
 				return
@@ -294,7 +300,7 @@ func TestRestoreEndToEnd_CaptureSnapshotRestoreVerify(t *testing.T) {
 	if err := model.w.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if res := ddbtape(ctx, t, nil, "verify", "--source", dest, "--table", table); res.code != 1 {
+	if res := ddbtape(ctx, t, env, "verify", "--source", dest, "--table", table); res.code != 1 {
 		t.Errorf("verify after an unseen write: exit %d, want 1\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 
@@ -302,7 +308,7 @@ func TestRestoreEndToEnd_CaptureSnapshotRestoreVerify(t *testing.T) {
 	if err := model.w.Run(ctx, 60); err != nil {
 		t.Fatal(err)
 	}
-	res = ddbtape(ctx, t, nil, "restore", "--source", dest, "--table", table, "--at", b1.Format(time.RFC3339), "--to-table", table)
+	res = ddbtape(ctx, t, env, "restore", "--source", dest, "--table", table, "--at", b1.Format(time.RFC3339), "--to-table", table)
 	if res.code != 0 {
 		t.Fatalf("restore into the existing table: exit %d: %s", res.code, res.stderr)
 	}
@@ -313,6 +319,7 @@ func TestRestoreEndToEnd_CaptureSnapshotRestoreVerify(t *testing.T) {
 	if !maps.Equal(got, stateB1) {
 		t.Errorf("existing table after restore --at %s: %s", b1.Format(time.TimeOnly), diffStates(got, stateB1))
 	}
+	return table
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -328,9 +335,9 @@ type backupStatus struct {
 	raw       string
 }
 
-func statusOf(ctx context.Context, t *testing.T, dest, table string) backupStatus {
+func statusOf(ctx context.Context, t *testing.T, env []string, dest, table string) backupStatus {
 	t.Helper()
-	res := ddbtape(ctx, t, nil, "status", "--source", dest, "--table", table, "--json")
+	res := ddbtape(ctx, t, env, "status", "--source", dest, "--table", table, "--json")
 	if res.code != 0 {
 		t.Fatalf("status: exit %d: %s", res.code, res.stderr)
 	}
