@@ -1,0 +1,178 @@
+package retention
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+// Incomplete is a snapshot directory without a manifest: a scan running or interrupted,
+// a compaction running or failed, or a deletion interrupted.
+type Incomplete struct {
+	ID string
+	// Started is when it began (from its id; else its oldest object's time).
+	Started time.Time
+	// Modified is its newest object's time.
+	Modified time.Time
+}
+
+// Decision is what one run deletes, and why the rest stays.
+type Decision struct {
+	// Oldest is the oldest retained restore point: the earliest restorable time at or
+	// after the horizon.
+	Oldest time.Time
+	// Base is the snapshot a restore at Oldest starts from; WindowStart is its finish,
+	// where the restorable window starts once the run is done.
+	Base        string
+	WindowStart time.Time
+	// KeepFrom is the earliest replay start of a kept snapshot: segments that may hold a
+	// change stamped at or after it are kept.
+	KeepFrom time.Time
+	// Snapshots are the ids to delete, complete ones oldest first, then incomplete ones.
+	Snapshots []string
+	// Segments are the change segments to delete, by key.
+	Segments []restore.Segment
+}
+
+// Empty reports whether the decision deletes nothing.
+func (d Decision) Empty() bool { return len(d.Snapshots) == 0 && len(d.Segments) == 0 }
+
+// Decide says what to delete so that every restore point at or after horizon stays
+// restorable (see the package doc). Incomplete snapshots whose newest object is older
+// than staleBefore and that started before the base may go. ok is false when nothing is
+// restorable at or after horizon: then nothing may be deleted. It does no I/O.
+func Decide(l restore.Listing, horizon time.Time, incomplete []Incomplete, staleBefore time.Time) (d Decision, ok bool) {
+	oldest, ok := oldestRestorable(restore.Windows(l), horizon)
+	if !ok {
+		return Decision{}, false
+	}
+	p, err := restore.NewPlan(l, oldest)
+	if err != nil {
+		// Windows and NewPlan agree by construction; refuse to delete if they ever do not.
+		return Decision{}, false
+	}
+	base := p.Snapshot.Manifest
+	d = Decision{Oldest: oldest, Base: p.Snapshot.ID, WindowStart: base.FinishedAt, KeepFrom: replayFrom(base.StartedAt)}
+
+	complete := completeSnapshots(l.Snapshots)
+	kept := false
+	for _, s := range complete {
+		if s.ID == p.Snapshot.ID {
+			kept = true
+		}
+		if !kept {
+			d.Snapshots = append(d.Snapshots, s.ID)
+			continue
+		}
+		if r := replayFrom(s.Manifest.StartedAt); r.Before(d.KeepFrom) {
+			d.KeepFrom = r
+		}
+	}
+	sorted := append([]Incomplete(nil), incomplete...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
+	for _, s := range sorted {
+		if s.Modified.Before(staleBefore) && s.Started.Before(base.StartedAt) {
+			d.Snapshots = append(d.Snapshots, s.ID)
+			continue
+		}
+		// It may yet be completed (a resumed scan): its replay must stay possible.
+		if r := replayFrom(s.Started); r.Before(d.KeepFrom) {
+			d.KeepFrom = r
+		}
+	}
+	d.Segments = deletableSegments(l, d.KeepFrom)
+	return d, true
+}
+
+// oldestRestorable is the earliest restorable time at or after horizon.
+func oldestRestorable(ws []restore.Window, horizon time.Time) (time.Time, bool) {
+	for _, w := range ws {
+		if w.Until.Before(horizon) {
+			continue
+		}
+		if w.From.After(horizon) {
+			return w.From, true
+		}
+		return horizon, true
+	}
+	return time.Time{}, false
+}
+
+// replayFrom is the replay start of a snapshot that started at started, as restore
+// computes it.
+func replayFrom(started time.Time) time.Time { return started.Add(-restore.StampMargin) }
+
+// completeSnapshots returns the snapshots with a manifest in the order restore's plan
+// uses: finish, then start, then id.
+func completeSnapshots(all []restore.Snapshot) []restore.Snapshot {
+	var out []restore.Snapshot
+	for _, s := range all {
+		if s.Manifest != nil {
+			out = append(out, s)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Manifest, out[j].Manifest
+		if !a.FinishedAt.Equal(b.FinishedAt) {
+			return a.FinishedAt.Before(b.FinishedAt)
+		}
+		if !a.StartedAt.Equal(b.StartedAt) {
+			return a.StartedAt.Before(b.StartedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// deletableSegments returns the segments none of whose records can be stamped at or
+// after keepFrom. Per shard, in sequence order, a segment goes when the next one starts
+// after it ends in an hour partition before keepFrom's hour less a stamp margin (the rule
+// by which a restore from keepFrom skips it), or, when it holds the shard's last stored
+// record, when the checkpoint stamps that record a margin before keepFrom.
+func deletableSegments(l restore.Listing, keepFrom time.Time) []restore.Segment {
+	cut := keepFrom.Add(-restore.StampMargin).UTC().Truncate(time.Hour)
+	byShard := map[string][]restore.Segment{}
+	for _, s := range l.Segments {
+		byShard[s.Name.ShardID] = append(byShard[s.Name.ShardID], s)
+	}
+	var out []restore.Segment
+	for shard, segs := range byShard {
+		sort.Slice(segs, func(i, j int) bool {
+			a, b := segs[i].Name, segs[j].Name
+			if fa, fb := writer.SequenceKey(a.FirstSeq), writer.SequenceKey(b.FirstSeq); fa != fb {
+				return fa < fb
+			}
+			return writer.SequenceKey(a.LastSeq) < writer.SequenceKey(b.LastSeq)
+		})
+		for i, s := range segs {
+			if !s.Name.Hour.Before(cut) {
+				continue
+			}
+			if i+1 < len(segs) {
+				next := segs[i+1].Name
+				if writer.SequenceKey(next.FirstSeq) > writer.SequenceKey(s.Name.LastSeq) && next.Hour.Before(cut) {
+					out = append(out, s)
+				}
+				continue
+			}
+			if pos, ok := l.Checkpoint.Shards[shard]; ok && holdsLast(s.Name, pos.SequenceNumber) &&
+				!pos.LastRecordTime.IsZero() && pos.LastRecordTime.Add(restore.StampMargin).Before(keepFrom) {
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// holdsLast reports whether the segment's sequence range holds seq.
+func holdsLast(n writer.SegmentName, seq string) bool {
+	if seq == "" || strings.Trim(seq, "0123456789") != "" {
+		return false
+	}
+	k := writer.SequenceKey(seq)
+	return writer.SequenceKey(n.FirstSeq) <= k && k <= writer.SequenceKey(n.LastSeq)
+}

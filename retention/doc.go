@@ -1,0 +1,57 @@
+// Package retention deletes the snapshots and change segments that no restore point
+// inside the retention window needs, and keeps them while a reader (a restore, a verify,
+// a compaction) still uses them.
+//
+// # What is kept
+//
+// With retention D, a run at time now keeps every restore point at or after the horizon
+// H = now - D. The oldest retained restore point P is the earliest restorable time at or
+// after H (H itself when it is inside a restorable window, else the start of the next
+// window). Let B be the snapshot restore.NewPlan picks for P. Then:
+//
+//   - every complete snapshot ordered before B (by finish, start, id, as the plan orders
+//     them) is deleted: for any T >= P the plan picks B or a newer snapshot (if an older
+//     one were covered at T, B would be too, since the replay of B is covered up to P);
+//   - B and every newer snapshot are kept, so the restorable window afterwards starts at
+//     B's finished_at, which is at or before H: a little more than D is kept, never less;
+//   - an incomplete snapshot (no manifest) is deleted when it started before B and nothing
+//     in it changed for IncompleteGrace (24 h), so a scan that is still running, or one
+//     that may be resumed, is never taken away;
+//   - a change segment is deleted only when all its records are stamped, with a
+//     restore.StampMargin to spare, before the replay start of every snapshot kept
+//     (complete or not), judged from names alone: by the hour partition of the next
+//     segment of its shard, exactly the rule by which a restore skips segments, or, for
+//     a shard's last segment, by the checkpoint's LastRecordTime. A segment is deleted
+//     only if no plan over the kept snapshots would have read a record of it.
+//
+// When nothing is restorable at or after H (capture stopped long ago, or a gap with no
+// snapshot after it), nothing is deleted: the last restorable state is worth more than
+// the space. Hour partitions make segment deletion lag up to two hours behind the
+// horizon; snapshots are deleted to the second.
+//
+// Deletion order makes an interrupted run harmless: a snapshot's manifest goes first (the
+// snapshot becomes incomplete and no restore picks it), then its other objects, then the
+// segments. The next run finishes what was left.
+//
+// # Readers: locks and the horizon marker
+//
+// A reader plans from a listing and then reads files for minutes or hours; retention
+// must not delete them meanwhile. Readers therefore hold a lock, an object
+//
+//	<table>/locks/<id>.json    {"at": T, "expires": ..., "purpose": ..., "owner": ...}
+//
+// saying "keep what a restore at T needs", renewed every TTL/3 while the reader runs and
+// deleted when it ends (Hold does all of this). A run takes the earliest T of the live
+// locks as its horizon when it is earlier than now - D. A lock counts as live until its
+// expiry plus LockSkew (clock skew between hosts); expired locks are deleted.
+//
+// A lock written while a run is deciding would be missed, so runs and readers also
+// share a marker, <table>/retention.json, holding the window start the run is about to
+// establish (B's finished_at; it only moves forward). A run writes the marker, then
+// lists the locks again, and deletes nothing if a lock it had not seen asks for a time
+// before the new start. A reader writes its lock, then reads the marker, and gives up
+// with ErrPruned if its time is before the marker's. Whichever order the four steps
+// happen in, either the run sees the lock or the reader sees the marker (the store is
+// read-after-write consistent: a directory, or S3). So a reader must Hold before it
+// lists the backup it plans from.
+package retention

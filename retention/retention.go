@@ -1,0 +1,242 @@
+package retention
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/snapshot"
+	"github.com/ddbtape/ddbtape/storage"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+// DefaultIncompleteGrace is how long an incomplete snapshot must have been left untouched
+// before a run may delete it.
+const DefaultIncompleteGrace = 24 * time.Hour
+
+// deleteWorkers is how many objects are deleted at once.
+const deleteWorkers = 8
+
+// Config says what a run keeps.
+type Config struct {
+	Table string
+	// Retention is how far back restore points are kept; it must be positive.
+	Retention time.Duration
+	// IncompleteGrace: 0 means DefaultIncompleteGrace.
+	IncompleteGrace time.Duration
+	// Logger receives what was deleted; nil discards it.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Result is what a run did.
+type Result struct {
+	Decision
+	// Horizon is the horizon the run kept restore points from: now less the retention,
+	// or a live lock's earlier time.
+	Horizon time.Time
+	// NothingRestorable is set when no restore point at or after the horizon exists, so
+	// nothing was deleted.
+	NothingRestorable bool
+	// Deferred is set when a reader took a lock while the run decided; nothing was
+	// deleted, the next run will.
+	Deferred bool
+	// Deleted counts the objects deleted and their bytes (expired locks included).
+	Deleted      int
+	DeletedBytes int64
+	// Windows are the restorable windows after the run.
+	Windows []restore.Window
+}
+
+// Run deletes what no restore point after the retention horizon, nor any live lock,
+// needs, as the package doc describes.
+func Run(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, cfg Config) (Result, error) {
+	if cfg.Retention <= 0 {
+		return Result{}, fmt.Errorf("retention must be positive, got %s", cfg.Retention)
+	}
+	if cfg.IncompleteGrace <= 0 {
+		cfg.IncompleteGrace = DefaultIncompleteGrace
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := cfg.Logger.With("table", cfg.Table)
+	now := cfg.Now().UTC()
+	res := Result{Horizon: now.Add(-cfg.Retention)}
+
+	locks, expired, err := listLocks(ctx, b, cfg.Table, now)
+	if err != nil {
+		return res, err
+	}
+	seen := map[string]bool{}
+	for _, lk := range locks {
+		seen[lk.Key] = true
+		if lk.At.Before(res.Horizon) {
+			res.Horizon = lk.At
+		}
+	}
+	l, err := restore.List(ctx, b, cp, cfg.Table)
+	if err != nil {
+		return res, err
+	}
+	res.Windows = restore.Windows(l)
+	objs, err := b.List(ctx, writer.SnapshotsPrefix(cfg.Table))
+	if err != nil {
+		return res, fmt.Errorf("list snapshots of %s: %w", cfg.Table, err)
+	}
+	dirs := snapshotObjects(cfg.Table, objs)
+	d, ok := Decide(l, res.Horizon, incompleteSnapshots(l, dirs), now.Add(-cfg.IncompleteGrace))
+	if !ok {
+		res.NothingRestorable = true
+		log.Warn("retention: nothing is restorable at or after the horizon, so nothing is deleted", "horizon", res.Horizon, "windows", len(res.Windows))
+		return res, nil
+	}
+	res.Decision = d
+	if d.Empty() {
+		res.Deleted, res.DeletedBytes, err = deleteObjects(ctx, b, expiredObjects(expired))
+		return res, err
+	}
+
+	// Tell readers where the window is about to start, then make sure none started
+	// before it while this run was deciding (see the package doc).
+	m, err := readMarker(ctx, b, cfg.Table)
+	if err != nil {
+		return res, err
+	}
+	if d.WindowStart.After(m.Horizon) {
+		if err := putJSON(ctx, b, MarkerKey(cfg.Table), markerDoc{Horizon: d.WindowStart, UpdatedAt: now}); err != nil {
+			return res, fmt.Errorf("write retention marker: %w", err)
+		}
+	}
+	again, _, err := listLocks(ctx, b, cfg.Table, now)
+	if err != nil {
+		return res, err
+	}
+	for _, lk := range again {
+		if !seen[lk.Key] && lk.At.Before(d.WindowStart) {
+			res.Deferred = true
+			log.Info("retention: a reader started while deciding; deleting nothing this time", "lock", lk.Key, "at", lk.At)
+			return res, nil
+		}
+	}
+
+	// Manifests first: a snapshot without one is never picked, so no reader can start on
+	// a snapshot whose parts are going.
+	var manifests, rest []storage.Object
+	for _, id := range d.Snapshots {
+		for _, o := range dirs[id] {
+			if strings.HasSuffix(o.Key, "/"+writer.ManifestName) {
+				manifests = append(manifests, o)
+			} else {
+				rest = append(rest, o)
+			}
+		}
+	}
+	for _, s := range d.Segments {
+		rest = append(rest, storage.Object{Key: s.Key, Size: s.Size})
+	}
+	rest = append(rest, expiredObjects(expired)...)
+	for _, batch := range [][]storage.Object{manifests, rest} {
+		n, size, err := deleteObjects(ctx, b, batch)
+		res.Deleted += n
+		res.DeletedBytes += size
+		if err != nil {
+			return res, err
+		}
+	}
+	res.Windows = restore.Windows(without(l, d.Snapshots))
+	log.Info("retention: deleted what no retained restore point needs",
+		"horizon", res.Horizon, "oldest_restore_point", d.Oldest, "window_start", d.WindowStart, "base_snapshot", d.Base,
+		"snapshots", len(d.Snapshots), "segments", len(d.Segments), "objects", res.Deleted, "bytes", res.DeletedBytes)
+	return res, nil
+}
+
+// snapshotObjects groups the objects under a table's snapshots by snapshot id.
+func snapshotObjects(table string, objs []storage.Object) map[string][]storage.Object {
+	out := map[string][]storage.Object{}
+	prefix := writer.SnapshotsPrefix(table)
+	for _, o := range objs {
+		id, _, ok := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
+		if ok && id != "" {
+			out[id] = append(out[id], o)
+		}
+	}
+	return out
+}
+
+// incompleteSnapshots describes the snapshots of l without a manifest.
+func incompleteSnapshots(l restore.Listing, dirs map[string][]storage.Object) []Incomplete {
+	var out []Incomplete
+	for _, s := range l.Snapshots {
+		if s.Manifest != nil {
+			continue
+		}
+		in := Incomplete{ID: s.ID}
+		for _, o := range dirs[s.ID] {
+			if in.Started.IsZero() || o.ModTime.Before(in.Started) {
+				in.Started = o.ModTime
+			}
+			if o.ModTime.After(in.Modified) {
+				in.Modified = o.ModTime
+			}
+		}
+		if t, ok := snapshot.IDTime(s.ID); ok {
+			in.Started = t
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+func expiredObjects(keys []string) []storage.Object {
+	out := make([]storage.Object, len(keys))
+	for i, k := range keys {
+		out[i] = storage.Object{Key: k}
+	}
+	return out
+}
+
+// without is l less the snapshots ids.
+func without(l restore.Listing, ids []string) restore.Listing {
+	gone := map[string]bool{}
+	for _, id := range ids {
+		gone[id] = true
+	}
+	out := l
+	out.Snapshots = nil
+	for _, s := range l.Snapshots {
+		if !gone[s.ID] {
+			out.Snapshots = append(out.Snapshots, s)
+		}
+	}
+	return out
+}
+
+// deleteObjects deletes objs, a few at a time; it stops at the first failure.
+func deleteObjects(ctx context.Context, b storage.Bucket, objs []storage.Object) (int, int64, error) {
+	var n, size atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(deleteWorkers)
+	for _, o := range objs {
+		g.Go(func() error {
+			if err := b.Delete(gctx, o.Key); err != nil {
+				return fmt.Errorf("delete %s: %w", storage.URL(b, o.Key), err)
+			}
+			n.Add(1)
+			size.Add(o.Size)
+			return nil
+		})
+	}
+	err := g.Wait()
+	return int(n.Load()), size.Load(), err
+}
