@@ -1,0 +1,218 @@
+// Package compact builds a new base snapshot from an earlier snapshot and the change
+// segments stored after it, without reading the table (no read capacity is spent). Later
+// restores then start from it and replay hours instead of days of changes, and
+// retention can let the older snapshot and its segments go.
+//
+// A compaction at C is the table's state at C computed exactly as `restore --at C`
+// computes it (restore.NewPlan and restore.Apply), written as a normal snapshot: parts,
+// then the manifest last, with method "compaction", compacted_from naming the base and C,
+// and started_at = finished_at = C.
+//
+// Why those times keep every restore correct. A restore at T >= C now picks this
+// snapshot and replays the changes stamped in [C - restore.StampMargin, T]. Coverage says
+// every record stamped at or before C was stored when C was chosen, except that a write
+// made just after the capture's poll at C can still carry a stamp at or before C
+// (DynamoDB rounds stamps down, to the second; DynamoDB Local to the minute): such a
+// change is missing from the compaction, but it is stamped after C - StampMargin, since
+// the margin is at least one stamp unit, so the replay applies it. Every other change the
+// compaction applied and the replay applies again is idempotent: the last change of a key
+// in [C - StampMargin, T] wins, whatever the snapshot holds. And since finished_at is C,
+// restore points before C keep using the older snapshot, unchanged.
+//
+// A compaction reads under a retention lock at C (retention.Hold), so a concurrent
+// retention run cannot delete its inputs.
+package compact
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/retention"
+	"github.com/ddbtape/ddbtape/snapshot"
+	"github.com/ddbtape/ddbtape/storage"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+// ErrUpToDate means a snapshot already exists at or after the time asked for, so a
+// compaction would add nothing. Not a failure: run it again once more changes are stored.
+var ErrUpToDate = errors.New("a snapshot already ends at or after that time: nothing to compact")
+
+// Method is the manifest method of a compaction.
+const Method = "compaction"
+
+// Config says what to compact and how.
+type Config struct {
+	Table string
+	// At is the time C the new snapshot holds the state of; zero means the end of the
+	// restorable window, to the whole second.
+	At time.Time
+	// Part says when a part is cut; zero means writer.DefaultPartPolicy().
+	Part writer.PartPolicy
+	// SpoolDir holds parts being written and the merge's spill files (about the
+	// uncompressed size of the snapshot and segments); empty: the system temp directory.
+	SpoolDir string
+	// Parallelism is how many files are read at once; 0: GOMAXPROCS.
+	Parallelism int
+	// LockTTL is the retention lock's lifetime between renewals; 0: the default.
+	LockTTL time.Duration
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
+}
+
+// Result is what a compaction built.
+type Result struct {
+	Manifest writer.Manifest
+	// Base is the snapshot it started from; Stats what the merge read.
+	Base  string
+	Stats restore.Stats
+}
+
+// Run builds the snapshot of cfg.Table at cfg.At (or at the end of the restorable
+// window) from the backup in b and the checkpoint cp. It returns ErrUpToDate when a
+// snapshot already finished at or after that time, and restore's *CoverageError when the
+// time is not restorable. On failure no manifest is written and the parts it stored are
+// deleted.
+func Run(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, cfg Config) (Result, error) {
+	if cfg.Part == (writer.PartPolicy{}) {
+		cfg.Part = writer.DefaultPartPolicy()
+	}
+	if err := cfg.Part.Validate(); err != nil {
+		return Result{}, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	l, err := restore.List(ctx, b, cp, cfg.Table)
+	if err != nil {
+		return Result{}, err
+	}
+	at := cfg.At.UTC()
+	if at.IsZero() {
+		end, ok := restore.At{Latest: true}.Resolve(restore.Windows(l))
+		if !ok {
+			// NewPlan says why nothing is restorable.
+			_, err := restore.NewPlan(l, time.Now().UTC())
+			return Result{}, fmt.Errorf("compact %s: %w", cfg.Table, err)
+		}
+		at = end
+	}
+	if newest := newestFinish(l); !newest.IsZero() && !newest.Before(at) {
+		return Result{}, fmt.Errorf("compact %s at %s (newest snapshot finished %s): %w",
+			cfg.Table, at.Format(time.RFC3339Nano), newest.Format(time.RFC3339Nano), ErrUpToDate)
+	}
+	var res Result
+	err = retention.Hold(ctx, b, cfg.Table, at, retention.HoldOptions{Purpose: "compaction", TTL: cfg.LockTTL, Logger: cfg.Logger}, func(ctx context.Context) error {
+		// The listing the plan uses is made under the lock (see retention.Hold).
+		l, err := restore.List(ctx, b, cp, cfg.Table)
+		if err != nil {
+			return err
+		}
+		p, err := restore.NewPlan(l, at)
+		if err != nil {
+			return fmt.Errorf("compact %s: %w", cfg.Table, err)
+		}
+		res, err = build(ctx, b, p, cfg)
+		return err
+	})
+	return res, err
+}
+
+// newestFinish is the latest finished_at of the listing's complete snapshots.
+func newestFinish(l restore.Listing) time.Time {
+	var t time.Time
+	for _, s := range l.Snapshots {
+		if s.Manifest != nil && s.Manifest.FinishedAt.After(t) {
+			t = s.Manifest.FinishedAt
+		}
+	}
+	return t
+}
+
+// build merges plan p into parts of a new snapshot and writes its manifest.
+func build(ctx context.Context, b storage.Bucket, p restore.Plan, cfg Config) (res Result, err error) {
+	base := p.Snapshot.Manifest
+	id := snapshot.NewID(p.At)
+	log := cfg.Logger.With("table", cfg.Table, "snapshot", id, "base", p.Snapshot.ID)
+	log.Info("compaction started", "at", p.At, "segments", len(p.Segments), "replay_from", p.ReplayFrom)
+
+	var (
+		parts []writer.ManifestPart
+		part  *writer.Part
+		items int64
+	)
+	defer func() {
+		if part != nil {
+			part.Discard()
+		}
+		if err == nil {
+			return
+		}
+		// Parts without a manifest are never used; delete them now rather than leave
+		// them for retention.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		for _, mp := range parts {
+			if derr := b.Delete(dctx, writer.SnapshotDir(cfg.Table, id)+mp.Name); derr != nil {
+				log.Warn("could not delete a part of a failed compaction", "part", mp.Name, "err", derr)
+			}
+		}
+	}()
+	flush := func() error {
+		mp, err := writer.FlushPart(ctx, b, part, cfg.Table, id, len(parts))
+		if err != nil {
+			return err
+		}
+		parts = append(parts, mp)
+		part = nil
+		return nil
+	}
+	reader := restore.NewBucketReader(b, cfg.Table, cfg.SpoolDir)
+	opts := restore.Options{TempDir: cfg.SpoolDir, Parallelism: cfg.Parallelism}
+	st, err := restore.Apply(ctx, p, reader, opts, func(e restore.Entry) error {
+		if !e.HasWant {
+			return nil
+		}
+		if part == nil {
+			part = writer.NewPart(cfg.SpoolDir)
+		}
+		if err := part.Append(writer.SnapshotItem{Keys: e.Key, Item: e.Want}); err != nil {
+			return err
+		}
+		items++
+		if part.Due(cfg.Part) {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("compact %s at %s: %w", cfg.Table, p.At.Format(time.RFC3339Nano), err)
+	}
+	if part != nil && part.Len() > 0 {
+		if err := flush(); err != nil {
+			return Result{}, fmt.Errorf("compact %s: %w", cfg.Table, err)
+		}
+	}
+
+	m := *base
+	m.FormatVersion = writer.ManifestFormatVersion
+	m.SnapshotID = id
+	m.Method = Method
+	m.StartedAt, m.FinishedAt = p.At, p.At
+	m.CompactedFrom = &writer.CompactionSource{SnapshotID: p.Snapshot.ID, ChangesUntil: p.At}
+	m.ItemCount = items
+	m.Parts = append([]writer.ManifestPart{}, parts...)
+	data, err := writer.EncodeManifest(m)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := b.Create(ctx, writer.ManifestKey(cfg.Table, id), bytes.NewReader(data)); err != nil {
+		return Result{}, fmt.Errorf("compact %s: write manifest: %w", cfg.Table, err)
+	}
+	log.Info("compaction complete", "items", items, "parts", len(parts), "snapshot_items", st.SnapshotItems, "changes_replayed", st.Replayed)
+	return Result{Manifest: m, Base: p.Snapshot.ID, Stats: st}, nil
+}
