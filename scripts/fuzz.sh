@@ -66,7 +66,7 @@ for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
 	out="$log/$name.log"
 	start=$(date +%s)
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$duration" -fuzzminimizetime "$minimize" "${parallel[@]}" "$pkg" >"$out" 2>&1
+	go test -timeout 0 -run '^$' -fuzz "^${name}\$" -fuzztime "$duration" -fuzzminimizetime "$minimize" "${parallel[@]}" "$pkg" >"$out" 2>&1
 	code=$?
 	secs=$(($(date +%s) - start))
 	execs=$(grep -o 'execs: [0-9]*' "$out" | tail -1 | cut -d' ' -f2)
