@@ -166,8 +166,8 @@ type job struct {
 }
 
 // tableJobs returns what runs for one table, and where its checkpoints are read for
-// /readyz. Capture always runs. The scheduled snapshot, compaction and retention that
-// the config describes are extension points: snapshotJob, compactionJob, retentionJob.
+// /readyz. Capture and the restorable-window gauges always run; the scheduled snapshot,
+// compaction and retention that the config describes are in schedule.go.
 func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metrics.Recorder) ([]job, metrics.CheckpointLoader, error) {
 	checkpoints, err := d.store.openCheckpoints(ctx, e, d.awsCfg, d.cfg.Checkpoint, d.bucket, t.Name)
 	if err != nil {
@@ -190,10 +190,11 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		return nil, nil, err
 	}
 	jobs := []job{{name: "capture " + t.Name, run: capture.Run}}
+	sched := newTableSchedule(d, t, checkpoints, rec)
 	for _, ext := range []struct {
 		what       string
 		configured bool
-		make       func(*runDeps, config.Table, metrics.Recorder) (job, bool)
+		make       func(*tableSchedule) (job, bool)
 	}{
 		{"scheduled snapshots (snapshot.every, snapshot.at-start-if-missing)", t.Snapshot.Every > 0 || t.Snapshot.AtStartIfMissing, snapshotJob},
 		{"compaction (compaction.every)", t.Compaction.Every > 0, compactionJob},
@@ -202,34 +203,14 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		if !ext.configured {
 			continue
 		}
-		if j, ok := ext.make(d, t, rec); ok {
+		if j, ok := ext.make(sched); ok {
 			jobs = append(jobs, j)
 			continue
 		}
 		log.Warn("configured but not available in this build; ignored", "setting", ext.what)
 	}
+	jobs = append(jobs, windowJob(sched))
 	return jobs, checkpoints, nil
-}
-
-// snapshotJob is the extension point for t.Snapshot: at start, a snapshot when the table
-// has none and AtStartIfMissing is set; then one every t.Snapshot.Every (with
-// t.Snapshot.Segments), each reported with rec.SnapshotFinished. It returns ok false
-// while the snapshot package has no entry point for it.
-func snapshotJob(d *runDeps, t config.Table, rec metrics.Recorder) (job, bool) {
-	return job{}, false
-}
-
-// compactionJob is the extension point for t.Compaction: merge small change segments
-// every t.Compaction.Every, reported with rec.CompactionFinished. Not built yet.
-func compactionJob(d *runDeps, t config.Table, rec metrics.Recorder) (job, bool) {
-	return job{}, false
-}
-
-// retentionJob is the extension point for t.Retention: delete snapshots and segments
-// older than the retention, never the newest snapshot still needed for the window, and
-// report the new window with rec.RestorableWindow. Not built yet.
-func retentionJob(d *runDeps, t config.Table, rec metrics.Recorder) (job, bool) {
-	return job{}, false
 }
 
 // supervise runs jobs and the HTTP server until ctx ends or a job fails. Then it stops

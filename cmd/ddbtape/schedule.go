@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/compact"
+	"github.com/ddbtape/ddbtape/config"
+	"github.com/ddbtape/ddbtape/metrics"
+	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/retention"
+	"github.com/ddbtape/ddbtape/snapshot"
+	"github.com/ddbtape/ddbtape/storage"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+// The scheduled work of `ddbtape run` beside capture: base snapshots, compaction,
+// retention, and the restorable-window gauges. Schedules are computed from what the
+// destination holds (the newest snapshot's times), not from when the process started, so
+// a restart neither repeats a snapshot nor postpones one. A run that fails is logged,
+// counted in the metrics and tried again later; it never stops capture. One `ddbtape run`
+// per table is assumed (as for capture with checkpoints beside the data).
+
+const (
+	// recheckEvery bounds how long a job sleeps before it looks at the destination again
+	// (someone may have taken a snapshot, a gap may have appeared).
+	recheckEvery = time.Minute
+	// firstRetry is the wait after a failed snapshot or compaction; it doubles up to
+	// maxRetry.
+	firstRetry = 30 * time.Second
+	maxRetry   = 30 * time.Minute
+)
+
+// tableSchedule is what the scheduled jobs of one table share.
+type tableSchedule struct {
+	d           *runDeps
+	t           config.Table
+	checkpoints checkpoint.Store
+	rec         metrics.Recorder
+	log         *slog.Logger
+	cat         *catalog
+	now         func() time.Time
+}
+
+func newTableSchedule(d *runDeps, t config.Table, checkpoints checkpoint.Store, rec metrics.Recorder) *tableSchedule {
+	return &tableSchedule{
+		d: d, t: t, checkpoints: checkpoints, rec: rec,
+		log: d.log.With("table", t.Name),
+		cat: &catalog{bucket: d.bucket, table: t.Name, manifests: map[string]*writer.Manifest{}},
+		now: time.Now,
+	}
+}
+
+// snapshotJob takes base snapshots for t.Snapshot: at start when the table has none and
+// AtStartIfMissing is set, then every t.Snapshot.Every after the newest scan started, and
+// at once when a gap broke the window after the newest snapshot (with Every set). Each is
+// reported with rec.SnapshotFinished.
+func snapshotJob(s *tableSchedule) (job, bool) {
+	return job{name: "snapshots " + s.t.Name, run: s.runSnapshots}, true
+}
+
+// compactionJob builds a new base snapshot from the newest one and the segments after it
+// (package compact) once the newest is t.Compaction.Every old, reported with
+// rec.CompactionFinished.
+func compactionJob(s *tableSchedule) (job, bool) {
+	return job{name: "compaction " + s.t.Name, run: s.runCompactions}, true
+}
+
+// retentionJob deletes what no restore point inside t.Retention needs (package
+// retention), every retentionInterval, and reports the new window with
+// rec.RestorableWindow.
+func retentionJob(s *tableSchedule) (job, bool) {
+	return job{name: "retention " + s.t.Name, run: s.runRetention}, true
+}
+
+// windowJob keeps the restorable-window gauges current: the end moves with every
+// checkpoint, so it is recomputed about once per roll.age (between 1 s and 30 s).
+func windowJob(s *tableSchedule) job {
+	return job{name: "window " + s.t.Name, run: func(ctx context.Context) error {
+		every := min(max(s.t.Roll.Age, time.Second), 30*time.Second)
+		for {
+			s.reportWindow(ctx)
+			if !sleep(ctx, every) {
+				return nil
+			}
+		}
+	}}
+}
+
+// retentionInterval is how often retention runs: a 24th of the retention, between a
+// second and an hour (hourly for any retention of a day or more).
+func retentionInterval(d time.Duration) time.Duration {
+	return min(max(d/24, time.Second), time.Hour)
+}
+
+// retryAfter is the wait after n consecutive failures (n >= 1).
+func retryAfter(n int) time.Duration {
+	d := firstRetry
+	for i := 1; i < n && d < maxRetry; i++ {
+		d *= 2
+	}
+	return min(d, maxRetry)
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// snapshotDue says when the next scheduled snapshot is due and why; ok is false when none
+// will be (Every is 0 and the table has a complete snapshot). It does no I/O.
+func snapshotDue(cfg config.Snapshot, snaps []restore.Snapshot, cp checkpoint.Table, now time.Time) (due time.Time, reason string, ok bool) {
+	var newest, newestScan *writer.Manifest
+	for _, s := range snaps {
+		m := s.Manifest
+		if m == nil {
+			continue
+		}
+		if newest == nil || m.FinishedAt.After(newest.FinishedAt) {
+			newest = m
+		}
+		if m.Method == "scan" && (newestScan == nil || m.StartedAt.After(newestScan.StartedAt)) {
+			newestScan = m
+		}
+	}
+	switch {
+	case newest == nil && cfg.AtStartIfMissing:
+		return now, "the table has no complete snapshot", true
+	case cfg.Every <= 0:
+		return time.Time{}, "", false
+	case newest == nil || newestScan == nil:
+		return now, "the table has no complete scan snapshot", true
+	}
+	// A gap after the newest snapshot's replay start ends every window there: restores
+	// after it need a new snapshot, so waiting for the schedule would leave them failing.
+	r := newest.StartedAt.Add(-restore.StampMargin)
+	for _, g := range cp.Gaps {
+		if !g.DetectedAt.Before(r) {
+			return now, fmt.Sprintf("a gap in shard %s (detected %s) ends the restorable window", g.ShardID, g.DetectedAt.Format(time.RFC3339)), true
+		}
+	}
+	return newestScan.StartedAt.Add(cfg.Every), "scheduled", true
+}
+
+// compactionDue is when the next compaction is due: Every after the newest complete
+// snapshot's finish; ok is false while there is none to start from.
+func compactionDue(every time.Duration, snaps []restore.Snapshot) (time.Time, bool) {
+	var newest time.Time
+	for _, s := range snaps {
+		if s.Manifest != nil && s.Manifest.FinishedAt.After(newest) {
+			newest = s.Manifest.FinishedAt
+		}
+	}
+	if newest.IsZero() {
+		return time.Time{}, false
+	}
+	return newest.Add(every), true
+}
+
+func (s *tableSchedule) runSnapshots(ctx context.Context) error {
+	failures := 0
+	for {
+		snaps, err := s.cat.snapshots(ctx)
+		var cp checkpoint.Table
+		if err == nil {
+			cp, err = s.checkpoints.Load(ctx, s.t.Name)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Warn("scheduled snapshot: cannot read the destination; trying again", "err", err)
+			if !sleep(ctx, recheckEvery) {
+				return nil
+			}
+			continue
+		}
+		due, reason, ok := snapshotDue(s.t.Snapshot, snaps, cp, s.now())
+		if !ok {
+			return nil
+		}
+		wait := due.Sub(s.now())
+		if failures > 0 {
+			wait = max(wait, retryAfter(failures))
+		}
+		if wait > 0 {
+			if !sleep(ctx, min(wait, recheckEvery)) {
+				return nil
+			}
+			if wait > recheckEvery {
+				continue
+			}
+		}
+		if err := s.takeSnapshot(ctx, reason); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			s.log.Error("snapshot failed; capture goes on and the snapshot is tried again", "err", err, "retry_in", retryAfter(failures))
+			continue
+		}
+		failures = 0
+	}
+}
+
+func (s *tableSchedule) takeSnapshot(ctx context.Context, reason string) error {
+	start := s.now()
+	s.log.Info("snapshot started", "reason", reason)
+	j, err := snapshot.Prepare(ctx, s.d.db, s.d.bucket, snapshot.Config{
+		Table:      s.t.Name,
+		Segments:   s.t.Snapshot.Segments,
+		SpoolDir:   s.d.cfg.SpoolDir,
+		RetryBound: s.d.cfg.RetryBound,
+		Logger:     s.log,
+	})
+	var m writer.Manifest
+	if err == nil {
+		m, err = j.Run(ctx, nil)
+	}
+	if ctx.Err() != nil {
+		// A stop, not a failure: the snapshot stays incomplete and is never used.
+		s.log.Info("snapshot interrupted by the stop; it stays incomplete")
+		return ctx.Err()
+	}
+	took := s.now().Sub(start)
+	s.rec.SnapshotFinished(s.t.Name, took, err)
+	if err != nil {
+		return err
+	}
+	s.log.Info("snapshot complete", "snapshot", m.SnapshotID, "items", m.ItemCount, "parts", len(m.Parts), "took", took)
+	s.reportWindow(ctx)
+	return nil
+}
+
+func (s *tableSchedule) runCompactions(ctx context.Context) error {
+	failures := 0
+	for {
+		snaps, err := s.cat.snapshots(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Warn("compaction: cannot list snapshots; trying again", "err", err)
+			if !sleep(ctx, recheckEvery) {
+				return nil
+			}
+			continue
+		}
+		due, ok := compactionDue(s.t.Compaction.Every, snaps)
+		if !ok {
+			// No snapshot to start from yet: the snapshot job is probably taking one.
+			if !sleep(ctx, min(s.t.Compaction.Every, recheckEvery)) {
+				return nil
+			}
+			continue
+		}
+		wait := due.Sub(s.now())
+		if failures > 0 {
+			wait = max(wait, retryAfter(failures))
+		}
+		if wait > 0 {
+			if !sleep(ctx, min(wait, recheckEvery)) {
+				return nil
+			}
+			if wait > recheckEvery {
+				continue
+			}
+		}
+		start := s.now()
+		res, err := compact.Run(ctx, s.d.bucket, s.checkpoints, compact.Config{Table: s.t.Name, SpoolDir: s.d.cfg.SpoolDir, Logger: s.log})
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, compact.ErrUpToDate), errors.Is(err, restore.ErrNoCoverage):
+			// Nothing new is restorable yet (capture lags, or a gap waits for a snapshot):
+			// not a failure of the compaction, so no metric; look again a bit later.
+			s.log.Info("compaction skipped", "reason", err)
+			if !sleep(ctx, min(s.t.Compaction.Every, recheckEvery)) {
+				return nil
+			}
+			continue
+		}
+		took := s.now().Sub(start)
+		s.rec.CompactionFinished(s.t.Name, took, err)
+		if err != nil {
+			failures++
+			s.log.Error("compaction failed; it is tried again", "err", err, "retry_in", retryAfter(failures))
+			continue
+		}
+		failures = 0
+		s.log.Info("compaction complete", "snapshot", res.Manifest.SnapshotID, "at", res.Manifest.FinishedAt, "base", res.Base,
+			"items", res.Manifest.ItemCount, "changes_replayed", res.Stats.Replayed, "took", took)
+		s.reportWindow(ctx)
+	}
+}
+
+func (s *tableSchedule) runRetention(ctx context.Context) error {
+	every := retentionInterval(s.t.Retention)
+	for {
+		res, err := retention.Run(ctx, s.d.bucket, s.checkpoints, retention.Config{Table: s.t.Name, Retention: s.t.Retention, Logger: s.log, Now: s.now})
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			s.log.Error("retention failed; nothing it had not deleted is lost, and it runs again", "err", err, "retry_in", every)
+		case res.Deleted > 0:
+			s.cat.forget(res.Snapshots)
+			s.reportWindow(ctx)
+		}
+		if !sleep(ctx, every) {
+			return nil
+		}
+	}
+}
+
+// reportWindow sets the restorable-window gauges from the snapshots and the checkpoint.
+// A failure to read them leaves the gauges as they were.
+func (s *tableSchedule) reportWindow(ctx context.Context) {
+	snaps, err := s.cat.snapshots(ctx)
+	var cp checkpoint.Table
+	if err == nil {
+		cp, err = s.checkpoints.Load(ctx, s.t.Name)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Debug("restorable window: cannot read the destination", "err", err)
+		}
+		return
+	}
+	ws := restore.Windows(restore.Listing{Table: s.t.Name, Snapshots: snaps, Checkpoint: cp})
+	if len(ws) == 0 {
+		s.rec.RestorableWindow(s.t.Name, time.Time{}, time.Time{})
+		return
+	}
+	s.rec.RestorableWindow(s.t.Name, ws[0].From, ws[len(ws)-1].Until)
+}
+
+// catalog lists a table's snapshots, reading each manifest once: a manifest never
+// changes once written, so only new snapshots cost a read. It never lists the change
+// segments, which may be many.
+type catalog struct {
+	bucket storage.Bucket
+	table  string
+
+	mu        sync.Mutex
+	manifests map[string]*writer.Manifest
+}
+
+// snapshots returns every snapshot directory of the table; Manifest is nil for an
+// incomplete one.
+func (c *catalog) snapshots(ctx context.Context) ([]restore.Snapshot, error) {
+	prefix := writer.SnapshotsPrefix(c.table)
+	objs, err := c.bucket.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots of %s: %w", c.table, err)
+	}
+	var out []restore.Snapshot
+	seen := map[string]int{}
+	for _, o := range objs {
+		id, file, ok := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
+		if !ok || id == "" {
+			continue
+		}
+		i, ok := seen[id]
+		if !ok {
+			i = len(out)
+			seen[id] = i
+			out = append(out, restore.Snapshot{ID: id})
+		}
+		if file != writer.ManifestName {
+			continue
+		}
+		m, err := c.manifest(ctx, o.Key, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // deleted by retention since the listing: no longer complete
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i].Manifest = m
+	}
+	return out, nil
+}
+
+func (c *catalog) manifest(ctx context.Context, key, id string) (*writer.Manifest, error) {
+	c.mu.Lock()
+	m := c.manifests[id]
+	c.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	rc, err := c.bucket.Open(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", storage.URL(c.bucket, key), err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", storage.URL(c.bucket, key), err)
+	}
+	dm, err := writer.DecodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", storage.URL(c.bucket, key), err)
+	}
+	c.mu.Lock()
+	c.manifests[id] = &dm
+	c.mu.Unlock()
+	return &dm, nil
+}
+
+// forget drops deleted snapshots from the cache.
+func (c *catalog) forget(ids []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		delete(c.manifests, id)
+	}
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/config"
+	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/storage"
+	"github.com/ddbtape/ddbtape/storage/dir"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+var schedT0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+func hm(h, m int) time.Time { return schedT0.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+
+func schedSnap(id, method string, started, finished time.Time) restore.Snapshot {
+	return restore.Snapshot{ID: id, Manifest: &writer.Manifest{SnapshotID: id, Method: method, StartedAt: started, FinishedAt: finished}}
+}
+
+func TestSnapshotDue_FollowsTheNewestScanAndTakesOneAtOnceWhenNeeded(t *testing.T) {
+	now := hm(30, 0)
+	scan := schedSnap("s", "scan", hm(10, 0), hm(10, 20))
+	compacted := schedSnap("c", "compaction", hm(20, 0), hm(20, 0))
+	gapAfter := checkpoint.Table{Gaps: []checkpoint.Gap{{ShardID: "shard-1", DetectedAt: hm(21, 0)}}}
+	gapBefore := checkpoint.Table{Gaps: []checkpoint.Gap{{ShardID: "shard-1", DetectedAt: hm(5, 0)}}}
+	cases := []struct {
+		name    string
+		cfg     config.Snapshot
+		snaps   []restore.Snapshot
+		cp      checkpoint.Table
+		wantOK  bool
+		wantDue time.Time
+		reason  string
+	}{
+		{"none yet, at start", config.Snapshot{AtStartIfMissing: true}, nil, checkpoint.Table{}, true, now, "no complete snapshot"},
+		{"none yet, only an incomplete one", config.Snapshot{AtStartIfMissing: true}, []restore.Snapshot{{ID: "running"}}, checkpoint.Table{}, true, now, "no complete snapshot"},
+		{"one exists, no schedule", config.Snapshot{AtStartIfMissing: true}, []restore.Snapshot{scan}, checkpoint.Table{}, false, time.Time{}, ""},
+		{"none, nothing asked", config.Snapshot{}, nil, checkpoint.Table{}, false, time.Time{}, ""},
+		{"scheduled after the newest scan's start", config.Snapshot{Every: 24 * time.Hour}, []restore.Snapshot{scan, compacted}, checkpoint.Table{}, true, hm(34, 0), "scheduled"},
+		{"overdue", config.Snapshot{Every: 6 * time.Hour}, []restore.Snapshot{scan}, checkpoint.Table{}, true, hm(16, 0), "scheduled"},
+		{"only compactions left", config.Snapshot{Every: 24 * time.Hour}, []restore.Snapshot{compacted}, checkpoint.Table{}, true, now, "no complete scan"},
+		{"a gap after the newest snapshot", config.Snapshot{Every: 24 * time.Hour}, []restore.Snapshot{scan, compacted}, gapAfter, true, now, "gap in shard shard-1"},
+		{"a gap before it is history", config.Snapshot{Every: 24 * time.Hour}, []restore.Snapshot{scan, compacted}, gapBefore, true, hm(34, 0), "scheduled"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			due, reason, ok := snapshotDue(c.cfg, c.snaps, c.cp, now)
+			if ok != c.wantOK || !due.Equal(c.wantDue) || !strings.Contains(reason, c.reason) {
+				t.Errorf("snapshotDue = %s %q %v, want %s %q %v", due, reason, ok, c.wantDue, c.reason, c.wantOK)
+			}
+		})
+	}
+}
+
+func TestCompactionDue_IsEveryAfterTheNewestSnapshotsFinish(t *testing.T) {
+	if _, ok := compactionDue(time.Hour, []restore.Snapshot{{ID: "incomplete"}}); ok {
+		t.Error("due without a complete snapshot to start from")
+	}
+	snaps := []restore.Snapshot{schedSnap("s", "scan", hm(1, 0), hm(1, 30)), schedSnap("c", "compaction", hm(1, 10), hm(1, 10)), {ID: "running"}}
+	if due, ok := compactionDue(6*time.Hour, snaps); !ok || !due.Equal(hm(7, 30)) {
+		t.Errorf("compactionDue = %s %v, want 07:30", due, ok)
+	}
+}
+
+func TestRetentionIntervalAndRetryAfter(t *testing.T) {
+	for _, c := range []struct{ in, want time.Duration }{
+		{90 * 24 * time.Hour, time.Hour}, {24 * time.Hour, time.Hour}, {12 * time.Hour, 30 * time.Minute}, {20 * time.Second, time.Second},
+	} {
+		if got := retentionInterval(c.in); got != c.want {
+			t.Errorf("retentionInterval(%s) = %s, want %s", c.in, got, c.want)
+		}
+	}
+	for n, want := range map[int]time.Duration{1: 30 * time.Second, 2: time.Minute, 4: 4 * time.Minute, 7: 30 * time.Minute, 50: 30 * time.Minute} {
+		if got := retryAfter(n); got != want {
+			t.Errorf("retryAfter(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
+
+// countingOpens counts object reads.
+type countingOpens struct {
+	storage.Bucket
+	opens atomic.Int32
+}
+
+func (b *countingOpens) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	b.opens.Add(1)
+	return b.Bucket.Open(ctx, key)
+}
+
+func TestCatalog_ReadsEachManifestOnceAndSkipsDeletedOnes(t *testing.T) {
+	ctx := context.Background()
+	d, err := dir.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &countingOpens{Bucket: d}
+	for _, id := range []string{"a", "b"} {
+		m := writer.Manifest{FormatVersion: writer.ManifestFormatVersion, SnapshotID: id, TableName: "orders", Method: "scan",
+			StartedAt: schedT0, FinishedAt: schedT0, KeySchema: []writer.KeyElement{{AttributeName: "pk", KeyType: "HASH"}},
+			AttributeDefinitions: []writer.AttributeDefinition{{AttributeName: "pk", AttributeType: "S"}}, Parts: []writer.ManifestPart{}}
+		data, err := writer.EncodeManifest(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Put(ctx, writer.ManifestKey("orders", id), strings.NewReader(string(data))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Put(ctx, writer.SnapshotDir("orders", "c")+"part-00000.parquet", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	c := &catalog{bucket: b, table: "orders", manifests: map[string]*writer.Manifest{}}
+	for range 3 {
+		snaps, err := c.snapshots(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snaps) != 3 || snaps[0].Manifest == nil || snaps[1].Manifest == nil || snaps[2].Manifest != nil {
+			t.Fatalf("snapshots = %+v, want a and b complete, c incomplete", snaps)
+		}
+	}
+	if n := b.opens.Load(); n != 2 {
+		t.Errorf("%d manifest reads for three listings, want 2", n)
+	}
+	if err := d.Delete(ctx, writer.ManifestKey("orders", "a")); err != nil {
+		t.Fatal(err)
+	}
+	c.forget([]string{"a"})
+	snaps, err := c.snapshots(ctx)
+	if err != nil || len(snaps) != 2 || snaps[0].ID != "b" {
+		t.Errorf("after deleting a: %+v, %v", snaps, err)
+	}
+}
