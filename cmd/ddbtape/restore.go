@@ -20,7 +20,7 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const restoreUsage = "--source URL --table NAME --at TIME (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR]"
+const restoreUsage = "--source URL --table NAME --at TIME (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt]"
 
 // sourceFlags are what restore, status and verify share: where the backup is and how to read it.
 type sourceFlags struct {
@@ -139,6 +139,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		workers   = fs.Int("write-workers", 8, "with --to-table: BatchWriteItem calls in flight")
 		scanSegs  = fs.Int("scan-segments", 4, "with --to-table on an existing table: parallel Scan segments reading it")
 		retry     = fs.Duration("retry-bound", 2*time.Minute, "how long a write batch is retried without progress before the restore stops and says so")
+		skipBad   = fs.Bool("skip-corrupt", false, skipCorruptUsage)
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -196,7 +197,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := &runner{e: e, p: p, reader: restore.NewBucketReader(bk.bucket, *src.table, *src.tempDir),
+	r := &runner{e: e, p: p, reader: backupReader(bk.bucket, *src.table, *src.tempDir, *skipBad),
 		opts: restore.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Filter: filter}}
 
 	if *toFile != "" {
@@ -271,7 +272,7 @@ func (r *runner) apply(ctx context.Context, verb string, fn func(restore.Entry) 
 	if r.written != nil {
 		r.written.Done()
 	}
-	return st, err
+	return st, r.corruptReport(err)
 }
 
 func (r *runner) toFile(ctx context.Context, path string, force bool) error {

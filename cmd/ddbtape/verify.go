@@ -9,7 +9,7 @@ import (
 	"github.com/ddbtape/ddbtape/restore"
 )
 
-const verifyUsage = "--source URL --table NAME"
+const verifyUsage = "--source URL --table NAME [--skip-corrupt]"
 
 // errVerifyDiffers is returned when the backup and the table disagree: exit status 1.
 var errVerifyDiffers = errors.New("the backup does not match the table")
@@ -22,6 +22,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	var src sourceFlags
 	src.register(fs)
 	scanSegs := fs.Int("scan-segments", 4, "parallel Scan segments reading the table")
+	skipBad := fs.Bool("skip-corrupt", false, skipCorruptUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := &runner{e: e, p: p, reader: restore.NewBucketReader(bk.bucket, *src.table, *src.tempDir),
+	r := &runner{e: e, p: p, reader: backupReader(bk.bucket, *src.table, *src.tempDir, *skipBad),
 		opts: restore.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Live: restore.LiveTable(db, *src.table, keyNames, *scanSegs)}}
 	var counts restore.Counts
 	examples := 0
@@ -67,6 +68,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "verify %s at %s: %d matching, %d missing from the table, %d extra in the table, %d different\n",
 		*src.table, p.At.Format(time.RFC3339Nano), counts.Unchanged, counts.Inserts, counts.Deletes, counts.Updates)
+	if n := r.skippedFiles(); n > 0 {
+		return fmt.Errorf("the backup is damaged: %d corrupt files skipped (listed above); replace them from a copy of the backup, or take a new snapshot", n)
+	}
 	if counts.Inserts+counts.Deletes+counts.Updates > 0 {
 		return fmt.Errorf("%w at %s: %d missing, %d extra, %d different (writes after the backup's window end show as differences; run capture, then verify again)",
 			errVerifyDiffers, p.At.Format(time.RFC3339), counts.Inserts, counts.Deletes, counts.Updates)
