@@ -57,10 +57,11 @@ func waitUntil(t *testing.T, budget time.Duration, what string, cond func() (boo
 // tempObject is the name the dir backend gives a file while it is written: never an object.
 var tempObject = regexp.MustCompile(`^\..*\.tmp-[0-9]+$`)
 
-// mutableObject tells the objects that are replaced by design: checkpoint documents and a
-// running snapshot's state. Every other object (segments, parts, manifests) is written once.
+// mutableObject tells the objects that are replaced by design: checkpoint documents, a
+// running snapshot's state and retention's reader locks. Every other object (segments,
+// parts, manifests) is written once.
 func mutableObject(key string) bool {
-	return strings.Contains(key, "/checkpoints/") || strings.Contains(key, "/state/")
+	return strings.Contains(key, "/checkpoints/") || strings.Contains(key, "/state/") || strings.Contains(key, "/locks/")
 }
 
 // storeAudit remembers the content hash of every immutable object it has seen in a
