@@ -303,7 +303,7 @@ func TestCorruptStore_SkipCorruptGoesOnAndListsWhatIsMissing(t *testing.T) {
 			}
 			skipped := skipLine(t, r.stderr, bad, c.says)
 			t.Logf("restore --skip-corrupt said: %s", skipped)
-			if !strings.Contains(r.stderr, "the result is incomplete: 1 corrupt files skipped") {
+			if !strings.Contains(r.stderr, "the result is incomplete: 1 corrupt file skipped") {
 				t.Errorf("restore did not say its result is incomplete:\n%s", r.stderr)
 			}
 			got := readRestoredFile(t, out)
@@ -322,7 +322,7 @@ func TestCorruptStore_SkipCorruptGoesOnAndListsWhatIsMissing(t *testing.T) {
 			}
 
 			r = ddbtape(ctx, t, nil, "verify", "--source", dir, "--table", b.table, "--skip-corrupt")
-			oneLine(t, r, 1, "the backup is damaged: 1 corrupt files skipped")
+			oneLine(t, r, 1, "the backup is damaged: 1 corrupt file skipped")
 			skipLine(t, r.stderr, bad, c.says)
 		})
 	}

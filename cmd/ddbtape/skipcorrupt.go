@@ -82,6 +82,14 @@ func (s *skippingReader) skip(err error, rowsRead int64, missing string) {
 	s.skipped = append(s.skipped, line)
 }
 
+// corruptFiles says "1 corrupt file" or "n corrupt files".
+func corruptFiles(n int) string {
+	if n == 1 {
+		return "1 corrupt file"
+	}
+	return fmt.Sprintf("%d corrupt files", n)
+}
+
 func trimZeros(seq string) string {
 	if t := strings.TrimLeft(seq, "0"); t != "" {
 		return t
@@ -118,7 +126,7 @@ func (r *runner) corruptReport(err error) error {
 		fmt.Fprintln(r.e.stderr, l)
 	}
 	if len(lines) > 0 {
-		fmt.Fprintf(r.e.stderr, "the result is incomplete: %d corrupt files skipped (listed above)\n", len(lines))
+		fmt.Fprintf(r.e.stderr, "the result is incomplete: %s skipped (listed above)\n", corruptFiles(len(lines)))
 	}
 	return err
 }

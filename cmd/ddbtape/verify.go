@@ -69,7 +69,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "verify %s at %s: %d matching, %d missing from the table, %d extra in the table, %d different\n",
 		*src.table, p.At.Format(time.RFC3339Nano), counts.Unchanged, counts.Inserts, counts.Deletes, counts.Updates)
 	if n := r.skippedFiles(); n > 0 {
-		return fmt.Errorf("the backup is damaged: %d corrupt files skipped (listed above); replace them from a copy of the backup, or take a new snapshot", n)
+		return fmt.Errorf("the backup is damaged: %s skipped (listed above); replace them from a copy of the backup, or take a new snapshot", corruptFiles(n))
 	}
 	if counts.Inserts+counts.Deletes+counts.Updates > 0 {
 		return fmt.Errorf("%w at %s: %d missing, %d extra, %d different (writes after the backup's window end show as differences; run capture, then verify again)",
