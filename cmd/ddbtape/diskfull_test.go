@@ -136,12 +136,7 @@ func storeOutage(t *testing.T, seed uint64, readOnly, checkpointsElsewhere bool,
 	if fmt.Sprint(during.seq) != fmt.Sprint(before.seq) {
 		t.Errorf("a checkpoint advanced while the disk refused writes: %v -> %v", before.seq, during.seq)
 	}
-	for _, line := range strings.Split(log.String(), "\n") {
-		if strings.Contains(line, msgCannotStore) {
-			t.Logf("capture said: %s", line)
-			break
-		}
-	}
+	t.Logf("capture said: %s", lineWith(log.String(), msgCannotStore))
 
 	// Space comes back: the same process stores everything and goes on.
 	if readOnly {
@@ -150,8 +145,10 @@ func storeOutage(t *testing.T, seed uint64, readOnly, checkpointsElsewhere bool,
 		t.Fatal(err)
 	}
 	waitUntil(t, 2*time.Minute, "capture stores the writes made during the outage", allStored("recovered"))
-	if !strings.Contains(log.String(), msgStoredAgain) {
+	if line := lineWith(log.String(), msgStoredAgain); line == "" {
 		t.Errorf("capture did not say it stored after retries:\n%s", log.String())
+	} else {
+		t.Logf("capture said: %s", line)
 	}
 	if err := w.Run(ctx, 50); err != nil {
 		t.Fatal(err)
@@ -187,4 +184,14 @@ func storeOutage(t *testing.T, seed uint64, readOnly, checkpointsElsewhere bool,
 		}
 	}
 	t.Logf("%d writes stored exactly; %d samples of checkpoint and segments checked", w.Ops(), len(samples))
+}
+
+// lineWith returns the first line of s that contains want, or "".
+func lineWith(s, want string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, want) {
+			return line
+		}
+	}
+	return ""
 }
