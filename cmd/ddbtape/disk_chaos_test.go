@@ -118,7 +118,9 @@ func (d *smallDisk) wrap(cmd *exec.Cmd) {
 		cmd.Err = err
 		return
 	}
-	cmd.Args = append([]string{"nsenter", "--target", strconv.Itoa(d.holderPID), "--user", "--mount", "--", cmd.Path}, cmd.Args[1:]...)
+	// --preserve-credentials: without root, a user namespace denies setgroups, which
+	// nsenter would otherwise call; the uid is mapped to root inside either way.
+	cmd.Args = append([]string{"nsenter", "--preserve-credentials", "--target", strconv.Itoa(d.holderPID), "--user", "--mount", "--", cmd.Path}, cmd.Args[1:]...)
 	cmd.Path = nsenter
 }
 
@@ -139,13 +141,16 @@ func (d *smallDisk) try(name string, args ...string) error {
 	return nil
 }
 
-// setReadOnly remounts the disk read-only or read-write. A remount read-only fails while
-// a file is open for writing on it; the capture holds one only for a moment, so retry.
+// setReadOnly makes the mount read-only or read-write again. It remounts the mount point
+// (bind), not the file system: a file-system remount would pass the tmpfs's uid= option,
+// which a user namespace without root cannot map. Writes fail with EROFS all the same. A
+// remount read-only fails while a file is open for writing on it; the capture holds one
+// only for a moment, so retry.
 func (d *smallDisk) setReadOnly(t *testing.T, ro bool) {
 	t.Helper()
-	opt := "remount,rw"
+	opt := "remount,bind,rw"
 	if ro {
-		opt = "remount,ro"
+		opt = "remount,bind,ro"
 	}
 	var err error
 	for range 50 {
