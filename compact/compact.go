@@ -138,7 +138,7 @@ func build(ctx context.Context, b storage.Bucket, p restore.Plan, cfg Config) (r
 	base := p.Snapshot.Manifest
 	id := snapshot.NewID(p.At)
 	log := cfg.Logger.With("table", cfg.Table, "snapshot", id, "base", p.Snapshot.ID)
-	log.Info("compaction started", "at", p.At, "segments", len(p.Segments), "replay_from", p.ReplayFrom)
+	log.Debug("compaction started", "at", p.At, "segments", len(p.Segments), "replay_from", p.ReplayFrom)
 
 	var (
 		parts []writer.ManifestPart
@@ -213,6 +213,6 @@ func build(ctx context.Context, b storage.Bucket, p restore.Plan, cfg Config) (r
 	if err := b.Create(ctx, writer.ManifestKey(cfg.Table, id), bytes.NewReader(data)); err != nil {
 		return Result{}, fmt.Errorf("compact %s: write manifest: %w", cfg.Table, err)
 	}
-	log.Info("compaction complete", "items", items, "parts", len(parts), "snapshot_items", st.SnapshotItems, "changes_replayed", st.Replayed)
+	log.Debug("compaction complete", "items", items, "parts", len(parts), "snapshot_items", st.SnapshotItems, "changes_replayed", st.Replayed)
 	return Result{Manifest: m, Base: p.Snapshot.ID, Stats: st}, nil
 }

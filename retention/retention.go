@@ -98,7 +98,13 @@ func Run(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, cfg
 	d, ok := Decide(l, res.Horizon, incompleteSnapshots(l, dirs), now.Add(-cfg.IncompleteGrace))
 	if !ok {
 		res.NothingRestorable = true
-		log.Warn("retention: nothing is restorable at or after the horizon, so nothing is deleted", "horizon", res.Horizon, "windows", len(res.Windows))
+		// With windows that all end before the horizon, capture has been stalled for
+		// longer than the retention: worth a warning. Without any, the backup is new.
+		level := slog.LevelDebug
+		if len(res.Windows) > 0 {
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "retention: nothing is restorable at or after the horizon, so nothing is deleted", "horizon", res.Horizon, "windows", len(res.Windows))
 		return res, nil
 	}
 	res.Decision = d

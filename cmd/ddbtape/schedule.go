@@ -228,7 +228,7 @@ func (s *tableSchedule) takeSnapshot(ctx context.Context, reason string) error {
 		Segments:   s.t.Snapshot.Segments,
 		SpoolDir:   s.d.cfg.SpoolDir,
 		RetryBound: s.d.cfg.RetryBound,
-		Logger:     s.log,
+		Logger:     s.d.log,
 	})
 	var m writer.Manifest
 	if err == nil {
@@ -250,7 +250,7 @@ func (s *tableSchedule) takeSnapshot(ctx context.Context, reason string) error {
 }
 
 func (s *tableSchedule) runCompactions(ctx context.Context) error {
-	failures := 0
+	failures, skipping := 0, false
 	for {
 		snaps, err := s.cat.snapshots(ctx)
 		if err != nil {
@@ -284,19 +284,26 @@ func (s *tableSchedule) runCompactions(ctx context.Context) error {
 			}
 		}
 		start := s.now()
-		res, err := compact.Run(ctx, s.d.bucket, s.checkpoints, compact.Config{Table: s.t.Name, SpoolDir: s.d.cfg.SpoolDir, Logger: s.log})
+		res, err := compact.Run(ctx, s.d.bucket, s.checkpoints, compact.Config{Table: s.t.Name, SpoolDir: s.d.cfg.SpoolDir, Logger: s.d.log})
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, compact.ErrUpToDate), errors.Is(err, restore.ErrNoCoverage):
-			// Nothing new is restorable yet (capture lags, or a gap waits for a snapshot):
-			// not a failure of the compaction, so no metric; look again a bit later.
-			s.log.Info("compaction skipped", "reason", err)
+			// Nothing new is restorable yet (capture has not caught up, or a gap waits
+			// for a snapshot): not a failure, so no metric; said once, then looked at
+			// again a bit later.
+			level := slog.LevelDebug
+			if !skipping && errors.Is(err, restore.ErrNoCoverage) {
+				level = slog.LevelInfo
+			}
+			skipping = true
+			s.log.Log(ctx, level, "compaction skipped until more is restorable", "reason", err)
 			if !sleep(ctx, min(s.t.Compaction.Every, recheckEvery)) {
 				return nil
 			}
 			continue
 		}
+		skipping = false
 		took := s.now().Sub(start)
 		s.rec.CompactionFinished(s.t.Name, took, err)
 		if err != nil {
@@ -314,7 +321,7 @@ func (s *tableSchedule) runCompactions(ctx context.Context) error {
 func (s *tableSchedule) runRetention(ctx context.Context) error {
 	every := retentionInterval(s.t.Retention)
 	for {
-		res, err := retention.Run(ctx, s.d.bucket, s.checkpoints, retention.Config{Table: s.t.Name, Retention: s.t.Retention, Logger: s.log, Now: s.now})
+		res, err := retention.Run(ctx, s.d.bucket, s.checkpoints, retention.Config{Table: s.t.Name, Retention: s.t.Retention, Logger: s.d.log, Now: s.now})
 		switch {
 		case ctx.Err() != nil:
 			return nil

@@ -18,7 +18,9 @@ import (
 
 var schedT0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
-func hm(h, m int) time.Time { return schedT0.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+func hm(h, m int) time.Time {
+	return schedT0.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+}
 
 func schedSnap(id, method string, started, finished time.Time) restore.Snapshot {
 	return restore.Snapshot{ID: id, Manifest: &writer.Manifest{SnapshotID: id, Method: method, StartedAt: started, FinishedAt: finished}}
