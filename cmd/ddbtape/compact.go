@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ddbtape/ddbtape/compact"
+	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/writer"
+)
+
+const compactUsage = "--source URL --table NAME [--at TIME] [--checkpoint URL] [--temp-dir DIR]"
+
+// runCompact is `ddbtape compact`: build a new base snapshot from the newest snapshot and
+// the change segments after it, without reading the table (what `ddbtape run` does every
+// compaction.every). Later restores start from it and replay less.
+func runCompact(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "compact", compactUsage)
+	var (
+		src       sourceFlags
+		logs      logFlags
+		parts     = writer.DefaultPartPolicy()
+		atFlag    = fs.String("at", "latest", "the time whose state the new snapshot holds: RFC 3339, or now/latest for the end of the restorable window")
+		partRows  = fs.Int("part-rows", parts.MaxRows, "cut a Parquet part after this many items")
+		partBytes = fs.Int64("part-bytes", parts.MaxBytes, "cut a Parquet part after this many bytes of items")
+	)
+	src.register(fs)
+	logs.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := src.validate(); err != nil {
+		return err
+	}
+	policy := writer.PartPolicy{MaxRows: *partRows, MaxBytes: *partBytes}
+	if err := policy.Validate(); err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	at, err := restore.ParseAt(*atFlag)
+	if err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	log, err := logs.logger(e)
+	if err != nil {
+		return err
+	}
+	_, bk, err := src.open(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	res, err := compact.Run(ctx, bk.bucket, bk.checkpoints, compact.Config{
+		Table: *src.table, At: at.Time, Part: policy, SpoolDir: *src.tempDir, Parallelism: *src.parallel, Logger: log,
+	})
+	if errors.Is(err, compact.ErrUpToDate) {
+		fmt.Fprintf(e.stderr, "nothing to compact: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m := res.Manifest
+	fmt.Fprintf(e.stdout, "snapshot %s of %s at %s: %d items in %d parts, from snapshot %s and %d segments (%d changes replayed)\n",
+		m.SnapshotID, m.TableName, m.FinishedAt.Format(time.RFC3339Nano), m.ItemCount, len(m.Parts), res.Base, res.Stats.Segments, res.Stats.Replayed)
+	return nil
+}
