@@ -228,8 +228,9 @@ func TestChaos_CaptureKilledBehindFaultyNetworkLosesNothing(t *testing.T) {
 	for _, op := range append([]string{"DescribeTable"}, chaosOps...) {
 		calls = append(calls, fmt.Sprintf("%s=%d", op, proxy.Seen(op)))
 	}
-	t.Logf("%d writes, %d items at the end, %d stream records in %d segments (%d rows), %d kills; calls through the proxy: %s; faults injected: %s; %d leftover temporary files in the destination",
-		w.Ops(), len(model), len(stream), files, len(stored), kills, strings.Join(calls, " "), strings.Join(names, " "), countTempObjects(t, dest))
+	spools, _ := os.ReadDir(spool)
+	t.Logf("%d writes, %d items at the end, %d stream records in %d segments (%d rows), %d kills; calls through the proxy: %s; faults injected: %s; left behind by the kills: %d temporary files in the destination, %d spool directories",
+		w.Ops(), len(model), len(stream), files, len(stored), kills, strings.Join(calls, " "), strings.Join(names, " "), countTempObjects(t, dest), len(spools))
 }
 
 func sameStates(got, want map[string]string) bool {
