@@ -114,6 +114,7 @@ shutdown-grace: 20s
 			_ = cmd.Process.Kill()
 			<-exited
 		}
+		// DEBUG_RUN_E2E=1 shows the process's log on success too (schedules, skips).
 		if t.Failed() || os.Getenv("DEBUG_RUN_E2E") != "" {
 			t.Logf("ddbtape run stderr:\n%s", fleetTail(stderr.String(), 400))
 		}
