@@ -98,7 +98,8 @@ type Snapshot struct {
 	Segments int
 }
 
-// Compaction schedules the merging of small change segments. Every 0 means never.
+// Compaction schedules new base snapshots built from the newest snapshot and the change
+// segments after it, without a Scan. Every 0 means never.
 type Compaction struct {
 	Every time.Duration
 }
