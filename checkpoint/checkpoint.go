@@ -36,7 +36,8 @@ type Position struct {
 	// LastRecordTime is the ApproximateCreationDateTime of that record.
 	LastRecordTime time.Time `json:"last_record_time,omitempty"`
 	// CoveredUntil: every record of this shard stamped at or before it is stored. It
-	// advances on an empty poll once everything read before it is durable.
+	// advances on an empty poll once everything read before it is durable, and to just
+	// before the stamp of the last stored record (stamps never go down within a shard).
 	CoveredUntil time.Time `json:"covered_until,omitempty"`
 	// Finished is true once the shard was read to its end (it is closed) and stored.
 	Finished  bool      `json:"finished,omitempty"`

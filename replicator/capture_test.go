@@ -481,3 +481,70 @@ func TestCapture_StreamReplacedIsAGap(t *testing.T) {
 		t.Errorf("the new stream's record should be captured, got %d", len(got))
 	}
 }
+
+func TestCoveredUntil(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var zero time.Time
+	cases := []struct {
+		name                           string
+		known, readThrough, lastStored time.Time
+		want                           time.Time
+	}{
+		{"nothing yet", zero, zero, zero, zero},
+		{"empty poll", zero, at("2026-11-21T10:00:05Z"), zero, at("2026-11-21T10:00:05Z")},
+		{"busy shard: just before the last stored stamp", zero, zero, at("2026-11-21T10:00:07Z"), at("2026-11-21T10:00:06.999Z")},
+		{"never backwards", at("2026-11-21T10:00:09Z"), at("2026-11-21T10:00:05Z"), at("2026-11-21T10:00:07Z"), at("2026-11-21T10:00:09Z")},
+		{"the later of poll and stamp", zero, at("2026-11-21T10:00:08Z"), at("2026-11-21T10:00:07Z"), at("2026-11-21T10:00:08Z")},
+	}
+	for _, c := range cases {
+		if got := coveredUntil(c.known, c.readThrough, c.lastStored); !got.Equal(c.want) {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+func TestCapture_BusyShardStillAdvancesCoverage(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	f := newFixture(t, id)
+	base := time.Now().UTC().Truncate(time.Second).Add(-time.Minute)
+	for i := 0; i < 20; i++ {
+		r := item(fmt.Sprintf("k%d", i), i)
+		r.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		if _, err := f.fake.AppendRecords(id, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Never an empty poll: the capture is stopped while records still flow, so only the
+	// stored records' stamps can move the covered edge.
+	ctx, cancel := context.WithCancel(context.Background())
+	c := f.capture(t, f.bucket, func(c *Config) { c.UntilIdle = 0 })
+	var more atomic.Int32
+	f.fake.OnGetRecords(func(string) {
+		// Every poll finds a new record waiting.
+		n := more.Add(1)
+		r := item("busy", int(n))
+		r.CreatedAt = base.Add(time.Duration(19+n) * time.Second)
+		if _, err := f.fake.AppendRecords(id, r); err != nil {
+			t.Error(err)
+		}
+		if c.Stats().Records >= 20 {
+			cancel()
+		}
+	})
+	if err := c.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	state, err := f.store.Load(context.Background(), f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := state.Shards[id].CoveredUntil, base.Add(19*time.Second-time.Millisecond); got.Before(want) {
+		t.Fatalf("covered until %s, want at least %s (just before the last stored stamp)", got, want)
+	}
+}

@@ -171,9 +171,7 @@ func (w *shardWorker) flush(ctx context.Context) error {
 		w.seg = writer.NewSegment(w.c.spoolDir)
 		next.SequenceNumber, next.LastRecordTime = w.pendingSeq, w.pendingTime
 	}
-	if w.readThrough.After(next.CoveredUntil) {
-		next.CoveredUntil = w.readThrough
-	}
+	next.CoveredUntil = coveredUntil(next.CoveredUntil, w.readThrough, next.LastRecordTime)
 	if next == w.pos && !w.lastSave.IsZero() {
 		return nil
 	}
@@ -184,6 +182,23 @@ func (w *shardWorker) flush(ctx context.Context) error {
 	w.pos, w.lastSave = next, w.c.now()
 	w.c.cfg.Metrics.CheckpointSaved(w.c.cfg.Table, w.shard.ID, next.UpdatedAt)
 	return nil
+}
+
+// coveredUntil is how far a shard is known to be stored: the later of what was known, the
+// last poll that found the shard caught up (readThrough), and just before the stamp of
+// the last stored record. Records of a shard come in order and their stamps never go
+// down, so every record stamped before the last stored one is stored too; without this,
+// a shard written faster than it is polled would never move the window's end.
+func coveredUntil(known, readThrough, lastStored time.Time) time.Time {
+	if readThrough.After(known) {
+		known = readThrough
+	}
+	if !lastStored.IsZero() {
+		if before := lastStored.Add(-time.Millisecond); before.After(known) {
+			known = before
+		}
+	}
+	return known
 }
 
 // recordGap stores what was read so far, then records that records after it were lost.
