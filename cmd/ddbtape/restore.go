@@ -140,7 +140,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		scanSegs  = fs.Int("scan-segments", 4, "with --to-table on an existing table: parallel Scan segments reading it")
 		retry     = fs.Duration("retry-bound", 2*time.Minute, "how long a write batch is retried without progress before the restore stops and says so")
 		skipBad   = fs.Bool("skip-corrupt", false, skipCorruptUsage)
+		lock      lockFlags
 	)
+	lock.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -186,29 +188,43 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := plan(e, bk.listing, at, *atFlag)
-	if err != nil {
-		return err
-	}
+	return lock.planHeld(ctx, e, bk, *src.table, at, *atFlag, "restore", func(ctx context.Context, p restore.Plan) error {
+		return restoreTo(ctx, e, &src, cfg, bk, p, restoreTarget{
+			toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff,
+			keysFile: *keysFile, keyPrefix: *keyPrefix, skipBad: *skipBad, scanSegs: *scanSegs,
+			load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
+		})
+	})
+}
+
+// restoreTarget is where and how a restore writes, from the command line.
+type restoreTarget struct {
+	toFile, toTable, keysFile, keyPrefix string
+	force, create, dryRun, diff, skipBad bool
+	scanSegs                             int
+	load                                 restore.LoadOptions
+}
+
+// restoreTo applies plan p to the target t.
+func restoreTo(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk source, p restore.Plan, t restoreTarget) error {
 	m := p.Snapshot.Manifest
 	fmt.Fprintf(e.stderr, "restoring %s at %s from snapshot %s (%d items, finished %s) and %d segments replayed from %s\n",
 		*src.table, p.At.Format(time.RFC3339Nano), p.Snapshot.ID, m.ItemCount, m.FinishedAt.Format(time.RFC3339), len(p.Segments), p.ReplayFrom.Format(time.RFC3339))
-	filter, err := keyFilter(m, *keysFile, *keyPrefix)
+	filter, err := keyFilter(m, t.keysFile, t.keyPrefix)
 	if err != nil {
 		return err
 	}
-	r := &runner{e: e, p: p, reader: backupReader(bk.bucket, *src.table, *src.tempDir, *skipBad),
+	r := &runner{e: e, p: p, reader: backupReader(bk.bucket, *src.table, *src.tempDir, t.skipBad),
 		opts: restore.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Filter: filter}}
 
-	if *toFile != "" {
-		return r.toFile(ctx, *toFile, *force)
+	if t.toFile != "" {
+		return r.toFile(ctx, t.toFile, t.force)
 	}
 	db := src.aws.dynamoDB(cfg)
-	load := restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry}
-	if *create {
-		return r.toNewTable(ctx, db, *toTable, *dryRun, load)
+	if t.create {
+		return r.toNewTable(ctx, db, t.toTable, t.dryRun, t.load)
 	}
-	return r.toExistingTable(ctx, db, *toTable, *dryRun, *diff, *scanSegs, load)
+	return r.toExistingTable(ctx, db, t.toTable, t.dryRun, t.diff, t.scanSegs, t.load)
 }
 
 // keyFilter builds the --keys or --key-prefix filter; nil when neither is given.

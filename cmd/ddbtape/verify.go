@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/ddbtape/ddbtape/restore"
 )
 
@@ -23,6 +25,8 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	src.register(fs)
 	scanSegs := fs.Int("scan-segments", 4, "parallel Scan segments reading the table")
 	skipBad := fs.Bool("skip-corrupt", false, skipCorruptUsage)
+	var lock lockFlags
+	lock.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,18 +40,21 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := plan(e, bk.listing, restore.At{Latest: true}, "")
-	if err != nil {
-		return err
-	}
+	return lock.planHeld(ctx, e, bk, *src.table, restore.At{Latest: true}, "", "verify", func(ctx context.Context, p restore.Plan) error {
+		return verifyAt(ctx, e, &src, cfg, bk, p, *scanSegs, *skipBad)
+	})
+}
+
+// verifyAt compares the backup's state p with a live Scan of the table.
+func verifyAt(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk source, p restore.Plan, scanSegs int, skipBad bool) error {
 	db := src.aws.dynamoDB(cfg)
 	m := p.Snapshot.Manifest
 	keyNames, err := checkKeySchema(ctx, db, *src.table, m)
 	if err != nil {
 		return err
 	}
-	r := &runner{e: e, p: p, reader: backupReader(bk.bucket, *src.table, *src.tempDir, *skipBad),
-		opts: restore.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Live: restore.LiveTable(db, *src.table, keyNames, *scanSegs)}}
+	r := &runner{e: e, p: p, reader: backupReader(bk.bucket, *src.table, *src.tempDir, skipBad),
+		opts: restore.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Live: restore.LiveTable(db, *src.table, keyNames, scanSegs)}}
 	var counts restore.Counts
 	examples := 0
 	_, err = r.apply(ctx, "compare "+*src.table, func(en restore.Entry) error {
