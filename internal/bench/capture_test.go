@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -17,11 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	checkpointfile "github.com/ddbtape/ddbtape/checkpoint/file"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
-	"github.com/ddbtape/ddbtape/replicator"
 	"github.com/ddbtape/ddbtape/storage/dir"
-	"github.com/ddbtape/ddbtape/writer"
 )
 
 var backlog = flag.Int("backlog", 20000, "records in the stream backlog of BenchmarkCaptureBacklog")
@@ -112,39 +107,16 @@ func bareDrain(ctx context.Context, b *testing.B, api *dynamodbstreams.Client, s
 	return time.Since(began)
 }
 
-// captureDrain runs the capture pipeline until it has stored every record of the backlog.
+// captureDrain runs the capture pipeline until it has stored every record of the backlog
+// in a fresh directory.
 func captureDrain(ctx context.Context, b *testing.B, inst *ddblocal.Instance, table string, want int) time.Duration {
 	b.Helper()
 	bucket, err := dir.New(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := replicator.NewCapture(replicator.Config{
-		Table:    table,
-		Roll:     writer.DefaultRollPolicy(),
-		SpoolDir: b.TempDir(),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, inst.DynamoDB(), inst.Streams(), bucket, checkpointfile.New(bucket, writer.CheckpointsPrefix(table)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	began := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	for c.Stats().Records < int64(want) {
-		select {
-		case err := <-done:
-			b.Fatalf("capture ended early: %v", err)
-		case <-time.After(time.Millisecond):
-		}
-	}
-	stop() // everything is read: store the last segment, checkpoint, return
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
-	return time.Since(began)
+	took, _ := drainTo(ctx, b, inst, table, want, bucket)
+	return took
 }
 
 // BenchmarkCaptureBacklog compares the capture of a pre-filled stream backlog (read,

@@ -109,10 +109,9 @@ func gatewayCPU(b *testing.B, srv *s3local.Server) float64 {
 // supports without cgo to ask sysconf.
 const clockTicks = 100
 
-// drainTo is captureDrain with the destination given: it runs the capture pipeline until
-// it has read every record of the backlog and stored it in bucket, and returns the wall
-// time and the CPU time of this process (the pipeline; DynamoDB Local and versitygw are
-// other processes).
+// drainTo runs the capture pipeline until it has read every record of the backlog and
+// stored it in bucket, and returns the wall time and the CPU time of this process (the
+// pipeline; DynamoDB Local and versitygw are other processes).
 func drainTo(ctx context.Context, b *testing.B, inst *ddblocal.Instance, table string, want int, bucket storage.Bucket) (time.Duration, float64) {
 	b.Helper()
 	c, err := replicator.NewCapture(replicator.Config{
