@@ -47,8 +47,9 @@ const MaxFileSize = 1 << 20
 
 // Config is a loaded, validated configuration with defaults applied.
 type Config struct {
-	// AppName and WorkerID name this process in logs and metrics (and, later, in the
-	// lease table of a multi-worker fleet). WorkerID empty means the host name.
+	// AppName and WorkerID name this process in logs and metrics and, with a
+	// dynamodb:// checkpoint store, in the lease table the workers of a fleet share
+	// (AppName is the namespace there). WorkerID empty means hostname-pid.
 	AppName  string
 	WorkerID string
 	// Region and EndpointURL reach DynamoDB and DynamoDB Streams; empty means the SDK's

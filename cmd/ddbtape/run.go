@@ -16,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/config"
+	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/replicator"
 	"github.com/ddbtape/ddbtape/shards"
@@ -169,11 +171,28 @@ type job struct {
 // /readyz. Capture and the restorable-window gauges always run; the scheduled snapshot,
 // compaction and retention that the config describes are in schedule.go.
 func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metrics.Recorder) ([]job, metrics.CheckpointLoader, error) {
-	checkpoints, err := d.store.openCheckpoints(ctx, e, d.awsCfg, d.cfg.Checkpoint, d.bucket, t.Name)
-	if err != nil {
+	log := d.log.With("table", t.Name)
+	var (
+		checkpoints checkpoint.Store
+		leases      replicator.Leases
+		err         error
+	)
+	if isDynamoDBCheckpoint(d.cfg.Checkpoint) {
+		// A DynamoDB checkpoint table means a fleet: shards are shared through leases,
+		// as with capture --checkpoint dynamodb://.
+		fleet := fleetFlags{app: d.cfg.AppName, workerID: d.cfg.WorkerID, leaseDuration: lease.DefaultDuration}
+		store, client, err := fleet.openDynamoDBCheckpoints(ctx, d.awsCfg, d.cfg.Checkpoint, d.cfg.EndpointURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("checkpoint: %w", err)
+		}
+		m, err := fleet.newLeases(client, store, t.Name, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		checkpoints, leases = store, m
+	} else if checkpoints, err = d.store.openCheckpoints(ctx, e, d.awsCfg, d.cfg.Checkpoint, d.bucket, t.Name); err != nil {
 		return nil, nil, err
 	}
-	log := d.log.With("table", t.Name)
 	capture, err := replicator.NewCapture(replicator.Config{
 		Table:       t.Name,
 		StartLatest: t.Start == "latest",
@@ -181,6 +200,7 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		SpoolDir:    d.cfg.SpoolDir,
 		Reader:      shards.Reader{PollInterval: d.cfg.PollInterval, RetryBound: d.cfg.RetryBound},
 		Metrics:     rec,
+		Leases:      leases,
 		// The final flush must end inside the grace period, with a margin for the
 		// checkpoint save and the process exit.
 		FlushTimeout: max(d.cfg.ShutdownGrace*3/4, time.Second),
