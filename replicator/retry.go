@@ -3,6 +3,7 @@ package replicator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -51,7 +52,7 @@ func retryStore(ctx context.Context, log *slog.Logger, what string, bound time.D
 		}
 		wait := b.NextBackOff()
 		if wait == backoff.Stop {
-			return errors.Join(errors.New("gave up retrying "+what+" after "+bound.String()+"; nothing was checkpointed past what is stored, run again to resume"), err)
+			return fmt.Errorf("gave up retrying %s after %s (nothing was checkpointed past what is stored; fix the destination and run again to resume): %w", what, bound, err)
 		}
 		if time.Since(lastLog) >= 30*time.Second {
 			log.Warn("cannot store; retrying, reading paused and checkpoint not advanced", "what", what, "attempt", attempt, "wait", wait.Round(time.Millisecond), "error", err)

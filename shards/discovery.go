@@ -56,8 +56,16 @@ func CheckViewType(v string) error {
 // ErrTableNotFound when the table does not exist, ErrNoStream when no stream is enabled
 // (a disabled stream's ARN stays on the table for 24 hours, but it receives nothing
 // new), and ErrViewType when the view type cannot rebuild items.
+//
+// Transient failures (throttling, 5xx, resets, truncated answers) are retried as by a
+// Reader with default settings: one bad answer at start-up must not stop a capture.
 func StreamOf(ctx context.Context, api TableAPI, table string) (Stream, error) {
-	out, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	var out *dynamodb.DescribeTableOutput
+	c := (&Reader{}).config()
+	err := c.retrier(c.Logger).do(ctx, "DescribeTable", "describe table "+table, func() (err error) {
+		out, err = api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+		return err
+	})
 	if err != nil {
 		var apiErr smithy.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode() == codeResourceNotFound {

@@ -212,3 +212,25 @@ func (h *countingHandler) count(msg string) int {
 }
 
 func slogLogger(h slog.Handler) *slog.Logger { return slog.New(h) }
+
+func TestStreamOf_RetriesTransientFailures(t *testing.T) {
+	fake := fakestreams.Start()
+	t.Cleanup(fake.Close)
+	arn, err := fake.CreateTable(fakestreams.TableSpec{Name: "orders", StreamViewType: ViewNewAndOldImages})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.FailNext(fakestreams.OpDescribeTable, 1, fakestreams.InternalServerError)
+	fake.FailNext(fakestreams.OpDescribeTable, 1, fakestreams.ConnectionReset)
+	fake.FailNext(fakestreams.OpDescribeTable, 1, fakestreams.Throttling)
+	s, err := StreamOf(context.Background(), dynamodb.NewFromConfig(fake.Config()), "orders")
+	if err != nil {
+		t.Fatalf("StreamOf gave up on transient failures: %v", err)
+	}
+	if s.StreamARN != arn {
+		t.Errorf("stream %s, want %s", s.StreamARN, arn)
+	}
+	if n := fake.Calls(fakestreams.OpDescribeTable); n != 4 {
+		t.Errorf("%d DescribeTable calls, want 4 (three failures, then the answer)", n)
+	}
+}

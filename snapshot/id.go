@@ -22,7 +22,8 @@ func NewID(t time.Time) string {
 // storage, so an id cannot point outside the snapshots directory.
 func ValidID(id string) bool {
 	ts, suffix, ok := strings.Cut(id, "-")
-	if !ok || len(suffix) != 4 {
+	// The time is exactly 20060102T150405Z: time.Parse would also take fractional seconds.
+	if !ok || len(suffix) != 4 || len(ts) != len("20060102T150405Z") {
 		return false
 	}
 	if _, err := time.Parse(idTimeLayout, ts); err != nil {

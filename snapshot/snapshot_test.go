@@ -380,7 +380,7 @@ func TestID_SortsByTimeAndValidates(t *testing.T) {
 	for id, want := range map[string]bool{
 		a: true, "20261121T190412Z-ab12": true, "20261121T190412Z-AB12": false, "20261121T190412Z-ab1": false,
 		"20261121T190412Z": false, "../20261121T190412Z-ab12": false, "20261321T190412Z-ab12": false, "": false,
-		"20261121T190412Z-ab12/../x": false,
+		"20261121T190412Z-ab12/../x": false, "20261121T190412.5Z-abcd": false,
 	} {
 		if got := ValidID(id); got != want {
 			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
