@@ -161,7 +161,8 @@ func (c *Capture) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	spool, err := os.MkdirTemp(c.cfg.SpoolDir, "ddbtape-spool-")
+	removeStaleSpools(c.cfg.SpoolDir, c.log)
+	spool, err := os.MkdirTemp(c.cfg.SpoolDir, spoolPrefix())
 	if err != nil {
 		return fmt.Errorf("create spool directory: %w", err)
 	}

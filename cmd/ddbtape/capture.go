@@ -47,6 +47,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		rollAge    = fs.Duration("roll-age", defaults.MaxAge, "roll a segment once its first record is this old")
 		pollEvery  = fs.Duration("poll-interval", shards.DefaultPollInterval, "how often an open shard is polled (GetRecords calls are billed)")
 		retryBound = fs.Duration("retry-bound", shards.DefaultRetryBound, "how long a failing call is retried before capture stops and says so")
+		storeBound = fs.Duration("store-retry-bound", replicator.DefaultStoreRetryBound, "how long storing a segment or checkpoint is retried (reading paused, checkpoint held) before capture stops and says so")
 	)
 	fs.Var(&tables, "table", "table whose stream to capture (required; repeat it to capture several tables in this process)")
 	aws.register(fs)
@@ -83,7 +84,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if err := roll.Validate(); err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	for name, d := range map[string]time.Duration{"until-idle": *untilIdle, "poll-interval": *pollEvery, "retry-bound": *retryBound} {
+	for name, d := range map[string]time.Duration{"until-idle": *untilIdle, "poll-interval": *pollEvery, "retry-bound": *retryBound, "store-retry-bound": *storeBound} {
 		if err := nonNegative(name, d); err != nil {
 			return err
 		}
@@ -139,6 +140,8 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 			Reader:      shards.Reader{PollInterval: *pollEvery, RetryBound: *retryBound},
 			Leases:      leases,
 			Logger:      log,
+			// StoreRetryBound 0 takes the default.
+			StoreRetryBound: *storeBound,
 		}, aws.dynamoDB(cfg), aws.streams(cfg), bucket, checkpoints)
 		if err != nil {
 			return err
