@@ -21,7 +21,7 @@ import (
 // restore would give had the compaction never happened.
 func restoreWithout(ctx context.Context, t *testing.T, h *history, skip string, tm time.Time) (map[string]string, restore.Plan) {
 	t.Helper()
-	l, err := restore.List(ctx, h.bucket, h.b.Checkpoints(), testTable)
+	l, err := restore.List(ctx, h.Bucket, h.B.Checkpoints(), testTable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func restoreWithout(ctx context.Context, t *testing.T, h *history, skip string, 
 	}
 	out := map[string]string{}
 	tmp := t.TempDir()
-	_, err = restore.Apply(ctx, p, restore.NewBucketReader(h.bucket, testTable, tmp), restore.Options{TempDir: tmp}, func(e restore.Entry) error {
+	_, err = restore.Apply(ctx, p, restore.NewBucketReader(h.Bucket, testTable, tmp), restore.Options{TempDir: tmp}, func(e restore.Entry) error {
 		out[e.Key[len(`{"pk":{"S":"`):len(`{"pk":{"S":"`)+3]] = e.Want
 		return nil
 	})
@@ -46,19 +46,19 @@ func TestRun_RestoresFromTheCompactionEqualRestoresFromTheOriginal(t *testing.T)
 	ctx := context.Background()
 	h := newHistory(t, 4) // scans at 00:00 and 02:00; changes every 5 and 7 minutes
 	c := at("02:37").Add(20 * time.Second)
-	res, err := Run(ctx, h.bucket, h.b.Checkpoints(), Config{Table: testTable, At: c, SpoolDir: t.TempDir(), Part: writer.PartPolicy{MaxRows: 4, MaxBytes: 1 << 20}})
+	res, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, At: c, SpoolDir: t.TempDir(), Part: writer.PartPolicy{MaxRows: 4, MaxBytes: 1 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := res.Manifest
-	if res.Base != h.snaps[1].SnapshotID || m.Method != "compaction" || !m.StartedAt.Equal(c) || !m.FinishedAt.Equal(c) ||
-		m.CompactedFrom == nil || m.CompactedFrom.SnapshotID != h.snaps[1].SnapshotID || !m.CompactedFrom.ChangesUntil.Equal(c) {
+	if res.Base != h.Snaps[1].SnapshotID || m.Method != "compaction" || !m.StartedAt.Equal(c) || !m.FinishedAt.Equal(c) ||
+		m.CompactedFrom == nil || m.CompactedFrom.SnapshotID != h.Snaps[1].SnapshotID || !m.CompactedFrom.ChangesUntil.Equal(c) {
 		t.Fatalf("compaction manifest: base %s method %s started %s finished %s from %+v", res.Base, m.Method, m.StartedAt, m.FinishedAt, m.CompactedFrom)
 	}
-	if want := h.state(c); m.ItemCount != int64(len(want)) || len(m.Parts) < 2 {
+	if want := h.State(c); m.ItemCount != int64(len(want)) || len(m.Parts) < 2 {
 		t.Errorf("compaction holds %d items in %d parts, want %d items in parts of 4", m.ItemCount, len(m.Parts), len(want))
 	}
-	if !slices.Equal(m.KeySchema, h.snaps[1].KeySchema) || m.TableARN != h.snaps[1].TableARN {
+	if !slices.Equal(m.KeySchema, h.Snaps[1].KeySchema) || m.TableARN != h.Snaps[1].TableARN {
 		t.Errorf("table description not carried over from the base: %+v", m)
 	}
 	if res.Stats.Segments == 0 || res.Stats.Replayed == 0 {
@@ -66,8 +66,8 @@ func TestRun_RestoresFromTheCompactionEqualRestoresFromTheOriginal(t *testing.T)
 	}
 
 	tmp := t.TempDir()
-	for _, tm := range []time.Time{c, c.Add(time.Second), c.Add(30 * time.Second), c.Add(time.Minute), c.Add(5 * time.Minute), at("03:00"), at("03:41"), h.end} {
-		got, p, err := restoreAt(ctx, h.bucket, h.b.Checkpoints(), testTable, tm, tmp)
+	for _, tm := range []time.Time{c, c.Add(time.Second), c.Add(30 * time.Second), c.Add(time.Minute), c.Add(5 * time.Minute), at("03:00"), at("03:41"), h.End} {
+		got, p, err := restoreAt(ctx, h.Bucket, h.B.Checkpoints(), testTable, tm, tmp)
 		if err != nil {
 			t.Fatalf("restore at %s: %v", tm, err)
 		}
@@ -75,13 +75,13 @@ func TestRun_RestoresFromTheCompactionEqualRestoresFromTheOriginal(t *testing.T)
 			t.Errorf("restore at %s starts from %s, want the compaction %s", tm, p.Snapshot.ID, m.SnapshotID)
 		}
 		orig, _ := restoreWithout(ctx, t, h, m.SnapshotID, tm)
-		if !maps.Equal(got, orig) || !maps.Equal(got, h.state(tm)) {
-			t.Errorf("restore at %s: %d items from the compaction, %d from the original, %d in the table", tm, len(got), len(orig), len(h.state(tm)))
+		if !maps.Equal(got, orig) || !maps.Equal(got, h.State(tm)) {
+			t.Errorf("restore at %s: %d items from the compaction, %d from the original, %d in the table", tm, len(got), len(orig), len(h.State(tm)))
 		}
 	}
 	// Before C, restores keep using the older snapshot.
-	if _, p, err := restoreAt(ctx, h.bucket, h.b.Checkpoints(), testTable, c.Add(-time.Second), tmp); err != nil || p.Snapshot.ID != h.snaps[1].SnapshotID {
-		t.Errorf("restore just before C starts from %s (%v), want %s", p.Snapshot.ID, err, h.snaps[1].SnapshotID)
+	if _, p, err := restoreAt(ctx, h.Bucket, h.B.Checkpoints(), testTable, c.Add(-time.Second), tmp); err != nil || p.Snapshot.ID != h.Snaps[1].SnapshotID {
+		t.Errorf("restore just before C starts from %s (%v), want %s", p.Snapshot.ID, err, h.Snaps[1].SnapshotID)
 	}
 }
 
@@ -92,7 +92,7 @@ func TestRun_AChangeStampedBeforeCButStoredAfterTheCompactionIsReplayed(t *testi
 	ctx := context.Background()
 	h := newHistory(t, 4)
 	c := at("03:10")
-	res, err := Run(ctx, h.bucket, h.b.Checkpoints(), Config{Table: testTable, At: c, SpoolDir: t.TempDir()})
+	res, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, At: c, SpoolDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,23 +105,23 @@ func TestRun_AChangeStampedBeforeCButStoredAfterTheCompactionIsReplayed(t *testi
 		late = append(late, writer.Change{TableName: testTable, StreamARN: testStream, ShardID: "shard-3", SequenceNumber: fmt.Sprint(500 + i),
 			EventID: "late", EventName: "INSERT", ApproximateCreationTime: stamp, CapturedAt: c.Add(time.Minute), Keys: keyJSON(k), NewImage: &img, SizeBytes: 40})
 	}
-	if _, err := h.b.Segment(ctx, late); err != nil {
+	if _, err := h.B.Segment(ctx, late); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.b.Checkpoint(ctx, []checkpoint.Position{{StreamARN: testStream, ShardID: "shard-3", CoveredFrom: h.t0, CoveredUntil: h.end, SequenceNumber: "501", LastRecordTime: c}}); err != nil {
+	if err := h.B.Checkpoint(ctx, []checkpoint.Position{{StreamARN: testStream, ShardID: "shard-3", CoveredFrom: h.T0, CoveredUntil: h.End, SequenceNumber: "501", LastRecordTime: c}}); err != nil {
 		t.Fatal(err)
 	}
-	h.changes = append(h.changes, late...)
-	slices.SortStableFunc(h.changes, func(a, b writer.Change) int { return a.ApproximateCreationTime.Compare(b.ApproximateCreationTime) })
+	h.Changes = append(h.Changes, late...)
+	slices.SortStableFunc(h.Changes, func(a, b writer.Change) int { return a.ApproximateCreationTime.Compare(b.ApproximateCreationTime) })
 
 	tmp := t.TempDir()
 	for _, tm := range []time.Time{c, c.Add(10 * time.Second), at("03:30")} {
-		got, p, err := restoreAt(ctx, h.bucket, h.b.Checkpoints(), testTable, tm, tmp)
+		got, p, err := restoreAt(ctx, h.Bucket, h.B.Checkpoints(), testTable, tm, tmp)
 		if err != nil || p.Snapshot.ID != res.Manifest.SnapshotID {
 			t.Fatalf("restore at %s from %s: %v", tm, p.Snapshot.ID, err)
 		}
-		if got["k20"] == "" || got["k21"] == "" || !maps.Equal(got, h.state(tm)) {
-			t.Errorf("restore at %s: k20 %q, k21 %q; equal to the table: %v", tm, got["k20"], got["k21"], maps.Equal(got, h.state(tm)))
+		if got["k20"] == "" || got["k21"] == "" || !maps.Equal(got, h.State(tm)) {
+			t.Errorf("restore at %s: k20 %q, k21 %q; equal to the table: %v", tm, got["k20"], got["k21"], maps.Equal(got, h.State(tm)))
 		}
 	}
 }
@@ -131,24 +131,24 @@ func TestRun_DefaultsToTheWindowEndAndIsUpToDateAfterwards(t *testing.T) {
 	h := newHistory(t, 3)
 	// The checkpoint covers until 03:00; make it a moment with a fraction of a second.
 	for _, shard := range []string{"shard-1", "shard-2"} {
-		seq, last := h.lastSeq(shard)
-		if err := h.b.Checkpoint(ctx, []checkpoint.Position{{StreamARN: testStream, ShardID: shard, CoveredFrom: h.t0.Add(-time.Hour),
-			CoveredUntil: h.end.Add(1500 * time.Millisecond), SequenceNumber: seq, LastRecordTime: last}}); err != nil {
+		seq, last := h.LastSeq(shard)
+		if err := h.B.Checkpoint(ctx, []checkpoint.Position{{StreamARN: testStream, ShardID: shard, CoveredFrom: h.T0.Add(-time.Hour),
+			CoveredUntil: h.End.Add(1500 * time.Millisecond), SequenceNumber: seq, LastRecordTime: last}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	res, err := Run(ctx, h.bucket, h.b.Checkpoints(), Config{Table: testTable, SpoolDir: t.TempDir()})
+	res, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, SpoolDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := h.end.Add(time.Second); !res.Manifest.FinishedAt.Equal(want) {
+	if want := h.End.Add(time.Second); !res.Manifest.FinishedAt.Equal(want) {
 		t.Errorf("compaction at %s, want the window end to the second, %s", res.Manifest.FinishedAt, want)
 	}
-	_, err = Run(ctx, h.bucket, h.b.Checkpoints(), Config{Table: testTable, SpoolDir: t.TempDir()})
+	_, err = Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, SpoolDir: t.TempDir()})
 	if !errors.Is(err, ErrUpToDate) {
 		t.Errorf("second compaction = %v, want ErrUpToDate", err)
 	}
-	_, err = Run(ctx, h.bucket, h.b.Checkpoints(), Config{Table: testTable, At: at("01:00"), SpoolDir: t.TempDir()})
+	_, err = Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, At: at("01:00"), SpoolDir: t.TempDir()})
 	if !errors.Is(err, ErrUpToDate) {
 		t.Errorf("compaction at a time before the newest snapshot = %v, want ErrUpToDate", err)
 	}
@@ -157,7 +157,7 @@ func TestRun_DefaultsToTheWindowEndAndIsUpToDateAfterwards(t *testing.T) {
 func TestRun_RefusesATimeOutsideTheWindow(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 3)
-	_, err := Run(ctx, h.bucket, h.b.Checkpoints(), Config{Table: testTable, At: h.end.Add(time.Hour), SpoolDir: t.TempDir()})
+	_, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, At: h.End.Add(time.Hour), SpoolDir: t.TempDir()})
 	var ce *restore.CoverageError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "restorable window") {
 		t.Errorf("compaction past the window end = %v, want a CoverageError naming the window", err)
@@ -177,15 +177,15 @@ func (b failManifest) Create(ctx context.Context, key string, r io.Reader) error
 func TestRun_AFailedCompactionLeavesNoPartsAndNoLock(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 3)
-	before, err := h.bucket.List(ctx, testTable+"/")
+	before, err := h.Bucket.List(ctx, testTable+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Run(ctx, failManifest{h.bucket}, h.b.Checkpoints(), Config{Table: testTable, At: at("02:30"), SpoolDir: t.TempDir(), Part: writer.PartPolicy{MaxRows: 3, MaxBytes: 1 << 20}})
+	_, err = Run(ctx, failManifest{h.Bucket}, h.B.Checkpoints(), Config{Table: testTable, At: at("02:30"), SpoolDir: t.TempDir(), Part: writer.PartPolicy{MaxRows: 3, MaxBytes: 1 << 20}})
 	if err == nil || !strings.Contains(err.Error(), "injected") {
 		t.Fatalf("Run = %v, want the injected failure", err)
 	}
-	after, err := h.bucket.List(ctx, testTable+"/")
+	after, err := h.Bucket.List(ctx, testTable+"/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,181 +1,21 @@
 package compact
 
 import (
-	"context"
-	"fmt"
-	"maps"
-	"math/rand/v2"
-	"slices"
-	"testing"
-	"time"
-
-	"github.com/ddbtape/ddbtape/checkpoint"
-	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/restore/backuptest"
-	"github.com/ddbtape/ddbtape/storage"
-	"github.com/ddbtape/ddbtape/storage/dir"
-	"github.com/ddbtape/ddbtape/writer"
 )
 
-// history is a backup of table "orders" written with real files: an initial snapshot at
-// t0, then changes on two shards (keys k00-k09 on shard-1 every 5 minutes, k10-k19 on
-// shard-2 every 7), rolled into a segment per half hour of stamps, a scan snapshot every
-// two hours, and a checkpoint covering everything. The model tells the state at any time.
-type history struct {
-	bucket  storage.Bucket
-	b       *backuptest.Builder
-	t0, end time.Time
-	initial map[string]string // key -> item
-	changes []writer.Change
-	snaps   []writer.Manifest
-}
+// The backup history shared with the other package that tests it (restore/backuptest).
+type history = backuptest.History
 
-func itemJSON(key string, v int) string { return fmt.Sprintf(`{"pk":{"S":%q},"v":{"N":"%d"}}`, key, v) }
-func keyJSON(key string) string         { return fmt.Sprintf(`{"pk":{"S":%q}}`, key) }
-
-func newHistory(t *testing.T, hours int) *history {
-	t.Helper()
-	ctx := context.Background()
-	bucket, err := dir.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &history{
-		bucket: bucket, b: &backuptest.Builder{Bucket: bucket, Table: testTable, SpoolDir: t.TempDir()},
-		t0: at("00:00"), initial: map[string]string{},
-	}
-	h.end = h.t0.Add(time.Duration(hours) * time.Hour)
-	for i := range 15 {
-		k := fmt.Sprintf("k%02d", i)
-		h.initial[k] = itemJSON(k, 0)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	var lastSeq [2]int
-	var lastAt [2]time.Time
-	for s, every := range []time.Duration{5 * time.Minute, 7 * time.Minute} {
-		shard := fmt.Sprintf("shard-%d", s+1)
-		var pending []writer.Change
-		flush := func() {
-			if len(pending) > 0 {
-				if _, err := h.b.Segment(ctx, pending); err != nil {
-					t.Fatal(err)
-				}
-				pending = nil
-			}
-		}
-		seq := 100
-		for stamp := h.t0.Add(time.Minute); stamp.Before(h.end); stamp = stamp.Add(every) {
-			if len(pending) > 0 && stamp.Truncate(30*time.Minute) != pending[0].ApproximateCreationTime.Truncate(30*time.Minute) {
-				flush()
-			}
-			k := fmt.Sprintf("k%02d", s*10+rng.IntN(10))
-			c := writer.Change{TableName: testTable, StreamARN: testStream, ShardID: shard, SequenceNumber: fmt.Sprint(seq),
-				EventID: fmt.Sprint("e", seq), ApproximateCreationTime: stamp, CapturedAt: stamp, Keys: keyJSON(k), SizeBytes: 40}
-			if rng.IntN(4) == 0 {
-				c.EventName = "REMOVE"
-			} else {
-				c.EventName = "MODIFY"
-				img := itemJSON(k, seq)
-				c.NewImage = &img
-			}
-			pending = append(pending, c)
-			h.changes = append(h.changes, c)
-			lastSeq[s], lastAt[s] = seq, stamp
-			seq += 1 + rng.IntN(3)
-		}
-		flush()
-	}
-	slices.SortStableFunc(h.changes, func(a, b writer.Change) int { return a.ApproximateCreationTime.Compare(b.ApproximateCreationTime) })
-	for start := h.t0; start.Before(h.end); start = start.Add(2 * time.Hour) {
-		h.scan(t, start, start.Add(3*time.Minute))
-	}
-	var pos []checkpoint.Position
-	for s := range 2 {
-		pos = append(pos, checkpoint.Position{StreamARN: testStream, ShardID: fmt.Sprintf("shard-%d", s+1),
-			CoveredFrom: h.t0.Add(-time.Hour), CoveredUntil: h.end, SequenceNumber: fmt.Sprint(lastSeq[s]), LastRecordTime: lastAt[s]})
-	}
-	if err := h.b.Checkpoint(ctx, pos); err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
-
-// scan writes a snapshot holding the state at its start, as a scan that saw no change
-// while it ran would.
-func (h *history) scan(t *testing.T, started, finished time.Time) writer.Manifest {
-	t.Helper()
-	state := h.state(started)
-	ks := slices.Sorted(maps.Keys(state))
-	id := fmt.Sprintf("%s-%04x", started.UTC().Format("20060102T150405Z"), len(h.snaps))
-	m, err := h.b.Snapshot(context.Background(), id, started, finished, len(ks), 4, func(i int) writer.SnapshotItem {
-		return writer.SnapshotItem{Keys: keyJSON(ks[i][:3]), Item: state[ks[i]]}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.snaps = append(h.snaps, m)
-	return m
-}
-
-// state is the table at tm: the initial items and every change stamped at or before it.
-func (h *history) state(tm time.Time) map[string]string {
-	out := maps.Clone(h.initial)
-	for _, c := range h.changes {
-		if c.ApproximateCreationTime.After(tm) {
-			break
-		}
-		k := c.Keys[len(`{"pk":{"S":"`) : len(`{"pk":{"S":"`)+3]
-		if c.NewImage == nil {
-			delete(out, k)
-		} else {
-			out[k] = *c.NewImage
-		}
-	}
-	return out
-}
-
-// restoreAt restores the backup at tm the way ddbtape restore does: key -> item.
-func restoreAt(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, table string, tm time.Time, tmp string) (map[string]string, restore.Plan, error) {
-	l, err := restore.List(ctx, b, cp, table)
-	if err != nil {
-		return nil, restore.Plan{}, err
-	}
-	p, err := restore.NewPlan(l, tm)
-	if err != nil {
-		return nil, p, err
-	}
-	out := map[string]string{}
-	_, err = restore.Apply(ctx, p, restore.NewBucketReader(b, table, tmp), restore.Options{TempDir: tmp, Parallelism: 2}, func(e restore.Entry) error {
-		if e.HasWant {
-			out[e.Key[len(`{"pk":{"S":"`):len(`{"pk":{"S":"`)+3]] = e.Want
-		}
-		return nil
-	})
-	return out, p, err
-}
+var (
+	newHistory = backuptest.NewHistory
+	restoreAt  = backuptest.RestoreAt
+	itemJSON   = backuptest.ItemJSON
+	keyJSON    = backuptest.KeyJSON
+	at         = backuptest.At
+)
 
 const (
-	testTable  = "orders"
-	testStream = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-03-01T00:00:00.000"
+	testTable  = backuptest.HistoryTable
+	testStream = backuptest.HistoryStream
 )
-
-// at is 2026-03-01 plus a clock time "15:04".
-func at(clock string) time.Time {
-	t, err := time.Parse("2006-01-02 15:04", "2026-03-01 "+clock)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
-// lastSeq is the sequence number of shard's last change.
-func (h *history) lastSeq(shard string) (string, time.Time) {
-	var seq string
-	var stamp time.Time
-	for _, c := range h.changes {
-		if c.ShardID == shard {
-			seq, stamp = c.SequenceNumber, c.ApproximateCreationTime
-		}
-	}
-	return seq, stamp
-}

@@ -11,20 +11,6 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const (
-	testTable  = "orders"
-	testStream = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-03-01T00:00:00.000"
-)
-
-// at is 2026-03-01 plus a clock time "15:04".
-func at(clock string) time.Time {
-	t, err := time.Parse("2006-01-02 15:04", "2026-03-01 "+clock)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 func snap(id, started, finished string) restore.Snapshot {
 	return restore.Snapshot{ID: id, Manifest: &writer.Manifest{SnapshotID: id, TableName: testTable, StartedAt: at(started), FinishedAt: at(finished)}}
 }

@@ -31,31 +31,31 @@ func objectKeys(t *testing.T, b storage.Bucket, prefix string) map[string]bool {
 func TestRun_DeletesWhatNoRetainedRestorePointNeedsAndRestoresStayExact(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 8) // scans at 00:00, 02:00, 04:00, 06:00
-	cp := h.b.Checkpoints()
-	segsBefore := objectKeys(t, h.bucket, writer.ChangesPrefix(testTable))
+	cp := h.B.Checkpoints()
+	segsBefore := objectKeys(t, h.Bucket, writer.ChangesPrefix(testTable))
 
-	res, err := Run(ctx, h.bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.end }})
+	res, err := Run(ctx, h.Bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.End }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := h.snaps[2] // 04:00-04:03: the newest one finished before the horizon 05:00
+	base := h.Snaps[2] // 04:00-04:03: the newest one finished before the horizon 05:00
 	if !res.Horizon.Equal(at("05:00")) || res.Base != base.SnapshotID || !res.WindowStart.Equal(base.FinishedAt) {
 		t.Fatalf("horizon %s base %s window start %s, want 05:00 %s %s", res.Horizon, res.Base, res.WindowStart, base.SnapshotID, base.FinishedAt)
 	}
-	if got, want := res.Snapshots, []string{h.snaps[0].SnapshotID, h.snaps[1].SnapshotID}; !equalStrings(got, want) {
+	if got, want := res.Snapshots, []string{h.Snaps[0].SnapshotID, h.Snaps[1].SnapshotID}; !equalStrings(got, want) {
 		t.Errorf("deleted snapshots %v, want %v", got, want)
 	}
-	for _, m := range h.snaps[:2] {
-		if left := objectKeys(t, h.bucket, writer.SnapshotDir(testTable, m.SnapshotID)); len(left) != 0 {
+	for _, m := range h.Snaps[:2] {
+		if left := objectKeys(t, h.Bucket, writer.SnapshotDir(testTable, m.SnapshotID)); len(left) != 0 {
 			t.Errorf("snapshot %s still has %v", m.SnapshotID, left)
 		}
 	}
-	for _, m := range h.snaps[2:] {
-		if _, err := h.bucket.Open(ctx, writer.ManifestKey(testTable, m.SnapshotID)); err != nil {
+	for _, m := range h.Snaps[2:] {
+		if _, err := h.Bucket.Open(ctx, writer.ManifestKey(testTable, m.SnapshotID)); err != nil {
 			t.Errorf("kept snapshot %s: %v", m.SnapshotID, err)
 		}
 	}
-	segsAfter := objectKeys(t, h.bucket, writer.ChangesPrefix(testTable))
+	segsAfter := objectKeys(t, h.Bucket, writer.ChangesPrefix(testTable))
 	if len(res.Segments) == 0 || len(segsAfter) != len(segsBefore)-len(res.Segments) {
 		t.Errorf("%d segments deleted, %d of %d left", len(res.Segments), len(segsAfter), len(segsBefore))
 	}
@@ -65,32 +65,32 @@ func TestRun_DeletesWhatNoRetainedRestorePointNeedsAndRestoresStayExact(t *testi
 			t.Errorf("segment %s (hour %s) deleted too early or still there", s.Key, s.Name.Hour)
 		}
 	}
-	if len(res.Windows) != 1 || !res.Windows[0].From.Equal(base.FinishedAt) || !res.Windows[0].Until.Equal(h.end) {
-		t.Errorf("windows after %v, want %s to %s", res.Windows, base.FinishedAt, h.end)
+	if len(res.Windows) != 1 || !res.Windows[0].From.Equal(base.FinishedAt) || !res.Windows[0].Until.Equal(h.End) {
+		t.Errorf("windows after %v, want %s to %s", res.Windows, base.FinishedAt, h.End)
 	}
 
 	// Every restore point from the new window start on is exactly the table's state.
 	tmp := t.TempDir()
-	for _, tm := range []time.Time{base.FinishedAt, at("05:00"), at("05:59"), at("06:03"), at("07:31"), h.end} {
-		got, _, err := restoreAt(ctx, h.bucket, cp, testTable, tm, tmp)
+	for _, tm := range []time.Time{base.FinishedAt, at("05:00"), at("05:59"), at("06:03"), at("07:31"), h.End} {
+		got, _, err := restoreAt(ctx, h.Bucket, cp, testTable, tm, tmp)
 		if err != nil {
 			t.Fatalf("restore at %s: %v", tm, err)
 		}
-		if want := h.state(tm); !maps.Equal(got, want) {
+		if want := h.State(tm); !maps.Equal(got, want) {
 			t.Errorf("restore at %s: %d items, want %d", tm, len(got), len(want))
 		}
 	}
 	// Just before it, a restore fails and names the window.
-	_, _, err = restoreAt(ctx, h.bucket, cp, testTable, base.FinishedAt.Add(-time.Second), tmp)
+	_, _, err = restoreAt(ctx, h.Bucket, cp, testTable, base.FinishedAt.Add(-time.Second), tmp)
 	if !errors.Is(err, restore.ErrNoCoverage) || !strings.Contains(err.Error(), "restorable window: "+base.FinishedAt.Format(time.RFC3339)) {
 		t.Errorf("restore just before the window = %v, want ErrNoCoverage naming the window", err)
 	}
-	if hz, err := Horizon(ctx, h.bucket, testTable); err != nil || !hz.Equal(base.FinishedAt) {
+	if hz, err := Horizon(ctx, h.Bucket, testTable); err != nil || !hz.Equal(base.FinishedAt) {
 		t.Errorf("Horizon = %s, %v; want %s", hz, err, base.FinishedAt)
 	}
 
 	// A second run at the same time finds nothing more to delete.
-	again, err := Run(ctx, h.bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.end }})
+	again, err := Run(ctx, h.Bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.End }})
 	if err != nil || !again.Empty() || again.Deleted != 0 {
 		t.Errorf("second run = %+v, %v; want nothing deleted", again.Decision, err)
 	}
@@ -101,14 +101,14 @@ func equalStrings(a, b []string) bool { return strings.Join(a, ",") == strings.J
 func TestRun_DeletesNothingWhenNothingAfterTheHorizonIsRestorable(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 4)
-	before := objectKeys(t, h.bucket, testTable+"/")
+	before := objectKeys(t, h.Bucket, testTable+"/")
 	// Capture stopped at the end of the history; two days later nothing is restorable in
 	// the last day, and the old backup is all there is.
-	res, err := Run(ctx, h.bucket, h.b.Checkpoints(), Config{Table: testTable, Retention: 24 * time.Hour, Now: func() time.Time { return h.end.Add(48 * time.Hour) }})
+	res, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, Retention: 24 * time.Hour, Now: func() time.Time { return h.End.Add(48 * time.Hour) }})
 	if err != nil || !res.NothingRestorable || res.Deleted != 0 {
 		t.Fatalf("Run = %+v, %v; want nothing restorable and nothing deleted", res, err)
 	}
-	if after := objectKeys(t, h.bucket, testTable+"/"); !maps.Equal(before, after) {
+	if after := objectKeys(t, h.Bucket, testTable+"/"); !maps.Equal(before, after) {
 		t.Errorf("objects changed: %d before, %d after", len(before), len(after))
 	}
 }
@@ -116,49 +116,49 @@ func TestRun_DeletesNothingWhenNothingAfterTheHorizonIsRestorable(t *testing.T) 
 func TestRun_KeepsWhatALiveLockNeedsAndDeletesExpiredLocks(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 8)
-	cp := h.b.Checkpoints()
-	now := h.end
+	cp := h.B.Checkpoints()
+	now := h.End
 	clock := func() time.Time { return now }
 	held := make(chan struct{})
 	release := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- Hold(ctx, h.bucket, testTable, at("01:00"), HoldOptions{Purpose: "restore", TTL: time.Hour, Now: clock}, func(context.Context) error {
+		done <- Hold(ctx, h.Bucket, testTable, at("01:00"), HoldOptions{Purpose: "restore", TTL: time.Hour, Now: clock}, func(context.Context) error {
 			close(held)
 			<-release
 			return nil
 		})
 	}()
 	<-held
-	if n := len(objectKeys(t, h.bucket, LocksPrefix(testTable))); n != 1 {
+	if n := len(objectKeys(t, h.Bucket, LocksPrefix(testTable))); n != 1 {
 		t.Fatalf("%d lock objects while held, want 1", n)
 	}
-	res, err := Run(ctx, h.bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: clock})
+	res, err := Run(ctx, h.Bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The lock asks for 01:00, which only the 00:00 snapshot can serve: nothing may go.
-	if !res.Horizon.Equal(at("01:00")) || res.Base != h.snaps[0].SnapshotID || len(res.Snapshots) != 0 {
-		t.Errorf("with a lock at 01:00: horizon %s base %s deletes %v; want 01:00, %s, nothing", res.Horizon, res.Base, res.Snapshots, h.snaps[0].SnapshotID)
+	if !res.Horizon.Equal(at("01:00")) || res.Base != h.Snaps[0].SnapshotID || len(res.Snapshots) != 0 {
+		t.Errorf("with a lock at 01:00: horizon %s base %s deletes %v; want 01:00, %s, nothing", res.Horizon, res.Base, res.Snapshots, h.Snaps[0].SnapshotID)
 	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := len(objectKeys(t, h.bucket, LocksPrefix(testTable))); n != 0 {
+	if n := len(objectKeys(t, h.Bucket, LocksPrefix(testTable))); n != 0 {
 		t.Errorf("%d lock objects after Hold returned, want 0", n)
 	}
 
 	// A lock whose holder died expires, and the next run deletes it with the rest.
 	dead := LocksPrefix(testTable) + "dead.json"
-	if err := putJSON(ctx, h.bucket, dead, lockDoc{At: at("01:00"), Expires: now.Add(-LockSkew - time.Second)}); err != nil {
+	if err := putJSON(ctx, h.Bucket, dead, lockDoc{At: at("01:00"), Expires: now.Add(-LockSkew - time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	res, err = Run(ctx, h.bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: clock})
+	res, err = Run(ctx, h.Bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: clock})
 	if err != nil || len(res.Snapshots) != 2 {
 		t.Fatalf("Run with an expired lock = %v, deleted %v; want the two old snapshots", err, res.Snapshots)
 	}
-	if objectKeys(t, h.bucket, LocksPrefix(testTable))[dead] {
+	if objectKeys(t, h.Bucket, LocksPrefix(testTable))[dead] {
 		t.Error("the expired lock was not deleted")
 	}
 }
@@ -166,20 +166,20 @@ func TestRun_KeepsWhatALiveLockNeedsAndDeletesExpiredLocks(t *testing.T) {
 func TestHold_RefusesATimeRetentionHasMovedPast(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 8)
-	if _, err := Run(ctx, h.bucket, h.b.Checkpoints(), Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.end }}); err != nil {
+	if _, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.End }}); err != nil {
 		t.Fatal(err)
 	}
-	start := h.snaps[2].FinishedAt
+	start := h.Snaps[2].FinishedAt
 	called := false
-	err := Hold(ctx, h.bucket, testTable, start.Add(-time.Second), HoldOptions{}, func(context.Context) error { called = true; return nil })
+	err := Hold(ctx, h.Bucket, testTable, start.Add(-time.Second), HoldOptions{}, func(context.Context) error { called = true; return nil })
 	var pe *PrunedError
 	if !errors.As(err, &pe) || !errors.Is(err, ErrPruned) || called || !strings.Contains(err.Error(), start.Format(time.RFC3339)) {
 		t.Errorf("Hold before the window = %v (fn called %v), want a PrunedError naming %s", err, called, start)
 	}
-	if err := Hold(ctx, h.bucket, testTable, start, HoldOptions{}, func(context.Context) error { called = true; return nil }); err != nil || !called {
+	if err := Hold(ctx, h.Bucket, testTable, start, HoldOptions{}, func(context.Context) error { called = true; return nil }); err != nil || !called {
 		t.Errorf("Hold at the window start = %v (fn called %v)", err, called)
 	}
-	if n := len(objectKeys(t, h.bucket, LocksPrefix(testTable))); n != 0 {
+	if n := len(objectKeys(t, h.Bucket, LocksPrefix(testTable))); n != 0 {
 		t.Errorf("%d lock objects left, want 0", n)
 	}
 }
@@ -205,12 +205,12 @@ func (b lockOnMarker) Put(ctx context.Context, key string, r io.Reader) error {
 func TestRun_DefersWhenAReaderLocksWhileItDecides(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 8)
-	b := lockOnMarker{Bucket: h.bucket, table: testTable, at: at("01:00")}
-	res, err := Run(ctx, b, h.b.Checkpoints(), Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.end }})
+	b := lockOnMarker{Bucket: h.Bucket, table: testTable, at: at("01:00")}
+	res, err := Run(ctx, b, h.B.Checkpoints(), Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.End }})
 	if err != nil || !res.Deferred || res.Deleted != 0 {
 		t.Fatalf("Run = deferred %v, deleted %d, %v; want deferred with nothing deleted", res.Deferred, res.Deleted, err)
 	}
-	if _, err := h.bucket.Open(ctx, writer.ManifestKey(testTable, h.snaps[0].SnapshotID)); err != nil {
+	if _, err := h.Bucket.Open(ctx, writer.ManifestKey(testTable, h.Snaps[0].SnapshotID)); err != nil {
 		t.Errorf("the oldest snapshot lost its manifest: %v", err)
 	}
 }
@@ -230,8 +230,8 @@ func (b *failLockRenewal) Put(ctx context.Context, key string, r io.Reader) erro
 
 func TestHold_CancelsTheReaderWhenItsLockLapses(t *testing.T) {
 	h := newHistory(t, 1)
-	b := &failLockRenewal{Bucket: h.bucket}
-	err := Hold(context.Background(), b, testTable, h.end, HoldOptions{TTL: 60 * time.Millisecond}, func(ctx context.Context) error {
+	b := &failLockRenewal{Bucket: h.Bucket}
+	err := Hold(context.Background(), b, testTable, h.End, HoldOptions{TTL: 60 * time.Millisecond}, func(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})
