@@ -5,6 +5,7 @@
 #
 #   scripts/bench.sh            # all benchmarks
 #   scripts/bench.sh writer     # only packages whose path contains "writer"
+#   scripts/bench.sh e2e        # only the end-to-end ratio scripts (snapshot, restore)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/dynamodb-local.sh install
@@ -29,6 +30,15 @@ for pkg in $(go list ./... | sed 's|github.com/ddbtape/ddbtape/||'); do
   esac
 done
 
+# The end-to-end ratio scripts (each on fresh DynamoDB Local instances) print a summary.
+summaries=$(mktemp)
+if [[ -z "$filter" || "$filter" == e2e ]]; then
+  for script in scripts/bench-snapshot.sh scripts/bench-restore.sh; do
+    echo "== $script" >&2
+    "$script" | tee -a "$summaries" >&2
+  done
+fi
+
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
 table=$(mktemp)
@@ -41,7 +51,16 @@ table=$(mktemp)
       name=$1; sub(/-[0-9]+$/, "", name)
       for (i = 3; i < NF; i += 2) printf "| %s | %s | %s |\n", name, $(i+1), $i
     }' "$out"
+  if [[ -s "$summaries" ]]; then
+    echo
+    echo "End-to-end ratio scripts:"
+    echo
+    echo '```'
+    grep -v '^$' "$summaries"
+    echo '```'
+  fi
 } > "$table"
+rm -f "$summaries"
 
 if [[ -z "$filter" ]]; then
   awk -v table="$table" '
