@@ -4,19 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
+	"github.com/ddbtape/ddbtape/transient"
 )
 
 // ErrGaveUp means DynamoDB kept refusing writes (throttling, server errors) for longer
@@ -180,7 +178,7 @@ func (l *loader) write(ctx context.Context, b []Write) error {
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return ctx.Err()
-		case err != nil && !retryable(err):
+		case err != nil && !transient.Retryable(err):
 			return fmt.Errorf("batch write to %s: %w", l.table, err)
 		case err != nil:
 			left = reqs
@@ -231,30 +229,6 @@ func (l *loader) count(reqs, left []types.WriteRequest) {
 	if l.opts.Progress != nil {
 		l.opts.Progress.Add(puts+dels, 0)
 	}
-}
-
-// retryable tells throttling, server-side and connection failures (worth another try)
-// from mistakes in the request (not).
-func retryable(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-			"InternalServerError", "ServiceUnavailable", "TransactionInProgressException":
-			return true
-		}
-		return ae.ErrorFault() == smithy.FaultServer
-	}
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
-		return true
-	}
-	var send *smithyhttp.RequestSendError
-	if errors.As(err, &send) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

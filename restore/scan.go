@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
+	"github.com/ddbtape/ddbtape/transient"
 )
 
 // ScanAPI is the DynamoDB call that reads the live table.
@@ -51,7 +52,7 @@ func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []stri
 		err := backoff.Retry(func() error {
 			var err error
 			out, err = api.Scan(ctx, in)
-			if err != nil && (ctx.Err() != nil || !retryable(err)) {
+			if err != nil && (ctx.Err() != nil || !transient.Retryable(err)) {
 				return backoff.Permanent(err)
 			}
 			return err

@@ -3,21 +3,14 @@ package shards
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 )
 
@@ -142,44 +135,6 @@ func TestListShards_UnknownStreamFails(t *testing.T) {
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ResourceNotFoundException" {
 		t.Fatalf("ListShards = %v, want ResourceNotFoundException", err)
-	}
-}
-
-func TestRetryReason_ClassifiesByTypeNotText(t *testing.T) {
-	resp := func(code int) *smithyhttp.ResponseError {
-		return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: code}}, Err: errors.New("x")}
-	}
-	tests := []struct {
-		name  string
-		err   error
-		retry bool
-	}{
-		{"LimitExceededException", &smithy.GenericAPIError{Code: "LimitExceededException"}, true},
-		{"ProvisionedThroughputExceededException", &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException"}, true},
-		{"ThrottlingException", &smithy.GenericAPIError{Code: "ThrottlingException"}, true},
-		{"RequestLimitExceeded wrapped", fmt.Errorf("op: %w", &smithy.GenericAPIError{Code: "RequestLimitExceeded"}), true},
-		{"InternalServerError", &smithy.GenericAPIError{Code: "InternalServerError"}, true},
-		{"HTTP 503 with unknown code", resp(503), true},
-		{"HTTP 429", resp(429), true},
-		{"HTTP 400", resp(400), false},
-		{"request send error", &smithyhttp.RequestSendError{Err: errors.New("dial")}, true},
-		{"connection reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
-		{"connection refused", fmt.Errorf("x: %w", syscall.ECONNREFUSED), true},
-		{"EOF", fmt.Errorf("read body: %w", io.EOF), true},
-		{"closed under the response (aws-sdk-go-v2#2737)", fmt.Errorf("deserialization failed: %w", net.ErrClosed), true},
-		{"unexpected EOF", io.ErrUnexpectedEOF, true},
-		{"validation", &smithy.GenericAPIError{Code: "ValidationException"}, false},
-		{"expired iterator is handled, not retried", &smithy.GenericAPIError{Code: "ExpiredIteratorException"}, false},
-		{"trimmed is a gap, not retried", &smithy.GenericAPIError{Code: "TrimmedDataAccessException"}, false},
-		{"message text alone means nothing", errors.New("LimitExceededException: rate exceeded"), false},
-		{"context canceled", context.Canceled, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, got := retryReason(tt.err); got != tt.retry {
-				t.Errorf("retryReason(%v) = %v, want %v", tt.err, got, tt.retry)
-			}
-		})
 	}
 }
 

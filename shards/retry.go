@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"syscall"
 	"time"
 
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/ddbtape/ddbtape/transient"
 )
 
 // ErrGaveUp means a call kept failing with retryable errors (throttling, 5xx, connection
@@ -27,77 +25,6 @@ const (
 	codeExpiredIterator  = "ExpiredIteratorException"
 	codeTrimmed          = "TrimmedDataAccessException"
 )
-
-// throttleCodes are the codes DynamoDB and DynamoDB Streams use for rate limits. Streams
-// allows about five GetRecords calls per second per shard and ten DescribeStream calls
-// per second per account, so long captures meet them.
-var throttleCodes = map[string]bool{
-	"LimitExceededException":                 true,
-	"ProvisionedThroughputExceededException": true,
-	"ThrottlingException":                    true,
-	"RequestLimitExceeded":                   true,
-}
-
-// serverCodes are error codes of server-side failures that a later attempt may not meet.
-var serverCodes = map[string]bool{
-	"InternalServerError":         true,
-	"InternalFailure":             true,
-	"ServiceUnavailable":          true,
-	"ServiceUnavailableException": true,
-}
-
-// apiCode returns the AWS error code of err, or "" when err carries none.
-func apiCode(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
-	}
-	return ""
-}
-
-// throttled reports whether err is a rate limit (for metrics).
-func throttled(err error) bool {
-	if throttleCodes[apiCode(err)] {
-		return true
-	}
-	var status interface{ HTTPStatusCode() int }
-	return errors.As(err, &status) && status.HTTPStatusCode() == 429
-}
-
-// retryReason reports whether err is transient and worth another attempt, and why.
-func retryReason(err error) (string, bool) {
-	code := apiCode(err)
-	if throttleCodes[code] {
-		return "throttled (" + code + ")", true
-	}
-	if serverCodes[code] {
-		return "server error (" + code + ")", true
-	}
-	// Both smithyhttp.ResponseError and the SDK's awshttp.ResponseError have this method.
-	var status interface{ HTTPStatusCode() int }
-	if errors.As(err, &status) {
-		switch c := status.HTTPStatusCode(); {
-		case c >= 500:
-			return fmt.Sprintf("server error (HTTP %d)", c), true
-		case c == 429:
-			return "throttled (HTTP 429)", true
-		}
-	}
-	var sendErr *smithyhttp.RequestSendError
-	if errors.As(err, &sendErr) {
-		return "connection error", true
-	}
-	for _, target := range []error{syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE, net.ErrClosed, io.EOF, io.ErrUnexpectedEOF} {
-		if errors.Is(err, target) {
-			return "connection error", true
-		}
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return "network error", true
-	}
-	return "", false
-}
 
 // Retry schedule: exponential with jitter, capped so a recovered service is noticed within
 // seconds. The bound (Reader.RetryBound) is how long one call may keep failing.
@@ -149,7 +76,7 @@ func (rt *retrier) do(ctx context.Context, op, what string, f func() error) erro
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		reason, ok := retryReason(err)
+		reason, ok := transient.Reason(err)
 		if !ok {
 			return err
 		}
@@ -161,7 +88,7 @@ func (rt *retrier) do(ctx context.Context, op, what string, f func() error) erro
 				ErrGaveUp, what, b.GetElapsedTime().Round(time.Millisecond), attempt, reason, err)
 		}
 		wait = min(wait, retryMaxInterval) // jitter must not stretch past the cap
-		rt.obs.Retry(op, throttled(err))
+		rt.obs.Retry(op, transient.Throttled(err))
 		rt.logRetry(what, reason, attempt, wait, err)
 		if err := rt.sleep(ctx, wait); err != nil {
 			return err
@@ -193,4 +120,13 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// apiCode returns the AWS error code of err, or "" when err carries none.
+func apiCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
 }

@@ -2,15 +2,9 @@ package snapshot
 
 import (
 	"context"
-	"errors"
-	"io"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/smithy-go"
 	"github.com/cenkalti/backoff/v4"
 )
 
@@ -24,49 +18,6 @@ const (
 	retryInitial = 100 * time.Millisecond
 	retryMax     = 5 * time.Second
 )
-
-// throttleCodes are the error codes DynamoDB answers with when a table, an index or the
-// account is over its throughput: wait and try the same page again.
-var throttleCodes = map[string]bool{
-	"ProvisionedThroughputExceededException": true,
-	"ThrottlingException":                    true,
-	"RequestLimitExceeded":                   true,
-	"LimitExceededException":                 true,
-}
-
-// serverCodes are the codes of DynamoDB's own transient failures.
-var serverCodes = map[string]bool{
-	"InternalServerError":         true,
-	"InternalFailure":             true,
-	"ServiceUnavailable":          true,
-	"ServiceUnavailableException": true,
-}
-
-// retryable classifies an error of a Scan call. Scan reads and changes nothing, so any
-// transient failure, including a response cut off mid-body, is safe to repeat.
-func retryable(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) && (throttleCodes[ae.ErrorCode()] || serverCodes[ae.ErrorCode()]) {
-		return true
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
-		return true
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return true
-	}
-	return retry.RetryableConnectionError{}.IsErrorRetryable(err) == aws.TrueTernary
-}
-
-// isThrottle tells throttling apart from other transient errors, for the stats.
-func isThrottle(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && throttleCodes[ae.ErrorCode()]
-}
 
 // newBackOff is the retry schedule for one page, bounded by bound in total.
 func newBackOff(bound time.Duration) backoff.BackOff {

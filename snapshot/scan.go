@@ -13,6 +13,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
+	"github.com/ddbtape/ddbtape/transient"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -136,7 +137,7 @@ func (j *Job) page(ctx context.Context, seg int, start map[string]types.Attribut
 		}
 		o, err := j.db.Scan(ctx, in, noSDKRetries)
 		if err != nil {
-			if retryable(err) {
+			if transient.Retryable(err) {
 				return err
 			}
 			return backoff.Permanent(err)
@@ -146,7 +147,7 @@ func (j *Job) page(ctx context.Context, seg int, start map[string]types.Attribut
 	}
 	notify := func(err error, wait time.Duration) {
 		j.stats.retries.Add(1)
-		if isThrottle(err) {
+		if transient.Throttled(err) {
 			j.stats.throttles.Add(1)
 		}
 		j.cfg.Logger.Debug("retrying scan page", "snapshot", j.ID(), "segment", seg, "wait", wait, "err", err)
@@ -156,7 +157,7 @@ func (j *Job) page(ctx context.Context, seg int, start map[string]types.Attribut
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
-		if retryable(err) {
+		if transient.Retryable(err) {
 			return nil, fmt.Errorf("scan segment %d of %d: %w after %s (raise --retry-bound, or lower --max-rcu or --workers): %w",
 				seg, j.job.TotalSegments, ErrGaveUp, time.Since(began).Round(time.Second), err)
 		}

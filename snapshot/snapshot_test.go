@@ -400,32 +400,6 @@ func TestPartNumber(t *testing.T) {
 	}
 }
 
-func TestRetryable_ClassifiesSDKErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"provisioned throughput", errThrottled, true},
-		{"throttling", &smithy.GenericAPIError{Code: "ThrottlingException"}, true},
-		{"request limit", &types.RequestLimitExceeded{}, true},
-		{"internal server error", &types.InternalServerError{}, true},
-		{"503", &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http503}}}, true},
-		{"connection reset", &smithyhttp.RequestSendError{Err: errors.New("connection reset by peer")}, true},
-		{"truncated body", &smithy.DeserializationError{Err: fmt.Errorf("decode: %w", io.ErrUnexpectedEOF)}, true},
-		{"validation", &smithy.GenericAPIError{Code: "ValidationException"}, false},
-		{"not found", &types.ResourceNotFoundException{}, false},
-		{"access denied", &smithy.GenericAPIError{Code: "AccessDeniedException"}, false},
-		{"cancelled", fmt.Errorf("scan: %w", context.Canceled), false},
-		{"cancelled while sending", &smithyhttp.RequestSendError{Err: context.Canceled}, false},
-	}
-	for _, tt := range tests {
-		if got := retryable(fmt.Errorf("operation error DynamoDB: Scan, %w", tt.err)); got != tt.want {
-			t.Errorf("%s: retryable = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
 // fakeClock drives the limiter: sleeping advances it.
 type fakeClock struct {
 	now    time.Time

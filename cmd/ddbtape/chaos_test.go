@@ -54,10 +54,10 @@ var chaosOps = []string{"DescribeStream", "GetShardIterator", "GetRecords", "Sca
 // answers, delays, and expired iterators on GetRecords. About one call in six fails.
 //
 // DescribeTable, made once when a command starts, gets only faults the SDK retries, and
-// rarely: capture's start-up DescribeTable (shards.StreamOf) has no retry of its own, so a
-// truncated answer, or three faults in a row, stops capture with exit 1 before it reads
-// anything. That is safe (nothing is read, a supervisor restarts it) but not what this test
-// is about; the kills stand in for it.
+// rarely: capture's (shards.StreamOf) retries every transient failure, but snapshot,
+// restore and verify rely on the SDK's retries there, so a truncated answer stops them with
+// exit 1 before they read anything. That is safe (nothing is read or written) but not what
+// this test is about.
 func addChaosFaults(p *faultproxy.Proxy) {
 	faults := []struct {
 		f    faultproxy.Fault
