@@ -25,7 +25,7 @@ run() { # pkg benchtime
 for pkg in $(go list ./... | sed 's|github.com/ddbtape/ddbtape/||'); do
   grep -qs '^func Benchmark' "$pkg"/*_test.go 2>/dev/null || continue
   case "$pkg" in
-    internal/bench|snapshot|restore|lease|cmd/*) run "$pkg" 1x ;;
+    internal/bench|cmd/*) run "$pkg" 1x ;;
     *) run "$pkg" 2s ;;
   esac
 done
