@@ -53,14 +53,14 @@ type Plan struct {
 func NewPlan(l Listing, at time.Time) (Plan, error) {
 	cov := newCoverage(l.Checkpoint)
 	windows := windows(l, cov)
-	cands := completeSnapshots(l.Snapshots)
+	cands := CompleteSnapshots(l.Snapshots)
 	var firstErr *CoverageError
 	for i := len(cands) - 1; i >= 0; i-- {
 		s := cands[i]
 		if s.Manifest.FinishedAt.After(at) {
 			continue
 		}
-		r := replayFrom(s.Manifest)
+		r := ReplayFrom(s.Manifest.StartedAt)
 		reason, shard, gap := cov.check(r, at)
 		if reason == "" {
 			p := Plan{
@@ -110,8 +110,8 @@ func WindowEnd(l Listing) (time.Time, bool) {
 
 func windows(l Listing, cov coverage) []Window {
 	var ws []Window
-	for _, s := range completeSnapshots(l.Snapshots) {
-		until, ok := cov.windowUntil(replayFrom(s.Manifest))
+	for _, s := range CompleteSnapshots(l.Snapshots) {
+		until, ok := cov.windowUntil(ReplayFrom(s.Manifest.StartedAt))
 		if !ok || until.Before(s.Manifest.FinishedAt) {
 			continue
 		}
@@ -131,12 +131,14 @@ func windows(l Listing, cov coverage) []Window {
 	return out
 }
 
-// replayFrom is R for a snapshot: its start less a stamp unit, because a change made just
-// after the scan started can carry a stamp rounded down to before it.
-func replayFrom(m *writer.Manifest) time.Time { return m.StartedAt.Add(-StampMargin) }
+// ReplayFrom is R for a snapshot that started at started: its start less a stamp unit,
+// because a change made just after the scan started can carry a stamp rounded down to
+// before it. Changes stamped from R on are replayed over the snapshot.
+func ReplayFrom(started time.Time) time.Time { return started.Add(-StampMargin) }
 
-// completeSnapshots returns the snapshots with a manifest, oldest finish first.
-func completeSnapshots(all []Snapshot) []Snapshot {
+// CompleteSnapshots returns the snapshots with a manifest in the order the plan weighs
+// them: oldest finish first, then start, then id.
+func CompleteSnapshots(all []Snapshot) []Snapshot {
 	var out []Snapshot
 	for _, s := range all {
 		if s.Manifest != nil {

@@ -55,9 +55,9 @@ func Decide(l restore.Listing, horizon time.Time, incomplete []Incomplete, stale
 		return Decision{}, false
 	}
 	base := p.Snapshot.Manifest
-	d = Decision{Oldest: oldest, Base: p.Snapshot.ID, WindowStart: base.FinishedAt, KeepFrom: replayFrom(base.StartedAt)}
+	d = Decision{Oldest: oldest, Base: p.Snapshot.ID, WindowStart: base.FinishedAt, KeepFrom: restore.ReplayFrom(base.StartedAt)}
 
-	complete := completeSnapshots(l.Snapshots)
+	complete := restore.CompleteSnapshots(l.Snapshots)
 	kept := false
 	for _, s := range complete {
 		if s.ID == p.Snapshot.ID {
@@ -67,7 +67,7 @@ func Decide(l restore.Listing, horizon time.Time, incomplete []Incomplete, stale
 			d.Snapshots = append(d.Snapshots, s.ID)
 			continue
 		}
-		if r := replayFrom(s.Manifest.StartedAt); r.Before(d.KeepFrom) {
+		if r := restore.ReplayFrom(s.Manifest.StartedAt); r.Before(d.KeepFrom) {
 			d.KeepFrom = r
 		}
 	}
@@ -79,7 +79,7 @@ func Decide(l restore.Listing, horizon time.Time, incomplete []Incomplete, stale
 			continue
 		}
 		// It may yet be completed (a resumed scan): its replay must stay possible.
-		if r := replayFrom(s.Started); r.Before(d.KeepFrom) {
+		if r := restore.ReplayFrom(s.Started); r.Before(d.KeepFrom) {
 			d.KeepFrom = r
 		}
 	}
@@ -99,32 +99,6 @@ func oldestRestorable(ws []restore.Window, horizon time.Time) (time.Time, bool) 
 		return horizon, true
 	}
 	return time.Time{}, false
-}
-
-// replayFrom is the replay start of a snapshot that started at started, as restore
-// computes it.
-func replayFrom(started time.Time) time.Time { return started.Add(-restore.StampMargin) }
-
-// completeSnapshots returns the snapshots with a manifest in the order restore's plan
-// uses: finish, then start, then id.
-func completeSnapshots(all []restore.Snapshot) []restore.Snapshot {
-	var out []restore.Snapshot
-	for _, s := range all {
-		if s.Manifest != nil {
-			out = append(out, s)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i].Manifest, out[j].Manifest
-		if !a.FinishedAt.Equal(b.FinishedAt) {
-			return a.FinishedAt.Before(b.FinishedAt)
-		}
-		if !a.StartedAt.Equal(b.StartedAt) {
-			return a.StartedAt.Before(b.StartedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
 }
 
 // deletableSegments returns the segments none of whose records can be stamped at or
