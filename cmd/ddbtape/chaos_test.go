@@ -142,7 +142,7 @@ func TestChaos_CaptureKilledBehindFaultyNetworkLosesNothing(t *testing.T) {
 			}()
 		}
 		cmd := ddbtapeCommand(ctx, t, nil, captureArgs...)
-		var out chaosLog
+		var out syncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

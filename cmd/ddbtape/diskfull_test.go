@@ -66,7 +66,7 @@ func storeOutage(t *testing.T, seed uint64, readOnly, checkpointsElsewhere bool,
 		args = append(args, "--checkpoint", ckptDir)
 		ckptPath = filepath.Join(ckptDir, table+".json")
 	}
-	var log chaosLog
+	var log syncBuffer
 	capture := disk.startIn(ctx, t, &log, args...)
 	var waitErr error
 	exited := make(chan struct{})

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,35 +25,17 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-// fleetBuffer collects a worker's stderr while the test reads it.
-type fleetBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *fleetBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *fleetBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // worker is one ddbtape capture process of a fleet.
 type fleetWorker struct {
 	id     string
 	cmd    *exec.Cmd
-	stderr *fleetBuffer
+	stderr *syncBuffer
 	exited chan error
 }
 
 func startFleetWorker(ctx context.Context, t testing.TB, id string, args ...string) *fleetWorker {
 	t.Helper()
-	w := &fleetWorker{id: id, stderr: &fleetBuffer{}, exited: make(chan error, 1)}
+	w := &fleetWorker{id: id, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	w.cmd = ddbtapeCommand(ctx, t, nil, append(args, "--worker-id", id)...)
 	w.cmd.Stderr = w.stderr
 	if err := w.cmd.Start(); err != nil {

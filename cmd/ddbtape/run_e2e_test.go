@@ -101,7 +101,7 @@ http: {address: %q, ready-checkpoint-age: 30s}
 shutdown-grace: 20s
 `, inst.Endpoint, dest, filepath.Join(t.TempDir(), "spool"), tableA, tableB, addr))
 
-	stderr := &fleetBuffer{}
+	stderr := &syncBuffer{}
 	cmd := ddbtapeCommand(ctx, t, nil, "run", "--config", path)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {

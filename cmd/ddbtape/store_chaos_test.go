@@ -11,31 +11,12 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/writer"
 )
-
-// chaosLog collects a subprocess's output for a test to search while it runs.
-type chaosLog struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *chaosLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *chaosLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // waitUntil polls cond until it holds or budget runs out; then it fails with what cond
 // last said.
