@@ -4,12 +4,12 @@
 // retention can let the older snapshot and its segments go.
 //
 // A compaction at C is the table's state at C computed exactly as `restore --at C`
-// computes it (restore.NewPlan and restore.Apply), written as a normal snapshot: parts,
+// computes it (catalog.NewPlan and replay.Apply), written as a normal snapshot: parts,
 // then the manifest last, with method "compaction", compacted_from naming the base and C,
 // and started_at = finished_at = C.
 //
 // Why those times keep every restore correct. A restore at T >= C now picks this
-// snapshot and replays the changes stamped in [C - restore.StampMargin, T]. Coverage says
+// snapshot and replays the changes stamped in [C - catalog.StampMargin, T]. Coverage says
 // every record stamped at or before C was stored when C was chosen, except that a write
 // made just after the capture's poll at C can still carry a stamp at or before C
 // (DynamoDB rounds stamps down, to the second; DynamoDB Local to the minute): such a
@@ -31,7 +31,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/retention"
 	"github.com/ddbtape/ddbtape/snapshot"
 	"github.com/ddbtape/ddbtape/storage"
@@ -69,7 +70,7 @@ type Result struct {
 	Manifest writer.Manifest
 	// Base is the snapshot it started from; Stats what the merge read.
 	Base  string
-	Stats restore.Stats
+	Stats replay.Stats
 }
 
 // Run builds the snapshot of cfg.Table at cfg.At (or at the end of the restorable
@@ -77,7 +78,7 @@ type Result struct {
 // snapshot already finished at or after that time, and restore's *CoverageError when the
 // time is not restorable. On failure no manifest is written and the parts it stored are
 // deleted.
-func Run(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, cfg Config) (Result, error) {
+func Run(ctx context.Context, b storage.Bucket, cp catalog.CheckpointLoader, cfg Config) (Result, error) {
 	if cfg.Part == (writer.PartPolicy{}) {
 		cfg.Part = writer.DefaultPartPolicy()
 	}
@@ -87,16 +88,16 @@ func Run(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, cfg
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	l, err := restore.List(ctx, b, cp, cfg.Table)
+	l, err := catalog.List(ctx, b, cp, cfg.Table)
 	if err != nil {
 		return Result{}, err
 	}
 	at := cfg.At.UTC()
 	if at.IsZero() {
-		end, ok := restore.At{Latest: true}.Resolve(restore.Windows(l))
+		end, ok := catalog.At{Latest: true}.Resolve(catalog.Windows(l))
 		if !ok {
 			// NewPlan says why nothing is restorable.
-			_, err := restore.NewPlan(l, time.Now().UTC())
+			_, err := catalog.NewPlan(l, time.Now().UTC())
 			return Result{}, fmt.Errorf("compact %s: %w", cfg.Table, err)
 		}
 		at = end
@@ -108,11 +109,11 @@ func Run(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, cfg
 	var res Result
 	err = retention.Hold(ctx, b, cfg.Table, at, retention.HoldOptions{Purpose: "compaction", TTL: cfg.LockTTL, Logger: cfg.Logger}, func(ctx context.Context) error {
 		// The listing the plan uses is made under the lock (see retention.Hold).
-		l, err := restore.List(ctx, b, cp, cfg.Table)
+		l, err := catalog.List(ctx, b, cp, cfg.Table)
 		if err != nil {
 			return err
 		}
-		p, err := restore.NewPlan(l, at)
+		p, err := catalog.NewPlan(l, at)
 		if err != nil {
 			return fmt.Errorf("compact %s: %w", cfg.Table, err)
 		}
@@ -123,7 +124,7 @@ func Run(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, cfg
 }
 
 // newestFinish is the latest finished_at of the listing's complete snapshots.
-func newestFinish(l restore.Listing) time.Time {
+func newestFinish(l catalog.Listing) time.Time {
 	var t time.Time
 	for _, s := range l.Snapshots {
 		if s.Manifest != nil && s.Manifest.FinishedAt.After(t) {
@@ -134,7 +135,7 @@ func newestFinish(l restore.Listing) time.Time {
 }
 
 // build merges plan p into parts of a new snapshot and writes its manifest.
-func build(ctx context.Context, b storage.Bucket, p restore.Plan, cfg Config) (res Result, err error) {
+func build(ctx context.Context, b storage.Bucket, p catalog.Plan, cfg Config) (res Result, err error) {
 	base := p.Snapshot.Manifest
 	id := snapshot.NewID(p.At)
 	log := cfg.Logger.With("table", cfg.Table, "snapshot", id, "base", p.Snapshot.ID)
@@ -171,9 +172,9 @@ func build(ctx context.Context, b storage.Bucket, p restore.Plan, cfg Config) (r
 		part = nil
 		return nil
 	}
-	reader := restore.NewBucketReader(b, cfg.Table, cfg.SpoolDir)
-	opts := restore.Options{TempDir: cfg.SpoolDir, Parallelism: cfg.Parallelism}
-	st, err := restore.Apply(ctx, p, reader, opts, func(e restore.Entry) error {
+	reader := replay.NewBucketReader(b, cfg.Table, cfg.SpoolDir)
+	opts := replay.Options{TempDir: cfg.SpoolDir, Parallelism: cfg.Parallelism}
+	st, err := replay.Apply(ctx, p, reader, opts, func(e replay.Entry) error {
 		if !e.HasWant {
 			return nil
 		}

@@ -11,28 +11,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
-	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
 // restoreWithout restores at tm from the listing of b less the snapshot skip: what a
 // restore would give had the compaction never happened.
-func restoreWithout(ctx context.Context, t *testing.T, h *history, skip string, tm time.Time) (map[string]string, restore.Plan) {
+func restoreWithout(ctx context.Context, t *testing.T, h *history, skip string, tm time.Time) (map[string]string, catalog.Plan) {
 	t.Helper()
-	l, err := restore.List(ctx, h.Bucket, h.B.Checkpoints(), testTable)
+	l, err := catalog.List(ctx, h.Bucket, h.B.Checkpoints(), testTable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Snapshots = slices.DeleteFunc(l.Snapshots, func(s restore.Snapshot) bool { return s.ID == skip })
-	p, err := restore.NewPlan(l, tm)
+	l.Snapshots = slices.DeleteFunc(l.Snapshots, func(s catalog.Snapshot) bool { return s.ID == skip })
+	p, err := catalog.NewPlan(l, tm)
 	if err != nil {
 		t.Fatalf("restore at %s without %s: %v", tm, skip, err)
 	}
 	out := map[string]string{}
 	tmp := t.TempDir()
-	_, err = restore.Apply(ctx, p, restore.NewBucketReader(h.Bucket, testTable, tmp), restore.Options{TempDir: tmp}, func(e restore.Entry) error {
+	_, err = replay.Apply(ctx, p, replay.NewBucketReader(h.Bucket, testTable, tmp), replay.Options{TempDir: tmp}, func(e replay.Entry) error {
 		out[e.Key[len(`{"pk":{"S":"`):len(`{"pk":{"S":"`)+3]] = e.Want
 		return nil
 	})
@@ -158,7 +159,7 @@ func TestRun_RefusesATimeOutsideTheWindow(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 3)
 	_, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, At: h.End.Add(time.Hour), SpoolDir: t.TempDir()})
-	var ce *restore.CoverageError
+	var ce *catalog.CoverageError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "restorable window") {
 		t.Errorf("compaction past the window end = %v, want a CoverageError naming the window", err)
 	}

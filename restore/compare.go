@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
+	"github.com/ddbtape/ddbtape/replay"
 )
 
 // Action is what an existing table needs for one key to equal the state at T.
@@ -27,7 +28,7 @@ func (a Action) String() string {
 // Classify compares an entry's item at T with the live one. Items are compared in
 // ddbjson.Canonical form, since DynamoDB returns set elements in no fixed order and
 // numbers in whatever form they were written.
-func Classify(e Entry) (Action, error) {
+func Classify(e replay.Entry) (Action, error) {
 	switch {
 	case e.HasWant && !e.HasHave:
 		return Insert, nil

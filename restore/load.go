@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/transient"
 )
 
@@ -45,7 +46,7 @@ type LoadOptions struct {
 	// up with ErrGaveUp; zero: two minutes.
 	RetryBound time.Duration
 	// Progress counts items written; nil: none.
-	Progress Counter
+	Progress replay.Counter
 
 	// sleep waits between retries; tests replace it so they never sleep.
 	sleep func(ctx context.Context, d time.Duration) error

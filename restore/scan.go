@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/transient"
 )
 
@@ -24,7 +25,7 @@ type ScanAPI interface {
 // (zero: 4): what restore into an existing table and verify compare against. keyNames are
 // the table's key attributes. Throttled pages are retried with backoff for up to two
 // minutes.
-func LiveTable(api ScanAPI, table string, keyNames []string, segments int) LiveSource {
+func LiveTable(api ScanAPI, table string, keyNames []string, segments int) replay.LiveSource {
 	if segments <= 0 {
 		segments = 4
 	}

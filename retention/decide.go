@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -34,7 +34,7 @@ type Decision struct {
 	// Snapshots are the ids to delete, complete ones oldest first, then incomplete ones.
 	Snapshots []string
 	// Segments are the change segments to delete, by key.
-	Segments []restore.Segment
+	Segments []catalog.Segment
 }
 
 // Empty reports whether the decision deletes nothing.
@@ -44,20 +44,20 @@ func (d Decision) Empty() bool { return len(d.Snapshots) == 0 && len(d.Segments)
 // restorable (see the package doc). Incomplete snapshots whose newest object is older
 // than staleBefore and that started before the base may go. ok is false when nothing is
 // restorable at or after horizon: then nothing may be deleted. It does no I/O.
-func Decide(l restore.Listing, horizon time.Time, incomplete []Incomplete, staleBefore time.Time) (d Decision, ok bool) {
-	oldest, ok := oldestRestorable(restore.Windows(l), horizon)
+func Decide(l catalog.Listing, horizon time.Time, incomplete []Incomplete, staleBefore time.Time) (d Decision, ok bool) {
+	oldest, ok := oldestRestorable(catalog.Windows(l), horizon)
 	if !ok {
 		return Decision{}, false
 	}
-	p, err := restore.NewPlan(l, oldest)
+	p, err := catalog.NewPlan(l, oldest)
 	if err != nil {
 		// Windows and NewPlan agree by construction; refuse to delete if they ever do not.
 		return Decision{}, false
 	}
 	base := p.Snapshot.Manifest
-	d = Decision{Oldest: oldest, Base: p.Snapshot.ID, WindowStart: base.FinishedAt, KeepFrom: restore.ReplayFrom(base.StartedAt)}
+	d = Decision{Oldest: oldest, Base: p.Snapshot.ID, WindowStart: base.FinishedAt, KeepFrom: catalog.ReplayFrom(base.StartedAt)}
 
-	complete := restore.CompleteSnapshots(l.Snapshots)
+	complete := catalog.CompleteSnapshots(l.Snapshots)
 	kept := false
 	for _, s := range complete {
 		if s.ID == p.Snapshot.ID {
@@ -67,7 +67,7 @@ func Decide(l restore.Listing, horizon time.Time, incomplete []Incomplete, stale
 			d.Snapshots = append(d.Snapshots, s.ID)
 			continue
 		}
-		if r := restore.ReplayFrom(s.Manifest.StartedAt); r.Before(d.KeepFrom) {
+		if r := catalog.ReplayFrom(s.Manifest.StartedAt); r.Before(d.KeepFrom) {
 			d.KeepFrom = r
 		}
 	}
@@ -79,7 +79,7 @@ func Decide(l restore.Listing, horizon time.Time, incomplete []Incomplete, stale
 			continue
 		}
 		// It may yet be completed (a resumed scan): its replay must stay possible.
-		if r := restore.ReplayFrom(s.Started); r.Before(d.KeepFrom) {
+		if r := catalog.ReplayFrom(s.Started); r.Before(d.KeepFrom) {
 			d.KeepFrom = r
 		}
 	}
@@ -88,7 +88,7 @@ func Decide(l restore.Listing, horizon time.Time, incomplete []Incomplete, stale
 }
 
 // oldestRestorable is the earliest restorable time at or after horizon.
-func oldestRestorable(ws []restore.Window, horizon time.Time) (time.Time, bool) {
+func oldestRestorable(ws []catalog.Window, horizon time.Time) (time.Time, bool) {
 	for _, w := range ws {
 		if w.Until.Before(horizon) {
 			continue
@@ -106,13 +106,13 @@ func oldestRestorable(ws []restore.Window, horizon time.Time) (time.Time, bool) 
 // after it ends in an hour partition before keepFrom's hour less a stamp margin (the rule
 // by which a restore from keepFrom skips it), or, when it holds the shard's last stored
 // record, when the checkpoint stamps that record a margin before keepFrom.
-func deletableSegments(l restore.Listing, keepFrom time.Time) []restore.Segment {
-	cut := keepFrom.Add(-restore.StampMargin).UTC().Truncate(time.Hour)
-	byShard := map[string][]restore.Segment{}
+func deletableSegments(l catalog.Listing, keepFrom time.Time) []catalog.Segment {
+	cut := keepFrom.Add(-catalog.StampMargin).UTC().Truncate(time.Hour)
+	byShard := map[string][]catalog.Segment{}
 	for _, s := range l.Segments {
 		byShard[s.Name.ShardID] = append(byShard[s.Name.ShardID], s)
 	}
-	var out []restore.Segment
+	var out []catalog.Segment
 	for shard, segs := range byShard {
 		sort.Slice(segs, func(i, j int) bool {
 			a, b := segs[i].Name, segs[j].Name
@@ -133,7 +133,7 @@ func deletableSegments(l restore.Listing, keepFrom time.Time) []restore.Segment 
 				continue
 			}
 			if pos, ok := l.Checkpoint.Shards[shard]; ok && holdsLast(s.Name, pos.SequenceNumber) &&
-				!pos.LastRecordTime.IsZero() && pos.LastRecordTime.Add(restore.StampMargin).Before(keepFrom) {
+				!pos.LastRecordTime.IsZero() && pos.LastRecordTime.Add(catalog.StampMargin).Before(keepFrom) {
 				out = append(out, s)
 			}
 		}

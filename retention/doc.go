@@ -7,7 +7,7 @@
 // With retention D, a run at time now keeps every restore point at or after the horizon
 // H = now - D. The oldest retained restore point P is the earliest restorable time at or
 // after H (H itself when it is inside a restorable window, else the start of the next
-// window). Let B be the snapshot restore.NewPlan picks for P. Then:
+// window). Let B be the snapshot catalog.NewPlan picks for P. Then:
 //
 //   - every complete snapshot ordered before B (by finish, start, id, as the plan orders
 //     them) is deleted: for any T >= P the plan picks B or a newer snapshot (if an older
@@ -18,7 +18,7 @@
 //     in it changed for IncompleteGrace (24 h), so a scan that is still running, or one
 //     that may be resumed, is never taken away;
 //   - a change segment is deleted only when all its records are stamped, with a
-//     restore.StampMargin to spare, before the replay start of every snapshot kept
+//     catalog.StampMargin to spare, before the replay start of every snapshot kept
 //     (complete or not), judged from names alone: by the hour partition of the next
 //     segment of its shard, exactly the rule by which a restore skips segments, or, for
 //     a shard's last segment, by the checkpoint's LastRecordTime. A segment is deleted

@@ -1,7 +1,7 @@
 package retention
 
 import (
-	"github.com/ddbtape/ddbtape/restore/backuptest"
+	"github.com/ddbtape/ddbtape/internal/backuptest"
 )
 
 // The backup history shared with the other package that tests it (restore/backuptest).

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/snapshot"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
@@ -52,12 +52,12 @@ type Result struct {
 	Deleted      int
 	DeletedBytes int64
 	// Windows are the restorable windows after the run.
-	Windows []restore.Window
+	Windows []catalog.Window
 }
 
 // Run deletes what no restore point after the retention horizon, nor any live lock,
 // needs, as the package doc describes.
-func Run(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, cfg Config) (Result, error) {
+func Run(ctx context.Context, b storage.Bucket, cp catalog.CheckpointLoader, cfg Config) (Result, error) {
 	if cfg.Retention <= 0 {
 		return Result{}, fmt.Errorf("retention must be positive, got %s", cfg.Retention)
 	}
@@ -85,11 +85,11 @@ func Run(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, cfg
 			res.Horizon = lk.At
 		}
 	}
-	l, err := restore.List(ctx, b, cp, cfg.Table)
+	l, err := catalog.List(ctx, b, cp, cfg.Table)
 	if err != nil {
 		return res, err
 	}
-	res.Windows = restore.Windows(l)
+	res.Windows = catalog.Windows(l)
 	objs, err := b.List(ctx, writer.SnapshotsPrefix(cfg.Table))
 	if err != nil {
 		return res, fmt.Errorf("list snapshots of %s: %w", cfg.Table, err)
@@ -160,7 +160,7 @@ func Run(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, cfg
 			return res, err
 		}
 	}
-	res.Windows = restore.Windows(without(l, d.Snapshots))
+	res.Windows = catalog.Windows(without(l, d.Snapshots))
 	log.Info("retention: deleted what no retained restore point needs",
 		"horizon", res.Horizon, "oldest_restore_point", d.Oldest, "window_start", d.WindowStart, "base_snapshot", d.Base,
 		"snapshots", len(d.Snapshots), "segments", len(d.Segments), "objects", res.Deleted, "bytes", res.DeletedBytes)
@@ -181,7 +181,7 @@ func snapshotObjects(table string, objs []storage.Object) map[string][]storage.O
 }
 
 // incompleteSnapshots describes the snapshots of l without a manifest.
-func incompleteSnapshots(l restore.Listing, dirs map[string][]storage.Object) []Incomplete {
+func incompleteSnapshots(l catalog.Listing, dirs map[string][]storage.Object) []Incomplete {
 	var out []Incomplete
 	for _, s := range l.Snapshots {
 		if s.Manifest != nil {
@@ -213,7 +213,7 @@ func expiredObjects(keys []string) []storage.Object {
 }
 
 // without is l less the snapshots ids.
-func without(l restore.Listing, ids []string) restore.Listing {
+func without(l catalog.Listing, ids []string) catalog.Listing {
 	gone := map[string]bool{}
 	for _, id := range ids {
 		gone[id] = true

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -82,7 +82,7 @@ func TestRun_DeletesWhatNoRetainedRestorePointNeedsAndRestoresStayExact(t *testi
 	}
 	// Just before it, a restore fails and names the window.
 	_, _, err = restoreAt(ctx, h.Bucket, cp, testTable, base.FinishedAt.Add(-time.Second), tmp)
-	if !errors.Is(err, restore.ErrNoCoverage) || !strings.Contains(err.Error(), "restorable window: "+base.FinishedAt.Format(time.RFC3339)) {
+	if !errors.Is(err, catalog.ErrNoCoverage) || !strings.Contains(err.Error(), "restorable window: "+base.FinishedAt.Format(time.RFC3339)) {
 		t.Errorf("restore just before the window = %v, want ErrNoCoverage naming the window", err)
 	}
 	if hz, err := Horizon(ctx, h.Bucket, testTable); err != nil || !hz.Equal(base.FinishedAt) {

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/compact"
-	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -38,7 +38,7 @@ func runCompact(ctx context.Context, e *env, args []string) error {
 	if err := policy.Validate(); err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	at, err := restore.ParseAt(*atFlag)
+	at, err := catalog.ParseAt(*atFlag)
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"flag"
 
-	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/retention"
 )
 
@@ -18,7 +18,7 @@ func (l *lockFlags) register(fs *flag.FlagSet) {
 // planHeld resolves at on the listing bk already holds and runs fn with a plan made under
 // a retention lock for that time. The backup is listed again once the lock is held: a
 // listing made before it may name files a retention run has deleted since.
-func (l *lockFlags) planHeld(ctx context.Context, e *env, bk source, table string, at restore.At, atText, purpose string, fn func(ctx context.Context, p restore.Plan) error) error {
+func (l *lockFlags) planHeld(ctx context.Context, e *env, bk source, table string, at catalog.At, atText, purpose string, fn func(ctx context.Context, p catalog.Plan) error) error {
 	p, err := plan(e, bk.listing, at, atText)
 	if err != nil {
 		return err
@@ -27,11 +27,11 @@ func (l *lockFlags) planHeld(ctx context.Context, e *env, bk source, table strin
 		return fn(ctx, p)
 	}
 	return retention.Hold(ctx, bk.bucket, table, p.At, retention.HoldOptions{Purpose: purpose}, func(ctx context.Context) error {
-		listing, err := restore.List(ctx, bk.bucket, bk.checkpoints, table)
+		listing, err := catalog.List(ctx, bk.bucket, bk.checkpoints, table)
 		if err != nil {
 			return err
 		}
-		p, err := restore.NewPlan(listing, p.At)
+		p, err := catalog.NewPlan(listing, p.At)
 		if err != nil {
 			return err
 		}

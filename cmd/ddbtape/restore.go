@@ -13,8 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/progress"
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
@@ -60,7 +62,7 @@ func (s *sourceFlags) validate() error {
 type source struct {
 	bucket      storage.Bucket
 	checkpoints checkpoint.Store
-	listing     restore.Listing
+	listing     catalog.Listing
 }
 
 // open loads the AWS configuration when needed, opens the bucket and the checkpoint
@@ -91,7 +93,7 @@ func (s *sourceFlags) open(ctx context.Context, e *env, needAWS bool) (aws.Confi
 	if err != nil {
 		return cfg, source{}, err
 	}
-	l, err := restore.List(ctx, bucket, cps, *s.table)
+	l, err := catalog.List(ctx, bucket, cps, *s.table)
 	if err != nil {
 		return cfg, source{}, err
 	}
@@ -103,22 +105,22 @@ func (s *sourceFlags) open(ctx context.Context, e *env, needAWS bool) (aws.Confi
 
 // plan resolves --at against the listing and plans; it prints which time "latest" meant
 // when atText, the word the user gave, is not empty.
-func plan(e *env, l restore.Listing, at restore.At, atText string) (restore.Plan, error) {
-	t, ok := at.Resolve(restore.Windows(l))
+func plan(e *env, l catalog.Listing, at catalog.At, atText string) (catalog.Plan, error) {
+	t, ok := at.Resolve(catalog.Windows(l))
 	if !ok {
 		// No window: NewPlan at any time says why (no snapshot, no checkpoint, a shard
 		// never caught up, a gap).
-		_, err := restore.NewPlan(l, time.Now().UTC())
-		var ce *restore.CoverageError
+		_, err := catalog.NewPlan(l, time.Now().UTC())
+		var ce *catalog.CoverageError
 		if errors.As(err, &ce) {
-			return restore.Plan{}, fmt.Errorf("nothing is restorable yet: %s", ce.Reason)
+			return catalog.Plan{}, fmt.Errorf("nothing is restorable yet: %s", ce.Reason)
 		}
-		return restore.Plan{}, errors.New("nothing is restorable yet")
+		return catalog.Plan{}, errors.New("nothing is restorable yet")
 	}
 	if at.Latest && atText != "" {
 		fmt.Fprintf(e.stderr, "%s is the end of the restorable window: %s\n", strings.TrimSpace(atText), t.Format(time.RFC3339Nano))
 	}
-	return restore.NewPlan(l, t)
+	return catalog.NewPlan(l, t)
 }
 
 func runRestore(ctx context.Context, e *env, args []string) error {
@@ -174,7 +176,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return usagef("--to-table: %v", err)
 		}
 	}
-	at, err := restore.ParseAt(*atFlag)
+	at, err := catalog.ParseAt(*atFlag)
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
@@ -188,7 +190,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return lock.planHeld(ctx, e, bk, *src.table, at, *atFlag, "restore", func(ctx context.Context, p restore.Plan) error {
+	return lock.planHeld(ctx, e, bk, *src.table, at, *atFlag, "restore", func(ctx context.Context, p catalog.Plan) error {
 		return restoreTo(ctx, e, &src, cfg, bk, p, restoreTarget{
 			toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff,
 			keysFile: *keysFile, keyPrefix: *keyPrefix, skipBad: *skipBad, scanSegs: *scanSegs,
@@ -206,7 +208,7 @@ type restoreTarget struct {
 }
 
 // restoreTo applies plan p to the target t.
-func restoreTo(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk source, p restore.Plan, t restoreTarget) error {
+func restoreTo(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk source, p catalog.Plan, t restoreTarget) error {
 	m := p.Snapshot.Manifest
 	fmt.Fprintf(e.stderr, "restoring %s at %s from snapshot %s (%d items, finished %s) and %d segments replayed from %s\n",
 		*src.table, p.At.Format(time.RFC3339Nano), p.Snapshot.ID, m.ItemCount, m.FinishedAt.Format(time.RFC3339), len(p.Segments), p.ReplayFrom.Format(time.RFC3339))
@@ -215,7 +217,7 @@ func restoreTo(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk
 		return err
 	}
 	r := &runner{e: e, p: p, reader: backupReader(bk.bucket, *src.table, *src.tempDir, t.skipBad),
-		opts: restore.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Filter: filter}}
+		opts: replay.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Filter: filter}}
 
 	if t.toFile != "" {
 		return r.toFile(ctx, t.toFile, t.force)
@@ -228,7 +230,7 @@ func restoreTo(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk
 }
 
 // keyFilter builds the --keys or --key-prefix filter; nil when neither is given.
-func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*restore.KeyFilter, error) {
+func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*replay.KeyFilter, error) {
 	names := restore.KeyNames(m)
 	switch {
 	case keysFile != "":
@@ -237,7 +239,7 @@ func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*restore.KeyFilt
 			return nil, usagef("--keys: %v", err)
 		}
 		defer f.Close()
-		kf, err := restore.ParseKeys(f, names)
+		kf, err := replay.ParseKeys(f, names)
 		if err != nil {
 			return nil, usagef("--keys %s: %v", keysFile, err)
 		}
@@ -248,7 +250,7 @@ func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*restore.KeyFilt
 				return nil, usagef("--key-prefix needs a string partition key; %s is of type %s", names[0], d.AttributeType)
 			}
 		}
-		return restore.PrefixFilter(names[0], keyPrefix), nil
+		return replay.PrefixFilter(names[0], keyPrefix), nil
 	}
 	return nil, nil
 }
@@ -256,9 +258,9 @@ func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*restore.KeyFilt
 // runner carries one restore's plan and progress through its target.
 type runner struct {
 	e      *env
-	p      restore.Plan
-	reader restore.Reader
-	opts   restore.Options
+	p      catalog.Plan
+	reader replay.Reader
+	opts   replay.Options
 
 	read, written *progress.Meter
 	switchOnce    sync.Once
@@ -274,10 +276,10 @@ func (r *runner) meter(label string, total int64) *progress.Meter {
 
 // apply runs the merge with progress: rows read while the backup is read, then items
 // handed to the target once merged entries start to flow.
-func (r *runner) apply(ctx context.Context, verb string, fn func(restore.Entry) error) (restore.Stats, error) {
+func (r *runner) apply(ctx context.Context, verb string, fn func(replay.Entry) error) (replay.Stats, error) {
 	r.read = r.meter("read backup", r.p.Snapshot.Manifest.ItemCount)
 	r.opts.Progress = r.read
-	st, err := restore.Apply(ctx, r.p, r.reader, r.opts, func(en restore.Entry) error {
+	st, err := replay.Apply(ctx, r.p, r.reader, r.opts, func(en replay.Entry) error {
 		r.switchOnce.Do(func() {
 			r.read.Done()
 			r.written = r.meter(verb, r.p.Snapshot.Manifest.ItemCount)
@@ -297,7 +299,7 @@ func (r *runner) toFile(ctx context.Context, path string, force bool) error {
 		return err
 	}
 	defer out.Abort()
-	_, err = r.apply(ctx, "write "+path, func(en restore.Entry) error {
+	_, err = r.apply(ctx, "write "+path, func(en replay.Entry) error {
 		r.written.Add(1, int64(len(en.Want)))
 		return out.Write(en.Want)
 	})
@@ -318,7 +320,7 @@ func (r *runner) toNewTable(ctx context.Context, db *dynamodb.Client, name strin
 	}
 	if dryRun {
 		var n int64
-		if _, err := r.apply(ctx, "count", func(en restore.Entry) error { n++; r.written.Add(1, 0); return nil }); err != nil {
+		if _, err := r.apply(ctx, "count", func(en replay.Entry) error { n++; r.written.Add(1, 0); return nil }); err != nil {
 			return err
 		}
 		fmt.Fprintf(r.e.stdout, "dry run: would create table %s and put %d items\n", name, n)
@@ -329,7 +331,7 @@ func (r *runner) toNewTable(ctx context.Context, db *dynamodb.Client, name strin
 	}
 	fmt.Fprintf(r.e.stderr, "created table %s\n", name)
 	st, err := restore.Load(ctx, db, name, load, func(ctx context.Context, send func(restore.Write) error) error {
-		_, err := r.apply(ctx, "load "+name, func(en restore.Entry) error {
+		_, err := r.apply(ctx, "load "+name, func(en replay.Entry) error {
 			r.written.Add(1, int64(len(en.Want)))
 			return send(restore.Write{Item: en.Want})
 		})
@@ -358,7 +360,7 @@ func (r *runner) toExistingTable(ctx context.Context, db *dynamodb.Client, name 
 	}
 	r.opts.Live = restore.LiveTable(db, name, keyNames, scanSegs)
 	var counts restore.Counts
-	classify := func(en restore.Entry) (restore.Action, error) {
+	classify := func(en replay.Entry) (restore.Action, error) {
 		a, err := restore.Classify(en)
 		if err != nil {
 			return a, err
@@ -367,7 +369,7 @@ func (r *runner) toExistingTable(ctx context.Context, db *dynamodb.Client, name 
 		return a, nil
 	}
 	if dryRun {
-		_, err := r.apply(ctx, "compare "+name, func(en restore.Entry) error {
+		_, err := r.apply(ctx, "compare "+name, func(en replay.Entry) error {
 			r.written.Add(1, 0)
 			a, err := classify(en)
 			if err != nil || !diff || a == restore.Unchanged {
@@ -384,7 +386,7 @@ func (r *runner) toExistingTable(ctx context.Context, db *dynamodb.Client, name 
 		return nil
 	}
 	st, err := restore.Load(ctx, db, name, load, func(ctx context.Context, send func(restore.Write) error) error {
-		_, err := r.apply(ctx, "sync "+name, func(en restore.Entry) error {
+		_, err := r.apply(ctx, "sync "+name, func(en replay.Entry) error {
 			r.written.Add(1, 0)
 			a, err := classify(en)
 			switch {

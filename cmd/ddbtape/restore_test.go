@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
-	"github.com/ddbtape/ddbtape/restore"
-	"github.com/ddbtape/ddbtape/restore/backuptest"
+	"github.com/ddbtape/ddbtape/internal/backuptest"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -285,7 +285,7 @@ func TestStatus_ShowsSnapshotsWindowsShardsAndGaps(t *testing.T) {
 		}
 	}
 	res = runCLI(t, "status", "--source", src, "--table", "books", "--json")
-	var st restore.Status
+	var st catalog.Status
 	if err := json.Unmarshal([]byte(res.stdout), &st); err != nil {
 		t.Fatalf("--json: %v\n%s", err, res.stdout)
 	}

@@ -10,11 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/compact"
 	"github.com/ddbtape/ddbtape/config"
 	"github.com/ddbtape/ddbtape/metrics"
-	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/retention"
 	"github.com/ddbtape/ddbtape/snapshot"
 	"github.com/ddbtape/ddbtape/storage"
@@ -45,7 +45,7 @@ type tableSchedule struct {
 	checkpoints checkpoint.Store
 	rec         metrics.Recorder
 	log         *slog.Logger
-	cat         *catalog
+	cat         *snapshotCache
 	now         func() time.Time
 }
 
@@ -53,7 +53,7 @@ func newTableSchedule(d *runDeps, t config.Table, checkpoints checkpoint.Store, 
 	return &tableSchedule{
 		d: d, t: t, checkpoints: checkpoints, rec: rec,
 		log: d.log.With("table", t.Name),
-		cat: &catalog{bucket: d.bucket, table: t.Name, manifests: map[string]*writer.Manifest{}},
+		cat: &snapshotCache{bucket: d.bucket, table: t.Name, manifests: map[string]*writer.Manifest{}},
 		now: time.Now,
 	}
 }
@@ -126,7 +126,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // snapshotDue says when the next scheduled snapshot is due and why; ok is false when none
 // will be (Every is 0 and the table has a complete snapshot). It does no I/O.
-func snapshotDue(cfg config.Snapshot, snaps []restore.Snapshot, cp checkpoint.Table, now time.Time) (due time.Time, reason string, ok bool) {
+func snapshotDue(cfg config.Snapshot, snaps []catalog.Snapshot, cp checkpoint.Table, now time.Time) (due time.Time, reason string, ok bool) {
 	var newest, newestScan *writer.Manifest
 	for _, s := range snaps {
 		m := s.Manifest
@@ -150,7 +150,7 @@ func snapshotDue(cfg config.Snapshot, snaps []restore.Snapshot, cp checkpoint.Ta
 	}
 	// A gap after the newest snapshot's replay start ends every window there: restores
 	// after it need a new snapshot, so waiting for the schedule would leave them failing.
-	r := newest.StartedAt.Add(-restore.StampMargin)
+	r := newest.StartedAt.Add(-catalog.StampMargin)
 	for _, g := range cp.Gaps {
 		if !g.DetectedAt.Before(r) {
 			return now, fmt.Sprintf("a gap in shard %s (detected %s) ends the restorable window", g.ShardID, g.DetectedAt.Format(time.RFC3339)), true
@@ -161,7 +161,7 @@ func snapshotDue(cfg config.Snapshot, snaps []restore.Snapshot, cp checkpoint.Ta
 
 // compactionDue is when the next compaction is due: Every after the newest complete
 // snapshot's finish; ok is false while there is none to start from.
-func compactionDue(every time.Duration, snaps []restore.Snapshot) (time.Time, bool) {
+func compactionDue(every time.Duration, snaps []catalog.Snapshot) (time.Time, bool) {
 	var newest time.Time
 	for _, s := range snaps {
 		if s.Manifest != nil && s.Manifest.FinishedAt.After(newest) {
@@ -288,12 +288,12 @@ func (s *tableSchedule) runCompactions(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, compact.ErrUpToDate), errors.Is(err, restore.ErrNoCoverage):
+		case errors.Is(err, compact.ErrUpToDate), errors.Is(err, catalog.ErrNoCoverage):
 			// Nothing new is restorable yet (capture has not caught up, or a gap waits
 			// for a snapshot): not a failure, so no metric; said once, then looked at
 			// again a bit later.
 			level := slog.LevelDebug
-			if !skipping && errors.Is(err, restore.ErrNoCoverage) {
+			if !skipping && errors.Is(err, catalog.ErrNoCoverage) {
 				level = slog.LevelInfo
 			}
 			skipping = true
@@ -351,7 +351,7 @@ func (s *tableSchedule) reportWindow(ctx context.Context) {
 		}
 		return
 	}
-	ws := restore.Windows(restore.Listing{Table: s.t.Name, Snapshots: snaps, Checkpoint: cp})
+	ws := catalog.Windows(catalog.Listing{Table: s.t.Name, Snapshots: snaps, Checkpoint: cp})
 	if len(ws) == 0 {
 		s.rec.RestorableWindow(s.t.Name, time.Time{}, time.Time{})
 		return
@@ -359,10 +359,10 @@ func (s *tableSchedule) reportWindow(ctx context.Context) {
 	s.rec.RestorableWindow(s.t.Name, ws[0].From, ws[len(ws)-1].Until)
 }
 
-// catalog lists a table's snapshots, reading each manifest once: a manifest never
+// snapshotCache lists a table's snapshots, reading each manifest once: a manifest never
 // changes once written, so only new snapshots cost a read. It never lists the change
 // segments, which may be many.
-type catalog struct {
+type snapshotCache struct {
 	bucket storage.Bucket
 	table  string
 
@@ -372,13 +372,13 @@ type catalog struct {
 
 // snapshots returns every snapshot directory of the table; Manifest is nil for an
 // incomplete one.
-func (c *catalog) snapshots(ctx context.Context) ([]restore.Snapshot, error) {
+func (c *snapshotCache) snapshots(ctx context.Context) ([]catalog.Snapshot, error) {
 	prefix := writer.SnapshotsPrefix(c.table)
 	objs, err := c.bucket.List(ctx, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots of %s: %w", c.table, err)
 	}
-	var out []restore.Snapshot
+	var out []catalog.Snapshot
 	seen := map[string]int{}
 	for _, o := range objs {
 		id, file, ok := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
@@ -389,7 +389,7 @@ func (c *catalog) snapshots(ctx context.Context) ([]restore.Snapshot, error) {
 		if !ok {
 			i = len(out)
 			seen[id] = i
-			out = append(out, restore.Snapshot{ID: id})
+			out = append(out, catalog.Snapshot{ID: id})
 		}
 		if file != writer.ManifestName {
 			continue
@@ -406,7 +406,7 @@ func (c *catalog) snapshots(ctx context.Context) ([]restore.Snapshot, error) {
 	return out, nil
 }
 
-func (c *catalog) manifest(ctx context.Context, key, id string) (*writer.Manifest, error) {
+func (c *snapshotCache) manifest(ctx context.Context, key, id string) (*writer.Manifest, error) {
 	c.mu.Lock()
 	m := c.manifests[id]
 	c.mu.Unlock()
@@ -433,7 +433,7 @@ func (c *catalog) manifest(ctx context.Context, key, id string) (*writer.Manifes
 }
 
 // forget drops deleted snapshots from the cache.
-func (c *catalog) forget(ids []string) {
+func (c *snapshotCache) forget(ids []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, id := range ids {

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/config"
-	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
@@ -22,8 +22,8 @@ func hm(h, m int) time.Time {
 	return schedT0.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
 }
 
-func schedSnap(id, method string, started, finished time.Time) restore.Snapshot {
-	return restore.Snapshot{ID: id, Manifest: &writer.Manifest{SnapshotID: id, Method: method, StartedAt: started, FinishedAt: finished}}
+func schedSnap(id, method string, started, finished time.Time) catalog.Snapshot {
+	return catalog.Snapshot{ID: id, Manifest: &writer.Manifest{SnapshotID: id, Method: method, StartedAt: started, FinishedAt: finished}}
 }
 
 func TestSnapshotDue_FollowsTheNewestScanAndTakesOneAtOnceWhenNeeded(t *testing.T) {
@@ -35,21 +35,21 @@ func TestSnapshotDue_FollowsTheNewestScanAndTakesOneAtOnceWhenNeeded(t *testing.
 	cases := []struct {
 		name    string
 		cfg     config.Snapshot
-		snaps   []restore.Snapshot
+		snaps   []catalog.Snapshot
 		cp      checkpoint.Table
 		wantOK  bool
 		wantDue time.Time
 		reason  string
 	}{
 		{"none yet, at start", config.Snapshot{AtStartIfMissing: true}, nil, checkpoint.Table{}, true, now, "no complete snapshot"},
-		{"none yet, only an incomplete one", config.Snapshot{AtStartIfMissing: true}, []restore.Snapshot{{ID: "running"}}, checkpoint.Table{}, true, now, "no complete snapshot"},
-		{"one exists, no schedule", config.Snapshot{AtStartIfMissing: true}, []restore.Snapshot{scan}, checkpoint.Table{}, false, time.Time{}, ""},
+		{"none yet, only an incomplete one", config.Snapshot{AtStartIfMissing: true}, []catalog.Snapshot{{ID: "running"}}, checkpoint.Table{}, true, now, "no complete snapshot"},
+		{"one exists, no schedule", config.Snapshot{AtStartIfMissing: true}, []catalog.Snapshot{scan}, checkpoint.Table{}, false, time.Time{}, ""},
 		{"none, nothing asked", config.Snapshot{}, nil, checkpoint.Table{}, false, time.Time{}, ""},
-		{"scheduled after the newest scan's start", config.Snapshot{Every: 24 * time.Hour}, []restore.Snapshot{scan, compacted}, checkpoint.Table{}, true, hm(34, 0), "scheduled"},
-		{"overdue", config.Snapshot{Every: 6 * time.Hour}, []restore.Snapshot{scan}, checkpoint.Table{}, true, hm(16, 0), "scheduled"},
-		{"only compactions left", config.Snapshot{Every: 24 * time.Hour}, []restore.Snapshot{compacted}, checkpoint.Table{}, true, now, "no complete scan"},
-		{"a gap after the newest snapshot", config.Snapshot{Every: 24 * time.Hour}, []restore.Snapshot{scan, compacted}, gapAfter, true, now, "gap in shard shard-1"},
-		{"a gap before it is history", config.Snapshot{Every: 24 * time.Hour}, []restore.Snapshot{scan, compacted}, gapBefore, true, hm(34, 0), "scheduled"},
+		{"scheduled after the newest scan's start", config.Snapshot{Every: 24 * time.Hour}, []catalog.Snapshot{scan, compacted}, checkpoint.Table{}, true, hm(34, 0), "scheduled"},
+		{"overdue", config.Snapshot{Every: 6 * time.Hour}, []catalog.Snapshot{scan}, checkpoint.Table{}, true, hm(16, 0), "scheduled"},
+		{"only compactions left", config.Snapshot{Every: 24 * time.Hour}, []catalog.Snapshot{compacted}, checkpoint.Table{}, true, now, "no complete scan"},
+		{"a gap after the newest snapshot", config.Snapshot{Every: 24 * time.Hour}, []catalog.Snapshot{scan, compacted}, gapAfter, true, now, "gap in shard shard-1"},
+		{"a gap before it is history", config.Snapshot{Every: 24 * time.Hour}, []catalog.Snapshot{scan, compacted}, gapBefore, true, hm(34, 0), "scheduled"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -62,10 +62,10 @@ func TestSnapshotDue_FollowsTheNewestScanAndTakesOneAtOnceWhenNeeded(t *testing.
 }
 
 func TestCompactionDue_IsEveryAfterTheNewestSnapshotsFinish(t *testing.T) {
-	if _, ok := compactionDue(time.Hour, []restore.Snapshot{{ID: "incomplete"}}); ok {
+	if _, ok := compactionDue(time.Hour, []catalog.Snapshot{{ID: "incomplete"}}); ok {
 		t.Error("due without a complete snapshot to start from")
 	}
-	snaps := []restore.Snapshot{schedSnap("s", "scan", hm(1, 0), hm(1, 30)), schedSnap("c", "compaction", hm(1, 10), hm(1, 10)), {ID: "running"}}
+	snaps := []catalog.Snapshot{schedSnap("s", "scan", hm(1, 0), hm(1, 30)), schedSnap("c", "compaction", hm(1, 10), hm(1, 10)), {ID: "running"}}
 	if due, ok := compactionDue(6*time.Hour, snaps); !ok || !due.Equal(hm(7, 30)) {
 		t.Errorf("compactionDue = %s %v, want 07:30", due, ok)
 	}
@@ -119,7 +119,7 @@ func TestCatalog_ReadsEachManifestOnceAndSkipsDeletedOnes(t *testing.T) {
 	if err := d.Put(ctx, writer.SnapshotDir("orders", "c")+"part-00000.parquet", strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
-	c := &catalog{bucket: b, table: "orders", manifests: map[string]*writer.Manifest{}}
+	c := &snapshotCache{bucket: b, table: "orders", manifests: map[string]*writer.Manifest{}}
 	for range 3 {
 		snaps, err := c.snapshots(ctx)
 		if err != nil {

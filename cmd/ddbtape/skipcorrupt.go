@@ -8,7 +8,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -23,18 +24,18 @@ func corruptFile(err error) bool {
 
 // backupReader reads a backup's files; with skip (--skip-corrupt) it skips the corrupt
 // ones and keeps a list of them for the report.
-func backupReader(b storage.Bucket, table, tempDir string, skip bool) restore.Reader {
-	r := restore.NewBucketReader(b, table, tempDir)
+func backupReader(b storage.Bucket, table, tempDir string, skip bool) replay.Reader {
+	r := replay.NewBucketReader(b, table, tempDir)
 	if !skip {
 		return r
 	}
 	return &skippingReader{r: r}
 }
 
-// skippingReader is a restore.Reader that skips corrupt files instead of failing. Apply
+// skippingReader is a replay.Reader that skips corrupt files instead of failing. Apply
 // reads files in parallel, so it is safe for concurrent use.
 type skippingReader struct {
-	r restore.Reader
+	r replay.Reader
 
 	mu      sync.Mutex
 	skipped []string // one line per skipped file: what was wrong and what is missing
@@ -56,7 +57,7 @@ func (s *skippingReader) ReadPart(ctx context.Context, snapshotID string, part w
 	return nil
 }
 
-func (s *skippingReader) ReadSegment(ctx context.Context, seg restore.Segment, fn func(*writer.Change) error) error {
+func (s *skippingReader) ReadSegment(ctx context.Context, seg catalog.Segment, fn func(*writer.Change) error) error {
 	var rows int64
 	var fnErr error
 	err := s.r.ReadSegment(ctx, seg, func(c *writer.Change) error {

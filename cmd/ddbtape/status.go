@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/progress"
-	"github.com/ddbtape/ddbtape/restore"
 )
 
 const statusUsage = "--source URL --table NAME [--json]"
@@ -31,7 +31,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st := restore.Summarize(bk.listing)
+	st := catalog.Summarize(bk.listing)
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -47,7 +47,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func printStatus(w io.Writer, st restore.Status, source string) error {
+func printStatus(w io.Writer, st catalog.Status, source string) error {
 	ts := func(t time.Time) string {
 		if t.IsZero() {
 			return "-"

@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
 )
 
@@ -40,13 +42,13 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return lock.planHeld(ctx, e, bk, *src.table, restore.At{Latest: true}, "", "verify", func(ctx context.Context, p restore.Plan) error {
+	return lock.planHeld(ctx, e, bk, *src.table, catalog.At{Latest: true}, "", "verify", func(ctx context.Context, p catalog.Plan) error {
 		return verifyAt(ctx, e, &src, cfg, bk, p, *scanSegs, *skipBad)
 	})
 }
 
 // verifyAt compares the backup's state p with a live Scan of the table.
-func verifyAt(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk source, p restore.Plan, scanSegs int, skipBad bool) error {
+func verifyAt(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk source, p catalog.Plan, scanSegs int, skipBad bool) error {
 	db := src.aws.dynamoDB(cfg)
 	m := p.Snapshot.Manifest
 	keyNames, err := checkKeySchema(ctx, db, *src.table, m)
@@ -54,10 +56,10 @@ func verifyAt(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk 
 		return err
 	}
 	r := &runner{e: e, p: p, reader: backupReader(bk.bucket, *src.table, *src.tempDir, skipBad),
-		opts: restore.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Live: restore.LiveTable(db, *src.table, keyNames, scanSegs)}}
+		opts: replay.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Live: restore.LiveTable(db, *src.table, keyNames, scanSegs)}}
 	var counts restore.Counts
 	examples := 0
-	_, err = r.apply(ctx, "compare "+*src.table, func(en restore.Entry) error {
+	_, err = r.apply(ctx, "compare "+*src.table, func(en replay.Entry) error {
 		r.written.Add(1, 0)
 		a, err := restore.Classify(en)
 		if err != nil {

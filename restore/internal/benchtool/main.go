@@ -25,7 +25,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/ddbjson"
-	"github.com/ddbtape/ddbtape/restore/backuptest"
+	"github.com/ddbtape/ddbtape/internal/backuptest"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )

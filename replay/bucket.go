@@ -1,4 +1,4 @@
-package restore
+package replay
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/parquet"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -91,7 +92,7 @@ func (r *BucketReader) verifiedPart(ctx context.Context, snapshotID, key string,
 
 // ReadSegment implements Reader. Every change must belong to the segment's shard: a file
 // whose content contradicts its name is not trusted.
-func (r *BucketReader) ReadSegment(ctx context.Context, seg Segment, fn func(*writer.Change) error) error {
+func (r *BucketReader) ReadSegment(ctx context.Context, seg catalog.Segment, fn func(*writer.Change) error) error {
 	name := storage.URL(r.bucket, seg.Key)
 	src, done, err := r.fetch(ctx, seg.Key)
 	if err != nil {

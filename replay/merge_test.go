@@ -1,4 +1,4 @@
-package restore
+package replay
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -36,7 +37,7 @@ func (f *fakeReader) ReadPart(ctx context.Context, snapshotID string, part write
 	return nil
 }
 
-func (f *fakeReader) ReadSegment(ctx context.Context, s Segment, fn func(*writer.Change) error) error {
+func (f *fakeReader) ReadSegment(ctx context.Context, s catalog.Segment, fn func(*writer.Change) error) error {
 	if err := f.err[s.Key]; err != nil {
 		return err
 	}
@@ -78,15 +79,15 @@ func ch(shardID string, seq int, clock, event, pk, v string) writer.Change {
 	return c
 }
 
-func (s scenario) listing() (Listing, *fakeReader) {
+func (s scenario) listing() (catalog.Listing, *fakeReader) {
 	r := &fakeReader{parts: map[string][]writer.SnapshotItem{"part-00000.parquet": s.snapshot}, segs: map[string][]writer.Change{}}
-	l := Listing{Table: testTable, Checkpoint: s.checkpoint}
+	l := catalog.Listing{Table: testTable, Checkpoint: s.checkpoint}
 	if l.Checkpoint.Shards == nil {
 		l.Checkpoint = splitTable()
 	}
 	sn := snap("s1", s.started, s.finished)
 	sn.Manifest.Parts = []writer.ManifestPart{{Name: "part-00000.parquet", Rows: int64(len(s.snapshot)), Bytes: 1000}}
-	l.Snapshots = []Snapshot{sn}
+	l.Snapshots = []catalog.Snapshot{sn}
 	for i, cs := range s.segments {
 		first, last := cs[0], cs[len(cs)-1]
 		n := writer.SegmentName{Table: testTable, ShardID: first.ShardID, FirstSeq: first.SequenceNumber, LastSeq: last.SequenceNumber,
@@ -96,7 +97,7 @@ func (s scenario) listing() (Listing, *fakeReader) {
 			k = fmt.Sprintf("%s.dup%d", k, i) // same name twice cannot be stored; keep both for the test
 		}
 		r.segs[k] = cs
-		l.Segments = append(l.Segments, Segment{Key: k, Size: 500, Name: n})
+		l.Segments = append(l.Segments, catalog.Segment{Key: k, Size: 500, Name: n})
 	}
 	return l, r
 }
@@ -106,7 +107,7 @@ func (s scenario) listing() (Listing, *fakeReader) {
 func (s scenario) restoreAt(t *testing.T, clock string) map[string]string {
 	t.Helper()
 	l, r := s.listing()
-	p, err := NewPlan(l, at(clock))
+	p, err := catalog.NewPlan(l, at(clock))
 	if err != nil {
 		t.Fatalf("plan at %s: %v", clock, err)
 	}
@@ -258,7 +259,7 @@ func TestApply_FailsOnAChangeItCannotRebuild(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := scenario{started: "10:00:00", finished: "10:05:00", segments: [][]writer.Change{{tc.c}}}
 			l, r := s.listing()
-			p, err := NewPlan(l, at("11:00:00"))
+			p, err := catalog.NewPlan(l, at("11:00:00"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,7 +275,7 @@ func TestApply_StopsWithTheReadersErrorNamingTheFile(t *testing.T) {
 	s := scenario{started: "10:00:00", finished: "10:05:00", snapshot: []writer.SnapshotItem{snapItem("k", "v")}}
 	l, r := s.listing()
 	r.err = map[string]error{"part-00000.parquet": errors.New("/backups/orders/snapshots/s1/part-00000.parquet: SHA-256 mismatch")}
-	p, err := NewPlan(l, at("11:00:00"))
+	p, err := catalog.NewPlan(l, at("11:00:00"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +301,7 @@ func TestApply_PairsTheLiveTableWithTheStateAtT(t *testing.T) {
 		}},
 	}
 	l, r := s.listing()
-	p, err := NewPlan(l, at("11:00:00"))
+	p, err := catalog.NewPlan(l, at("11:00:00"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +343,7 @@ func TestApply_RestoresOnlyTheFilteredKeys(t *testing.T) {
 		segments: [][]writer.Change{{ch("shardId-a", 1, "10:30:00", "MODIFY", "user#2", "b2"), ch("shardId-a", 2, "10:30:00", "INSERT", "order#2", "d")}},
 	}
 	l, r := s.listing()
-	p, err := NewPlan(l, at("11:00:00"))
+	p, err := catalog.NewPlan(l, at("11:00:00"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +399,7 @@ func TestSpill_SplitsAnOverfullPartitionAndStillMergesEveryKey(t *testing.T) {
 		}
 		// A later change for every other key, in its own record.
 		if i%2 == 0 {
-			v := version{change: true, order: Order{Seq: writer.SequenceKey(fmt.Sprint(i))}, item: "changed"}
+			v := version{change: true, order: catalog.Order{Seq: writer.SequenceKey(fmt.Sprint(i))}, item: "changed"}
 			if err := sp.add(&record{kind: kindWant, key: k, v: v}); err != nil {
 				t.Fatal(err)
 			}
@@ -429,7 +430,7 @@ func TestSpill_SplitsAnOverfullPartitionAndStillMergesEveryKey(t *testing.T) {
 }
 
 func TestOrderKey_SortsLikeOrderCompare(t *testing.T) {
-	orders := []Order{
+	orders := []catalog.Order{
 		{Stream: "2026-02-01T00:00:00.000", Depth: 9, Seq: writer.SequenceKey("999"), Shard: "shardId-z"},
 		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: writer.SequenceKey("5"), Shard: "shardId-a"},
 		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: writer.SequenceKey("5"), Shard: "shardId-b"},
@@ -443,7 +444,7 @@ func TestOrderKey_SortsLikeOrderCompare(t *testing.T) {
 		for _, b := range orders {
 			want := a.Compare(b)
 			if got := bytes.Compare(appendOrderKey(nil, a), appendOrderKey(nil, b)); got != want {
-				t.Errorf("%+v vs %+v: bytes compare %d, Order.Compare %d", a, b, got, want)
+				t.Errorf("%+v vs %+v: bytes compare %d, catalog.Order.Compare %d", a, b, got, want)
 			}
 		}
 	}

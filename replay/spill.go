@@ -1,4 +1,4 @@
-package restore
+package replay
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/ddbtape/ddbtape/catalog"
 )
 
 // The merge is bounded in memory by partitioning: every record (snapshot item, change, live
@@ -259,7 +261,7 @@ func encodeRecord(b []byte, r *record) []byte {
 	return b
 }
 
-func appendOrderKey(b []byte, o Order) []byte {
+func appendOrderKey(b []byte, o catalog.Order) []byte {
 	b = append(b, o.Stream...)
 	b = append(b, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(o.Depth))

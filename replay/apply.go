@@ -1,4 +1,4 @@
-package restore
+package replay
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -20,7 +21,7 @@ type Reader interface {
 	ReadPart(ctx context.Context, snapshotID string, part writer.ManifestPart, fn func(writer.SnapshotItem) error) error
 	// ReadSegment calls fn for every change of a segment, in file order. A missing,
 	// truncated or unreadable segment, or one with an unknown schema, is an error.
-	ReadSegment(ctx context.Context, seg Segment, fn func(*writer.Change) error) error
+	ReadSegment(ctx context.Context, seg catalog.Segment, fn func(*writer.Change) error) error
 }
 
 // LiveSource feeds the current items of a table (a Scan) to fn: keys and item as
@@ -70,7 +71,7 @@ const (
 // and calls fn once per key that exists at T or in the live table, one partition of keys
 // at a time. fn is called from one goroutine. Memory stays bounded by the size of a
 // partition, whatever the size of the table.
-func Apply(ctx context.Context, p Plan, r Reader, opts Options, fn func(Entry) error) (Stats, error) {
+func Apply(ctx context.Context, p catalog.Plan, r Reader, opts Options, fn func(Entry) error) (Stats, error) {
 	if p.Snapshot.Manifest == nil {
 		return Stats{}, fmt.Errorf("plan has no snapshot manifest")
 	}

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
-	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
@@ -137,17 +138,17 @@ func (h *History) State(tm time.Time) map[string]string {
 }
 
 // RestoreAt restores the backup at tm the way ddbtape restore does: key -> item.
-func RestoreAt(ctx context.Context, b storage.Bucket, cp restore.CheckpointLoader, table string, tm time.Time, tmp string) (map[string]string, restore.Plan, error) {
-	l, err := restore.List(ctx, b, cp, table)
+func RestoreAt(ctx context.Context, b storage.Bucket, cp catalog.CheckpointLoader, table string, tm time.Time, tmp string) (map[string]string, catalog.Plan, error) {
+	l, err := catalog.List(ctx, b, cp, table)
 	if err != nil {
-		return nil, restore.Plan{}, err
+		return nil, catalog.Plan{}, err
 	}
-	p, err := restore.NewPlan(l, tm)
+	p, err := catalog.NewPlan(l, tm)
 	if err != nil {
 		return nil, p, err
 	}
 	out := map[string]string{}
-	_, err = restore.Apply(ctx, p, restore.NewBucketReader(b, table, tmp), restore.Options{TempDir: tmp, Parallelism: 2}, func(e restore.Entry) error {
+	_, err = replay.Apply(ctx, p, replay.NewBucketReader(b, table, tmp), replay.Options{TempDir: tmp, Parallelism: 2}, func(e replay.Entry) error {
 		if e.HasWant {
 			out[e.Key[len(`{"pk":{"S":"`):len(`{"pk":{"S":"`)+3]] = e.Want
 		}

@@ -1,4 +1,4 @@
-package restore_test
+package replay_test
 
 import (
 	"context"
@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
-	"github.com/ddbtape/ddbtape/restore"
-	"github.com/ddbtape/ddbtape/restore/backuptest"
+	"github.com/ddbtape/ddbtape/internal/backuptest"
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -68,20 +69,20 @@ func benchBackup(b *testing.B, items, changes int) *backuptest.Builder {
 func BenchmarkApply(b *testing.B) {
 	bld := benchBackup(b, 50_000, 200_000)
 	ctx := context.Background()
-	l, err := restore.List(ctx, bld.Bucket, bld.Checkpoints(), table)
+	l, err := catalog.List(ctx, bld.Bucket, bld.Checkpoints(), table)
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := restore.NewPlan(l, t0.Add(23*time.Hour))
+	p, err := catalog.NewPlan(l, t0.Add(23*time.Hour))
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := restore.NewBucketReader(bld.Bucket, table, b.TempDir())
+	r := replay.NewBucketReader(bld.Bucket, table, b.TempDir())
 	tmp := b.TempDir()
 	b.ResetTimer()
 	var rows int64
 	for range b.N {
-		st, err := restore.Apply(ctx, p, r, restore.Options{TempDir: tmp}, func(restore.Entry) error { return nil })
+		st, err := replay.Apply(ctx, p, r, replay.Options{TempDir: tmp}, func(replay.Entry) error { return nil })
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package restore_test
+package replay_test
 
 import (
 	"bytes"
@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
-	"github.com/ddbtape/ddbtape/restore"
-	"github.com/ddbtape/ddbtape/restore/backuptest"
+	"github.com/ddbtape/ddbtape/internal/backuptest"
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -81,17 +82,17 @@ func newFixture(t *testing.T) fixture {
 func (f fixture) restore(t *testing.T, at time.Time) (map[string]string, error) {
 	t.Helper()
 	ctx := context.Background()
-	l, err := restore.List(ctx, f.b.Bucket, f.b.Checkpoints(), table)
+	l, err := catalog.List(ctx, f.b.Bucket, f.b.Checkpoints(), table)
 	if err != nil {
 		return nil, err
 	}
-	p, err := restore.NewPlan(l, at)
+	p, err := catalog.NewPlan(l, at)
 	if err != nil {
 		return nil, err
 	}
 	got := map[string]string{}
-	r := restore.NewBucketReader(f.b.Bucket, table, t.TempDir())
-	_, err = restore.Apply(ctx, p, r, restore.Options{TempDir: t.TempDir()}, func(e restore.Entry) error {
+	r := replay.NewBucketReader(f.b.Bucket, table, t.TempDir())
+	_, err = replay.Apply(ctx, p, r, replay.Options{TempDir: t.TempDir()}, func(e replay.Entry) error {
 		got[e.Key] = e.Want
 		return nil
 	})
@@ -191,7 +192,7 @@ func TestList_RefusesACorruptManifestAndSkipsIncompleteSnapshots(t *testing.T) {
 	if err := f.b.Bucket.Put(ctx, writer.SnapshotDir(table, "s2")+"part-00000.parquet", bytes.NewReader([]byte("x"))); err != nil {
 		t.Fatal(err)
 	}
-	l, err := restore.List(ctx, f.b.Bucket, f.b.Checkpoints(), table)
+	l, err := catalog.List(ctx, f.b.Bucket, f.b.Checkpoints(), table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestList_RefusesACorruptManifestAndSkipsIncompleteSnapshots(t *testing.T) {
 	if err := f.b.Bucket.Put(ctx, writer.ManifestKey(table, "s2"), bytes.NewReader([]byte("{"))); err != nil {
 		t.Fatal(err)
 	}
-	_, err = restore.List(ctx, f.b.Bucket, f.b.Checkpoints(), table)
+	_, err = catalog.List(ctx, f.b.Bucket, f.b.Checkpoints(), table)
 	if !errors.Is(err, writer.ErrInvalidManifest) || !strings.Contains(err.Error(), filepath.Join(f.root, table, "snapshots", "s2", "manifest.json")) {
 		t.Errorf("err = %v", err)
 	}

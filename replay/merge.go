@@ -1,4 +1,4 @@
-package restore
+package replay
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/ddbjson"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -18,7 +19,7 @@ var ErrNoNewImage = errors.New("change has no new image (the stream view type mu
 // version is one candidate state of an item: the snapshot's copy or a change's result.
 type version struct {
 	change  bool // false: from the snapshot, which every change supersedes
-	order   Order
+	order   catalog.Order
 	deleted bool
 	item    string // DynamoDB JSON; empty when deleted
 }
@@ -26,7 +27,7 @@ type version struct {
 // window is the replay interval [from, at] of a plan, in stamp time.
 type window struct {
 	from, at time.Time
-	lineage  Lineage
+	lineage  catalog.Lineage
 }
 
 // changeVersion turns a change into a version; ok is false when its stamp is outside
