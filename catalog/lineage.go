@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"strings"
 
-	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -17,18 +17,18 @@ type Lineage struct {
 	maxDepth map[string]int // by stream ARN
 }
 
-// NewLineage computes depths from the positions' ParentShardID links. A shard whose parent
-// is unknown has depth 0; a parent known only from a child's ParentShardID gets a depth
-// too, so the segments of a parent whose position was lost still order before its child.
-func NewLineage(t checkpoint.Table) Lineage {
-	parent := make(map[string]string, len(t.Shards))
-	stream := make(map[string]string, len(t.Shards))
-	for id, p := range t.Shards {
-		parent[id] = p.ParentShardID
-		stream[id] = p.StreamARN
-		if p.ParentShardID != "" {
-			if _, ok := stream[p.ParentShardID]; !ok {
-				stream[p.ParentShardID] = p.StreamARN
+// NewLineage computes depths from the ledger's parent links. A shard whose parent is
+// unknown has depth 0; a parent known only from a child's ParentID gets a depth too, so
+// the segments of a parent whose record was lost still order before its child.
+func NewLineage(st ledger.State) Lineage {
+	parent := make(map[string]string, len(st.Shards))
+	stream := make(map[string]string, len(st.Shards))
+	for k, sh := range st.Shards {
+		parent[k.Shard] = sh.ParentID
+		stream[k.Shard] = k.Stream
+		if sh.ParentID != "" {
+			if _, ok := stream[sh.ParentID]; !ok {
+				stream[sh.ParentID] = k.Stream
 			}
 		}
 	}
@@ -64,7 +64,7 @@ type Order struct {
 	Shard  string // only to make the order total; a key's duplicates share shard and seq
 }
 
-// Order returns the position of c. A shard the checkpoint does not know sorts after every
+// Order returns the position of c. A shard the ledger does not know sorts after every
 // known shard of its stream: it can only be a shard whose first checkpoint a crash
 // prevented, and shards are read parent first.
 func (l Lineage) Order(c *writer.Change) Order {
@@ -89,12 +89,4 @@ func (a Order) Compare(b Order) int {
 	return strings.Compare(a.Shard, b.Shard)
 }
 
-// streamLabel is the part of a stream ARN that tells its age:
-// arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/2015-06-27T00:48:05.899 ends in the
-// stream's creation time, which sorts as text. An ARN of another shape is its own label.
-func streamLabel(arn string) string {
-	if i := strings.LastIndex(arn, "/stream/"); i >= 0 {
-		return arn[i+len("/stream/"):]
-	}
-	return arn
-}
+func streamLabel(arn string) string { return ledger.StreamLabel(arn) }

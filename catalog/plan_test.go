@@ -50,6 +50,11 @@ func shard(id, parent, from, until string) checkpoint.Position {
 	return p
 }
 
+func finished(p checkpoint.Position) checkpoint.Position {
+	p.Finished = true
+	return p
+}
+
 func table(ps ...checkpoint.Position) checkpoint.Table {
 	t := checkpoint.Table{Table: testTable, Shards: map[string]checkpoint.Position{}}
 	for _, p := range ps {
@@ -87,7 +92,7 @@ func TestNewPlan_PicksNewestCompleteSnapshotFinishedBeforeT(t *testing.T) {
 			incomplete("s3"), // a scan still running, or one that died: never used
 			snap("s4", "11:30:00", "11:50:00"),
 		},
-		Checkpoint: splitTable(),
+		Ledger: FromCheckpoint(splitTable()),
 	}
 	tests := []struct {
 		at       string
@@ -130,20 +135,20 @@ func TestNewPlan_RefusesWithErrNoCoverageNamingTheCause(t *testing.T) {
 	}{
 		{
 			name:    "T before every snapshot",
-			l:       Listing{Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")}, Checkpoint: split},
+			l:       Listing{Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")}, Ledger: FromCheckpoint(split)},
 			at:      "09:09:59",
 			reason:  []string{"no complete snapshot finished at or before it", "restorable window: 2026-03-01T09:10:00Z to 2026-03-01T12:00:00Z"},
 			windows: []Window{{From: at("09:10:00"), Until: at("12:00:00"), SnapshotID: "s1"}},
 		},
 		{
 			name:   "only an incomplete snapshot",
-			l:      Listing{Snapshots: []Snapshot{incomplete("s1")}, Checkpoint: split},
+			l:      Listing{Snapshots: []Snapshot{incomplete("s1")}, Ledger: FromCheckpoint(split)},
 			at:     "11:00:00",
 			reason: []string{"no complete snapshot exists", "nothing is restorable yet"},
 		},
 		{
 			name:    "T after the window end names the slowest leaf",
-			l:       Listing{Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")}, Checkpoint: split},
+			l:       Listing{Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")}, Ledger: FromCheckpoint(split)},
 			at:      "12:00:01",
 			reason:  []string{"replay from 2026-03-01T08:59:00Z to 2026-03-01T12:00:01Z is not covered", "shard shardId-a is covered only until 2026-03-01T12:00:00Z"},
 			shardID: "shardId-a",
@@ -152,44 +157,45 @@ func TestNewPlan_RefusesWithErrNoCoverageNamingTheCause(t *testing.T) {
 		{
 			name: "a root covered from after the replay start",
 			l: Listing{
-				Snapshots:  []Snapshot{snap("s1", "09:00:00", "09:10:00")},
-				Checkpoint: table(shard("shardId-x", "", "09:30:00", "12:00:00")),
+				Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")},
+				Ledger:    FromCheckpoint(table(shard("shardId-x", "", "09:30:00", "12:00:00"))),
 			},
 			at:      "11:00:00",
-			reason:  []string{"shard shardId-x is covered only from 2026-03-01T09:30:00Z"},
+			reason:  []string{"shard shardId-x is not covered at 2026-03-01T08:59:00Z (covered 2026-03-01T09:30:00Z to 2026-03-01T12:00:00Z)"},
 			shardID: "shardId-x",
 		},
 		{
 			name: "a root that records no covered_from",
 			l: Listing{
-				Snapshots:  []Snapshot{snap("s1", "09:00:00", "09:10:00")},
-				Checkpoint: table(shard("shardId-x", "", "", "12:00:00")),
+				Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")},
+				Ledger:    FromCheckpoint(table(shard("shardId-x", "", "", "12:00:00"))),
 			},
 			at:      "11:00:00",
-			reason:  []string{"shard shardId-x records no covered_from"},
+			reason:  []string{"shard shardId-x has not been read yet"},
 			shardID: "shardId-x",
 		},
 		{
-			name: "a leaf never polled empty",
+			name: "a child never polled holds the end where its parent stopped",
 			l: Listing{
-				Snapshots:  []Snapshot{snap("s1", "09:00:00", "09:10:00")},
-				Checkpoint: table(shard("shardId-x", "", "08:00:00", "12:00:00"), shard("shardId-y", "shardId-x", "", "")),
+				Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")},
+				Ledger:    FromCheckpoint(table(finished(shard("shardId-x", "", "08:00:00", "10:00:00")), shard("shardId-y", "shardId-x", "", ""))),
 			},
-			at:      "09:30:00",
-			reason:  []string{"shard shardId-y has not been read up to its tip yet"},
+			at:      "10:00:01",
+			reason:  []string{"shard shardId-y has not been read yet"},
 			shardID: "shardId-y",
+			windows: []Window{{From: at("09:10:00"), Until: at("10:00:00"), SnapshotID: "s1"}},
 		},
 		{
 			name:   "no checkpoint at all",
-			l:      Listing{Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")}, Checkpoint: table()},
+			l:      Listing{Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")}, Ledger: FromCheckpoint(table())},
 			at:     "09:30:00",
-			reason: []string{"the checkpoint records no shard"},
+			reason: []string{"no capture has recorded the table's stream yet"},
 		},
 		{
 			name: "T in a gap",
 			l: Listing{
-				Snapshots:  []Snapshot{snap("s1", "09:00:00", "09:10:00"), snap("s2", "11:00:00", "11:10:00")},
-				Checkpoint: withGaps(split, gap("shardId-a", "10:40:00", "10:50:00")),
+				Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00"), snap("s2", "11:00:00", "11:10:00")},
+				Ledger:    FromCheckpoint(withGaps(split, gap("shardId-a", "10:40:00", "10:50:00"))),
 			},
 			at:      "10:45:00",
 			reason:  []string{"gap in shard shardId-a from 2026-03-01T10:40:00Z to 2026-03-01T10:50:00Z (trimmed)", "restorable windows: 2026-03-01T09:10:00Z to 2026-03-01T10:40:00Z, 2026-03-01T11:10:00Z to 2026-03-01T12:00:00Z"},
@@ -203,8 +209,8 @@ func TestNewPlan_RefusesWithErrNoCoverageNamingTheCause(t *testing.T) {
 		{
 			name: "T after a gap with only the snapshot before it",
 			l: Listing{
-				Snapshots:  []Snapshot{snap("s1", "09:00:00", "09:10:00")},
-				Checkpoint: withGaps(split, gap("shardId-b", "10:40:00", "10:50:00")),
+				Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")},
+				Ledger:    FromCheckpoint(withGaps(split, gap("shardId-b", "10:40:00", "10:50:00"))),
 			},
 			at:      "11:30:00",
 			reason:  []string{"gap in shard shardId-b"},
@@ -215,8 +221,8 @@ func TestNewPlan_RefusesWithErrNoCoverageNamingTheCause(t *testing.T) {
 		{
 			name: "a gap of unknown start reaches back to the beginning",
 			l: Listing{
-				Snapshots:  []Snapshot{snap("s1", "09:00:00", "09:10:00")},
-				Checkpoint: withGaps(split, gap("shardId-b", "", "10:50:00")),
+				Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")},
+				Ledger:    FromCheckpoint(withGaps(split, gap("shardId-b", "", "10:50:00"))),
 			},
 			at:      "09:30:00",
 			reason:  []string{"gap in shard shardId-b from its start to 2026-03-01T10:50:00Z"},
@@ -258,14 +264,14 @@ func TestNewPlan_RefusesWithErrNoCoverageNamingTheCause(t *testing.T) {
 
 func TestNewPlan_GapBeforeTheSnapshotsReplayDoesNotMatter(t *testing.T) {
 	l := Listing{
-		Snapshots:  []Snapshot{snap("s1", "11:00:00", "11:10:00")},
-		Checkpoint: withGaps(splitTable(), gap("shardId-a", "10:40:00", "10:58:59")),
+		Snapshots: []Snapshot{snap("s1", "11:00:00", "11:10:00")},
+		Ledger:    FromCheckpoint(withGaps(splitTable(), gap("shardId-a", "10:40:00", "10:58:59"))),
 	}
 	if _, err := NewPlan(l, at("11:30:00")); err != nil {
 		t.Fatalf("gap detected before R = 10:59:00: %v", err)
 	}
 	// Detected at R itself: the gap may hold changes stamped R.
-	l.Checkpoint.Gaps[0].DetectedAt = at("10:59:00")
+	l.Ledger = FromCheckpoint(withGaps(splitTable(), gap("shardId-a", "10:40:00", "10:59:00")))
 	if _, err := NewPlan(l, at("11:30:00")); !errors.Is(err, ErrNoCoverage) {
 		t.Fatalf("gap detected at R: err = %v, want ErrNoCoverage", err)
 	}
@@ -275,9 +281,7 @@ func TestNewPlan_FallsBackToAnOlderSnapshotWhenTheNewestIsNotCovered(t *testing.
 	// s2 finished last but started before the capture did; s1 started after it.
 	l := Listing{
 		Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00"), snap("s2", "07:00:00", "09:20:00")},
-		Checkpoint: table(
-			shard("shardId-x", "", "08:00:00", "12:00:00"),
-		),
+		Ledger:    FromCheckpoint(table(shard("shardId-x", "", "08:00:00", "12:00:00"))),
 	}
 	p, err := NewPlan(l, at("10:00:00"))
 	if err != nil {
@@ -291,19 +295,18 @@ func TestNewPlan_FallsBackToAnOlderSnapshotWhenTheNewestIsNotCovered(t *testing.
 func TestNewPlan_ChildInheritsCoveredFromOfItsRoot(t *testing.T) {
 	l := Listing{
 		Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")},
-		Checkpoint: table(
-			shard("shardId-r", "", "08:00:00", "09:30:00"),
+		Ledger: FromCheckpoint(table(
+			finished(shard("shardId-r", "", "08:00:00", "09:30:00")),
 			shard("shardId-c", "shardId-r", "", "12:00:00"),
 			shard("shardId-g", "shardId-c", "", "12:00:00"),
-		),
+		)),
 	}
 	if _, err := NewPlan(l, at("11:00:00")); err != nil {
 		t.Fatal(err)
 	}
 	// A child that records a later CoveredFrom of its own is not covered before it.
-	c := l.Checkpoint.Shards["shardId-c"]
-	c.CoveredFrom = at("10:00:00")
-	l.Checkpoint.Shards["shardId-c"] = c
+	c := shard("shardId-c", "shardId-r", "10:00:00", "12:00:00")
+	l.Ledger = FromCheckpoint(table(finished(shard("shardId-r", "", "08:00:00", "09:30:00")), c, shard("shardId-g", "shardId-c", "", "12:00:00")))
 	_, err := NewPlan(l, at("11:00:00"))
 	var ce *CoverageError
 	if !errors.As(err, &ce) || ce.ShardID != "shardId-c" {
@@ -317,7 +320,7 @@ func TestNewPlan_WindowEndIgnoresParentsAndOlderStreams(t *testing.T) {
 	// long finished, is not either.
 	old := checkpoint.Position{StreamARN: oldStream, ShardID: "shardId-old", CoveredFrom: at("01:00:00"), CoveredUntil: at("02:00:00"), Finished: true}
 	tbl.Shards[old.ShardID] = old
-	l := Listing{Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")}, Checkpoint: tbl}
+	l := Listing{Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")}, Ledger: FromCheckpoint(tbl)}
 	end, ok := WindowEnd(l)
 	if !ok || !end.Equal(at("12:00:00")) {
 		t.Fatalf("window end %s %v, want 12:00:00 (the slower child)", end, ok)
@@ -332,7 +335,7 @@ func TestWindows_AreExactlyTheTimesNewPlanAccepts(t *testing.T) {
 			snap("s3", "10:55:00", "11:05:00"),
 			incomplete("s4"),
 		},
-		Checkpoint: withGaps(splitTable(), gap("shardId-b", "10:40:00", "10:50:00")),
+		Ledger: FromCheckpoint(withGaps(splitTable(), gap("shardId-b", "10:40:00", "10:50:00"))),
 	}
 	ws := Windows(l)
 	want := []Window{
@@ -365,8 +368,8 @@ func keys(segs []Segment) []string {
 
 func TestNewPlan_SelectsTheSegmentsThatMayHoldReplayedChanges(t *testing.T) {
 	l := Listing{
-		Snapshots:  []Snapshot{snap("s1", "10:20:00", "10:25:00")}, // R = 10:19:00
-		Checkpoint: splitTable(),
+		Snapshots: []Snapshot{snap("s1", "10:20:00", "10:25:00")}, // R = 10:19:00
+		Ledger:    FromCheckpoint(splitTable()),
 		Segments: []Segment{
 			// Parent r, before the split.
 			seg("shardId-r", 1, 10, "08:00:00"),  // next starts in hour 09 < R's hour 10: skipped
@@ -401,9 +404,9 @@ func TestNewPlan_KeepsASegmentOverlappedByItsSuccessor(t *testing.T) {
 	// After a crash, 1-20 was stored again as 5-25: records 6-20 of the first segment may be
 	// newer than 5's hour, so the first is kept whatever the next one's hour.
 	l := Listing{
-		Snapshots:  []Snapshot{snap("s1", "10:20:00", "10:25:00")},
-		Checkpoint: table(shard("shardId-x", "", "07:00:00", "12:00:00")),
-		Segments:   []Segment{seg("shardId-x", 1, 20, "08:00:00"), seg("shardId-x", 5, 25, "08:00:00")},
+		Snapshots: []Snapshot{snap("s1", "10:20:00", "10:25:00")},
+		Ledger:    FromCheckpoint(table(shard("shardId-x", "", "07:00:00", "12:00:00"))),
+		Segments:  []Segment{seg("shardId-x", 1, 20, "08:00:00"), seg("shardId-x", 5, 25, "08:00:00")},
 	}
 	p, err := NewPlan(l, at("11:00:00"))
 	if err != nil {
@@ -420,7 +423,7 @@ func TestLineage_OrdersParentsBeforeChildrenAndUnknownShardsLast(t *testing.T) {
 		shard("shardId-c", "shardId-b", "", ""),
 		shard("shardId-x", "", "", ""),
 	)
-	lin := NewLineage(tbl)
+	lin := NewLineage(FromCheckpoint(tbl))
 	order := func(shardID, seq string) Order {
 		return lin.Order(&writer.Change{StreamARN: testStream, ShardID: shardID, SequenceNumber: seq})
 	}
@@ -447,15 +450,15 @@ func TestLineage_OrdersParentsBeforeChildrenAndUnknownShardsLast(t *testing.T) {
 
 func TestLineage_SurvivesAParentCycle(t *testing.T) {
 	tbl := table(shard("shardId-a", "shardId-b", "", ""), shard("shardId-b", "shardId-a", "", ""))
-	lin := NewLineage(tbl) // must return
+	lin := NewLineage(FromCheckpoint(tbl)) // must return
 	_ = lin.Order(&writer.Change{ShardID: "shardId-a", SequenceNumber: "1"})
 }
 
 func TestNewPlan_SegmentSelectionKeepsAMarginAtHourBoundaries(t *testing.T) {
 	// R = 10:00:30 and T = 11:59:30: within a minute of an hour boundary on both sides.
 	l := Listing{
-		Snapshots:  []Snapshot{snap("s1", "10:01:30", "10:05:00")},
-		Checkpoint: table(shard("shardId-x", "", "07:00:00", "12:30:00")),
+		Snapshots: []Snapshot{snap("s1", "10:01:30", "10:05:00")},
+		Ledger:    FromCheckpoint(table(shard("shardId-x", "", "07:00:00", "12:30:00"))),
 		Segments: []Segment{
 			seg("shardId-x", 0, 0, "07:00:00"),   // next starts in hour 08, before hour(R-1m) = 09: skipped
 			seg("shardId-x", 1, 10, "08:00:00"),  // next starts in hour 09 = hour(R-1m): kept

@@ -19,7 +19,7 @@
 // in [C - StampMargin, T] wins, whatever the snapshot holds. And since finished_at is C,
 // restore points before C keep using the older snapshot, unchanged.
 //
-// A compaction reads under a retention lock at C (retention.Hold), so a concurrent
+// A compaction reads under a retention lock at C (catalog.PlanHeld), so a concurrent
 // retention run cannot delete its inputs.
 package compact
 
@@ -29,11 +29,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/replay"
-	"github.com/ddbtape/ddbtape/retention"
 	"github.com/ddbtape/ddbtape/snapshot"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
@@ -48,7 +48,6 @@ const Method = "compaction"
 
 // Config says what to compact and how.
 type Config struct {
-	Table string
 	// At is the time C the new snapshot holds the state of; zero means the end of the
 	// restorable window, to the whole second.
 	At time.Time
@@ -73,12 +72,12 @@ type Result struct {
 	Stats replay.Stats
 }
 
-// Run builds the snapshot of cfg.Table at cfg.At (or at the end of the restorable
-// window) from the backup in b and the checkpoint cp. It returns ErrUpToDate when a
-// snapshot already finished at or after that time, and restore's *CoverageError when the
+// Run builds the snapshot of table at cfg.At (or at the end of the restorable
+// window) from the backup cat reads. It returns ErrUpToDate when a snapshot already
+// finished at or after that time, and an error wrapping catalog.ErrNoCoverage when the
 // time is not restorable. On failure no manifest is written and the parts it stored are
 // deleted.
-func Run(ctx context.Context, b storage.Bucket, cp catalog.CheckpointLoader, cfg Config) (Result, error) {
+func Run(ctx context.Context, cat *catalog.Catalog, cfg Config) (Result, error) {
 	if cfg.Part == (writer.PartPolicy{}) {
 		cfg.Part = writer.DefaultPartPolicy()
 	}
@@ -88,38 +87,29 @@ func Run(ctx context.Context, b storage.Bucket, cp catalog.CheckpointLoader, cfg
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	l, err := catalog.List(ctx, b, cp, cfg.Table)
+	table := cat.Table()
+	l, err := cat.Coverage(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	at := cfg.At.UTC()
-	if at.IsZero() {
-		end, ok := catalog.At{Latest: true}.Resolve(catalog.Windows(l))
-		if !ok {
-			// NewPlan says why nothing is restorable.
-			_, err := catalog.NewPlan(l, time.Now().UTC())
-			return Result{}, fmt.Errorf("compact %s: %w", cfg.Table, err)
-		}
-		at = end
+	at, err := catalog.Resolve(l, catalog.At{Time: cfg.At.UTC(), Latest: cfg.At.IsZero()})
+	if err != nil {
+		return Result{}, fmt.Errorf("compact %s: %w", table, err)
 	}
 	if newest := newestFinish(l); !newest.IsZero() && !newest.Before(at) {
 		return Result{}, fmt.Errorf("compact %s at %s (newest snapshot finished %s): %w",
-			cfg.Table, at.Format(time.RFC3339Nano), newest.Format(time.RFC3339Nano), ErrUpToDate)
+			table, at.Format(time.RFC3339Nano), newest.Format(time.RFC3339Nano), ErrUpToDate)
 	}
 	var res Result
-	err = retention.Hold(ctx, b, cfg.Table, at, retention.HoldOptions{Purpose: "compaction", TTL: cfg.LockTTL, Logger: cfg.Logger}, func(ctx context.Context) error {
-		// The listing the plan uses is made under the lock (see retention.Hold).
-		l, err := catalog.List(ctx, b, cp, cfg.Table)
-		if err != nil {
-			return err
-		}
-		p, err := catalog.NewPlan(l, at)
-		if err != nil {
-			return fmt.Errorf("compact %s: %w", cfg.Table, err)
-		}
-		res, err = build(ctx, b, p, cfg)
+	hold := catalog.PlanOptions{HoldOptions: catalog.HoldOptions{Purpose: "compaction", TTL: cfg.LockTTL, Logger: cfg.Logger}}
+	err = cat.PlanHeld(ctx, catalog.At{Time: at}, hold, func(ctx context.Context, p catalog.Plan) error {
+		var err error
+		res, err = build(ctx, cat.Bucket(), p, cfg)
 		return err
 	})
+	if err != nil && errors.Is(err, catalog.ErrNoCoverage) && !strings.HasPrefix(err.Error(), "compact ") {
+		err = fmt.Errorf("compact %s: %w", table, err)
+	}
 	return res, err
 }
 
@@ -137,8 +127,9 @@ func newestFinish(l catalog.Listing) time.Time {
 // build merges plan p into parts of a new snapshot and writes its manifest.
 func build(ctx context.Context, b storage.Bucket, p catalog.Plan, cfg Config) (res Result, err error) {
 	base := p.Snapshot.Manifest
+	table := p.Table
 	id := snapshot.NewID(p.At)
-	log := cfg.Logger.With("table", cfg.Table, "snapshot", id, "base", p.Snapshot.ID)
+	log := cfg.Logger.With("table", table, "snapshot", id, "base", p.Snapshot.ID)
 	log.Debug("compaction started", "at", p.At, "segments", len(p.Segments), "replay_from", p.ReplayFrom)
 
 	var (
@@ -158,13 +149,13 @@ func build(ctx context.Context, b storage.Bucket, p catalog.Plan, cfg Config) (r
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		for _, mp := range parts {
-			if derr := b.Delete(dctx, writer.SnapshotDir(cfg.Table, id)+mp.Name); derr != nil {
+			if derr := b.Delete(dctx, writer.SnapshotDir(table, id)+mp.Name); derr != nil {
 				log.Warn("could not delete a part of a failed compaction", "part", mp.Name, "err", derr)
 			}
 		}
 	}()
 	flush := func() error {
-		mp, err := writer.FlushPart(ctx, b, part, cfg.Table, id, len(parts))
+		mp, err := writer.FlushPart(ctx, b, part, table, id, len(parts))
 		if err != nil {
 			return err
 		}
@@ -172,7 +163,7 @@ func build(ctx context.Context, b storage.Bucket, p catalog.Plan, cfg Config) (r
 		part = nil
 		return nil
 	}
-	reader := replay.NewBucketReader(b, cfg.Table, cfg.SpoolDir)
+	reader := replay.NewBucketReader(b, table, cfg.SpoolDir)
 	opts := replay.Options{TempDir: cfg.SpoolDir, Parallelism: cfg.Parallelism}
 	st, err := replay.Apply(ctx, p, reader, opts, func(e replay.Entry) error {
 		if !e.HasWant {
@@ -191,11 +182,11 @@ func build(ctx context.Context, b storage.Bucket, p catalog.Plan, cfg Config) (r
 		return nil
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("compact %s at %s: %w", cfg.Table, p.At.Format(time.RFC3339Nano), err)
+		return Result{}, fmt.Errorf("compact %s at %s: %w", table, p.At.Format(time.RFC3339Nano), err)
 	}
 	if part != nil && part.Len() > 0 {
 		if err := flush(); err != nil {
-			return Result{}, fmt.Errorf("compact %s: %w", cfg.Table, err)
+			return Result{}, fmt.Errorf("compact %s: %w", table, err)
 		}
 	}
 
@@ -211,8 +202,8 @@ func build(ctx context.Context, b storage.Bucket, p catalog.Plan, cfg Config) (r
 	if err != nil {
 		return Result{}, err
 	}
-	if err := b.Create(ctx, writer.ManifestKey(cfg.Table, id), bytes.NewReader(data)); err != nil {
-		return Result{}, fmt.Errorf("compact %s: write manifest: %w", cfg.Table, err)
+	if err := b.Create(ctx, writer.ManifestKey(table, id), bytes.NewReader(data)); err != nil {
+		return Result{}, fmt.Errorf("compact %s: write manifest: %w", table, err)
 	}
 	log.Debug("compaction complete", "items", items, "parts", len(parts), "snapshot_items", st.SnapshotItems, "changes_replayed", st.Replayed)
 	return Result{Manifest: m, Base: p.Snapshot.ID, Stats: st}, nil

@@ -47,7 +47,7 @@ func TestRun_RestoresFromTheCompactionEqualRestoresFromTheOriginal(t *testing.T)
 	ctx := context.Background()
 	h := newHistory(t, 4) // scans at 00:00 and 02:00; changes every 5 and 7 minutes
 	c := at("02:37").Add(20 * time.Second)
-	res, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, At: c, SpoolDir: t.TempDir(), Part: writer.PartPolicy{MaxRows: 4, MaxBytes: 1 << 20}})
+	res, err := Run(ctx, catalog.New(h.Bucket, testTable, h.B.Checkpoints()), Config{At: c, SpoolDir: t.TempDir(), Part: writer.PartPolicy{MaxRows: 4, MaxBytes: 1 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestRun_AChangeStampedBeforeCButStoredAfterTheCompactionIsReplayed(t *testi
 	ctx := context.Background()
 	h := newHistory(t, 4)
 	c := at("03:10")
-	res, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, At: c, SpoolDir: t.TempDir()})
+	res, err := Run(ctx, catalog.New(h.Bucket, testTable, h.B.Checkpoints()), Config{At: c, SpoolDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,18 +138,18 @@ func TestRun_DefaultsToTheWindowEndAndIsUpToDateAfterwards(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, SpoolDir: t.TempDir()})
+	res, err := Run(ctx, catalog.New(h.Bucket, testTable, h.B.Checkpoints()), Config{SpoolDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := h.End.Add(time.Second); !res.Manifest.FinishedAt.Equal(want) {
 		t.Errorf("compaction at %s, want the window end to the second, %s", res.Manifest.FinishedAt, want)
 	}
-	_, err = Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, SpoolDir: t.TempDir()})
+	_, err = Run(ctx, catalog.New(h.Bucket, testTable, h.B.Checkpoints()), Config{SpoolDir: t.TempDir()})
 	if !errors.Is(err, ErrUpToDate) {
 		t.Errorf("second compaction = %v, want ErrUpToDate", err)
 	}
-	_, err = Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, At: at("01:00"), SpoolDir: t.TempDir()})
+	_, err = Run(ctx, catalog.New(h.Bucket, testTable, h.B.Checkpoints()), Config{At: at("01:00"), SpoolDir: t.TempDir()})
 	if !errors.Is(err, ErrUpToDate) {
 		t.Errorf("compaction at a time before the newest snapshot = %v, want ErrUpToDate", err)
 	}
@@ -158,7 +158,7 @@ func TestRun_DefaultsToTheWindowEndAndIsUpToDateAfterwards(t *testing.T) {
 func TestRun_RefusesATimeOutsideTheWindow(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 3)
-	_, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, At: h.End.Add(time.Hour), SpoolDir: t.TempDir()})
+	_, err := Run(ctx, catalog.New(h.Bucket, testTable, h.B.Checkpoints()), Config{At: h.End.Add(time.Hour), SpoolDir: t.TempDir()})
 	var ce *catalog.CoverageError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "restorable window") {
 		t.Errorf("compaction past the window end = %v, want a CoverageError naming the window", err)
@@ -182,7 +182,7 @@ func TestRun_AFailedCompactionLeavesNoPartsAndNoLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Run(ctx, failManifest{h.Bucket}, h.B.Checkpoints(), Config{Table: testTable, At: at("02:30"), SpoolDir: t.TempDir(), Part: writer.PartPolicy{MaxRows: 3, MaxBytes: 1 << 20}})
+	_, err = Run(ctx, catalog.New(failManifest{h.Bucket}, testTable, h.B.Checkpoints()), Config{At: at("02:30"), SpoolDir: t.TempDir(), Part: writer.PartPolicy{MaxRows: 3, MaxBytes: 1 << 20}})
 	if err == nil || !strings.Contains(err.Error(), "injected") {
 		t.Fatalf("Run = %v, want the injected failure", err)
 	}

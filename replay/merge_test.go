@@ -81,10 +81,11 @@ func ch(shardID string, seq int, clock, event, pk, v string) writer.Change {
 
 func (s scenario) listing() (catalog.Listing, *fakeReader) {
 	r := &fakeReader{parts: map[string][]writer.SnapshotItem{"part-00000.parquet": s.snapshot}, segs: map[string][]writer.Change{}}
-	l := catalog.Listing{Table: testTable, Checkpoint: s.checkpoint}
-	if l.Checkpoint.Shards == nil {
-		l.Checkpoint = splitTable()
+	cp := s.checkpoint
+	if cp.Shards == nil {
+		cp = splitTable()
 	}
+	l := catalog.Listing{Table: testTable, Ledger: catalog.FromCheckpoint(cp)}
 	sn := snap("s1", s.started, s.finished)
 	sn.Manifest.Parts = []writer.ManifestPart{{Name: "part-00000.parquet", Rows: int64(len(s.snapshot)), Bytes: 1000}}
 	l.Snapshots = []catalog.Snapshot{sn}

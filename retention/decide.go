@@ -2,11 +2,9 @@ package retention
 
 import (
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/ddbtape/ddbtape/catalog"
-	"github.com/ddbtape/ddbtape/writer"
 )
 
 // Incomplete is a snapshot directory without a manifest: a scan running or interrupted,
@@ -102,51 +100,22 @@ func oldestRestorable(ws []catalog.Window, horizon time.Time) (time.Time, bool) 
 }
 
 // deletableSegments returns the segments none of whose records can be stamped at or
-// after keepFrom. Per shard, in sequence order, a segment goes when the next one starts
-// after it ends in an hour partition before keepFrom's hour less a stamp margin (the rule
-// by which a restore from keepFrom skips it), or, when it holds the shard's last stored
-// record, when the checkpoint stamps that record a margin before keepFrom.
+// after keepFrom: those catalog.Listing.SegmentsBetween leaves out of every time range
+// from keepFrom on, the one rule by which a restore from keepFrom skips segments.
 func deletableSegments(l catalog.Listing, keepFrom time.Time) []catalog.Segment {
-	cut := keepFrom.Add(-catalog.StampMargin).UTC().Truncate(time.Hour)
-	byShard := map[string][]catalog.Segment{}
-	for _, s := range l.Segments {
-		byShard[s.Name.ShardID] = append(byShard[s.Name.ShardID], s)
+	keep := map[string]bool{}
+	for _, s := range l.SegmentsBetween(keepFrom, endOfTime) {
+		keep[s.Key] = true
 	}
 	var out []catalog.Segment
-	for shard, segs := range byShard {
-		sort.Slice(segs, func(i, j int) bool {
-			a, b := segs[i].Name, segs[j].Name
-			if fa, fb := writer.SequenceKey(a.FirstSeq), writer.SequenceKey(b.FirstSeq); fa != fb {
-				return fa < fb
-			}
-			return writer.SequenceKey(a.LastSeq) < writer.SequenceKey(b.LastSeq)
-		})
-		for i, s := range segs {
-			if !s.Name.Hour.Before(cut) {
-				continue
-			}
-			if i+1 < len(segs) {
-				next := segs[i+1].Name
-				if writer.SequenceKey(next.FirstSeq) > writer.SequenceKey(s.Name.LastSeq) && next.Hour.Before(cut) {
-					out = append(out, s)
-				}
-				continue
-			}
-			if pos, ok := l.Checkpoint.Shards[shard]; ok && holdsLast(s.Name, pos.SequenceNumber) &&
-				!pos.LastRecordTime.IsZero() && pos.LastRecordTime.Add(catalog.StampMargin).Before(keepFrom) {
-				out = append(out, s)
-			}
+	for _, s := range l.Segments {
+		if !keep[s.Key] {
+			out = append(out, s)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }
 
-// holdsLast reports whether the segment's sequence range holds seq.
-func holdsLast(n writer.SegmentName, seq string) bool {
-	if seq == "" || strings.Trim(seq, "0123456789") != "" {
-		return false
-	}
-	k := writer.SequenceKey(seq)
-	return writer.SequenceKey(n.FirstSeq) <= k && k <= writer.SequenceKey(n.LastSeq)
-}
+// endOfTime is later than any stamp.
+var endOfTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)

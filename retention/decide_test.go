@@ -32,7 +32,7 @@ func listing(snaps []catalog.Snapshot, segs []catalog.Segment, gaps []checkpoint
 	for _, p := range pos {
 		cp.Shards[p.ShardID] = p
 	}
-	return catalog.Listing{Table: testTable, Snapshots: snaps, Segments: segs, Checkpoint: cp}
+	return catalog.Listing{Table: testTable, Snapshots: snaps, Segments: segs, Ledger: catalog.FromCheckpoint(cp)}
 }
 
 // keys names segments as shard:first-last, sorted.

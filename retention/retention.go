@@ -25,7 +25,6 @@ const deleteWorkers = 8
 
 // Config says what a run keeps.
 type Config struct {
-	Table string
 	// Retention is how far back restore points are kept; it must be positive.
 	Retention time.Duration
 	// IncompleteGrace: 0 means DefaultIncompleteGrace.
@@ -57,7 +56,9 @@ type Result struct {
 
 // Run deletes what no restore point after the retention horizon, nor any live lock,
 // needs, as the package doc describes.
-func Run(ctx context.Context, b storage.Bucket, cp catalog.CheckpointLoader, cfg Config) (Result, error) {
+func Run(ctx context.Context, cat *catalog.Catalog, cfg Config) (Result, error) {
+	b := cat.Bucket()
+	table := cat.Table()
 	if cfg.Retention <= 0 {
 		return Result{}, fmt.Errorf("retention must be positive, got %s", cfg.Retention)
 	}
@@ -70,11 +71,11 @@ func Run(ctx context.Context, b storage.Bucket, cp catalog.CheckpointLoader, cfg
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	log := cfg.Logger.With("table", cfg.Table)
+	log := cfg.Logger.With("table", table)
 	now := cfg.Now().UTC()
 	res := Result{Horizon: now.Add(-cfg.Retention)}
 
-	locks, expired, err := listLocks(ctx, b, cfg.Table, now)
+	locks, expired, err := catalog.Locks(ctx, b, table, now)
 	if err != nil {
 		return res, err
 	}
@@ -85,16 +86,16 @@ func Run(ctx context.Context, b storage.Bucket, cp catalog.CheckpointLoader, cfg
 			res.Horizon = lk.At
 		}
 	}
-	l, err := catalog.List(ctx, b, cp, cfg.Table)
+	l, err := cat.List(ctx)
 	if err != nil {
 		return res, err
 	}
 	res.Windows = catalog.Windows(l)
-	objs, err := b.List(ctx, writer.SnapshotsPrefix(cfg.Table))
+	objs, err := b.List(ctx, writer.SnapshotsPrefix(table))
 	if err != nil {
-		return res, fmt.Errorf("list snapshots of %s: %w", cfg.Table, err)
+		return res, fmt.Errorf("list snapshots of %s: %w", table, err)
 	}
-	dirs := snapshotObjects(cfg.Table, objs)
+	dirs := snapshotObjects(table, objs)
 	d, ok := Decide(l, res.Horizon, incompleteSnapshots(l, dirs), now.Add(-cfg.IncompleteGrace))
 	if !ok {
 		res.NothingRestorable = true
@@ -115,16 +116,16 @@ func Run(ctx context.Context, b storage.Bucket, cp catalog.CheckpointLoader, cfg
 
 	// Tell readers where the window is about to start, then make sure none started
 	// before it while this run was deciding (see the package doc).
-	m, err := readMarker(ctx, b, cfg.Table)
+	m, err := catalog.ReadMarker(ctx, b, table)
 	if err != nil {
 		return res, err
 	}
 	if d.WindowStart.After(m.Horizon) {
-		if err := putJSON(ctx, b, MarkerKey(cfg.Table), markerDoc{Horizon: d.WindowStart, UpdatedAt: now}); err != nil {
-			return res, fmt.Errorf("write retention marker: %w", err)
+		if err := catalog.WriteMarker(ctx, b, table, catalog.Marker{Horizon: d.WindowStart, UpdatedAt: now}); err != nil {
+			return res, err
 		}
 	}
-	again, _, err := listLocks(ctx, b, cfg.Table, now)
+	again, _, err := catalog.Locks(ctx, b, table, now)
 	if err != nil {
 		return res, err
 	}

@@ -1,7 +1,9 @@
 package retention
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"maps"
@@ -14,6 +16,15 @@ import (
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
+
+// writeLock stores a reader's lock as catalog.Hold writes it.
+func writeLock(ctx context.Context, b storage.Bucket, key string, at, expires time.Time) error {
+	data, err := json.Marshal(map[string]time.Time{"at": at, "expires": expires})
+	if err != nil {
+		return err
+	}
+	return b.Put(ctx, key, bytes.NewReader(data))
+}
 
 func objectKeys(t *testing.T, b storage.Bucket, prefix string) map[string]bool {
 	t.Helper()
@@ -34,7 +45,7 @@ func TestRun_DeletesWhatNoRetainedRestorePointNeedsAndRestoresStayExact(t *testi
 	cp := h.B.Checkpoints()
 	segsBefore := objectKeys(t, h.Bucket, writer.ChangesPrefix(testTable))
 
-	res, err := Run(ctx, h.Bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.End }})
+	res, err := Run(ctx, catalog.New(h.Bucket, testTable, cp), Config{Retention: 3 * time.Hour, Now: func() time.Time { return h.End }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +96,12 @@ func TestRun_DeletesWhatNoRetainedRestorePointNeedsAndRestoresStayExact(t *testi
 	if !errors.Is(err, catalog.ErrNoCoverage) || !strings.Contains(err.Error(), "restorable window: "+base.FinishedAt.Format(time.RFC3339)) {
 		t.Errorf("restore just before the window = %v, want ErrNoCoverage naming the window", err)
 	}
-	if hz, err := Horizon(ctx, h.Bucket, testTable); err != nil || !hz.Equal(base.FinishedAt) {
+	if hz, err := catalog.Horizon(ctx, h.Bucket, testTable); err != nil || !hz.Equal(base.FinishedAt) {
 		t.Errorf("Horizon = %s, %v; want %s", hz, err, base.FinishedAt)
 	}
 
 	// A second run at the same time finds nothing more to delete.
-	again, err := Run(ctx, h.Bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.End }})
+	again, err := Run(ctx, catalog.New(h.Bucket, testTable, cp), Config{Retention: 3 * time.Hour, Now: func() time.Time { return h.End }})
 	if err != nil || !again.Empty() || again.Deleted != 0 {
 		t.Errorf("second run = %+v, %v; want nothing deleted", again.Decision, err)
 	}
@@ -104,7 +115,7 @@ func TestRun_DeletesNothingWhenNothingAfterTheHorizonIsRestorable(t *testing.T) 
 	before := objectKeys(t, h.Bucket, testTable+"/")
 	// Capture stopped at the end of the history; two days later nothing is restorable in
 	// the last day, and the old backup is all there is.
-	res, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, Retention: 24 * time.Hour, Now: func() time.Time { return h.End.Add(48 * time.Hour) }})
+	res, err := Run(ctx, catalog.New(h.Bucket, testTable, h.B.Checkpoints()), Config{Retention: 24 * time.Hour, Now: func() time.Time { return h.End.Add(48 * time.Hour) }})
 	if err != nil || !res.NothingRestorable || res.Deleted != 0 {
 		t.Fatalf("Run = %+v, %v; want nothing restorable and nothing deleted", res, err)
 	}
@@ -123,17 +134,17 @@ func TestRun_KeepsWhatALiveLockNeedsAndDeletesExpiredLocks(t *testing.T) {
 	release := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- Hold(ctx, h.Bucket, testTable, at("01:00"), HoldOptions{Purpose: "restore", TTL: time.Hour, Now: clock}, func(context.Context) error {
+		done <- catalog.Hold(ctx, h.Bucket, testTable, at("01:00"), catalog.HoldOptions{Purpose: "restore", TTL: time.Hour, Now: clock}, func(context.Context) error {
 			close(held)
 			<-release
 			return nil
 		})
 	}()
 	<-held
-	if n := len(objectKeys(t, h.Bucket, LocksPrefix(testTable))); n != 1 {
+	if n := len(objectKeys(t, h.Bucket, catalog.LocksPrefix(testTable))); n != 1 {
 		t.Fatalf("%d lock objects while held, want 1", n)
 	}
-	res, err := Run(ctx, h.Bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: clock})
+	res, err := Run(ctx, catalog.New(h.Bucket, testTable, cp), Config{Retention: 3 * time.Hour, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,20 +156,20 @@ func TestRun_KeepsWhatALiveLockNeedsAndDeletesExpiredLocks(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := len(objectKeys(t, h.Bucket, LocksPrefix(testTable))); n != 0 {
-		t.Errorf("%d lock objects after Hold returned, want 0", n)
+	if n := len(objectKeys(t, h.Bucket, catalog.LocksPrefix(testTable))); n != 0 {
+		t.Errorf("%d lock objects after catalog.Hold returned, want 0", n)
 	}
 
 	// A lock whose holder died expires, and the next run deletes it with the rest.
-	dead := LocksPrefix(testTable) + "dead.json"
-	if err := putJSON(ctx, h.Bucket, dead, lockDoc{At: at("01:00"), Expires: now.Add(-LockSkew - time.Second)}); err != nil {
+	dead := catalog.LocksPrefix(testTable) + "dead.json"
+	if err := writeLock(ctx, h.Bucket, dead, at("01:00"), now.Add(-catalog.LockSkew-time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	res, err = Run(ctx, h.Bucket, cp, Config{Table: testTable, Retention: 3 * time.Hour, Now: clock})
+	res, err = Run(ctx, catalog.New(h.Bucket, testTable, cp), Config{Retention: 3 * time.Hour, Now: clock})
 	if err != nil || len(res.Snapshots) != 2 {
 		t.Fatalf("Run with an expired lock = %v, deleted %v; want the two old snapshots", err, res.Snapshots)
 	}
-	if objectKeys(t, h.Bucket, LocksPrefix(testTable))[dead] {
+	if objectKeys(t, h.Bucket, catalog.LocksPrefix(testTable))[dead] {
 		t.Error("the expired lock was not deleted")
 	}
 }
@@ -166,20 +177,20 @@ func TestRun_KeepsWhatALiveLockNeedsAndDeletesExpiredLocks(t *testing.T) {
 func TestHold_RefusesATimeRetentionHasMovedPast(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 8)
-	if _, err := Run(ctx, h.Bucket, h.B.Checkpoints(), Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.End }}); err != nil {
+	if _, err := Run(ctx, catalog.New(h.Bucket, testTable, h.B.Checkpoints()), Config{Retention: 3 * time.Hour, Now: func() time.Time { return h.End }}); err != nil {
 		t.Fatal(err)
 	}
 	start := h.Snaps[2].FinishedAt
 	called := false
-	err := Hold(ctx, h.Bucket, testTable, start.Add(-time.Second), HoldOptions{}, func(context.Context) error { called = true; return nil })
-	var pe *PrunedError
-	if !errors.As(err, &pe) || !errors.Is(err, ErrPruned) || called || !strings.Contains(err.Error(), start.Format(time.RFC3339)) {
-		t.Errorf("Hold before the window = %v (fn called %v), want a PrunedError naming %s", err, called, start)
+	err := catalog.Hold(ctx, h.Bucket, testTable, start.Add(-time.Second), catalog.HoldOptions{}, func(context.Context) error { called = true; return nil })
+	var pe *catalog.PrunedError
+	if !errors.As(err, &pe) || !errors.Is(err, catalog.ErrPruned) || called || !strings.Contains(err.Error(), start.Format(time.RFC3339)) {
+		t.Errorf("catalog.Hold before the window = %v (fn called %v), want a catalog.PrunedError naming %s", err, called, start)
 	}
-	if err := Hold(ctx, h.Bucket, testTable, start, HoldOptions{}, func(context.Context) error { called = true; return nil }); err != nil || !called {
-		t.Errorf("Hold at the window start = %v (fn called %v)", err, called)
+	if err := catalog.Hold(ctx, h.Bucket, testTable, start, catalog.HoldOptions{}, func(context.Context) error { called = true; return nil }); err != nil || !called {
+		t.Errorf("catalog.Hold at the window start = %v (fn called %v)", err, called)
 	}
-	if n := len(objectKeys(t, h.Bucket, LocksPrefix(testTable))); n != 0 {
+	if n := len(objectKeys(t, h.Bucket, catalog.LocksPrefix(testTable))); n != 0 {
 		t.Errorf("%d lock objects left, want 0", n)
 	}
 }
@@ -196,8 +207,8 @@ func (b lockOnMarker) Put(ctx context.Context, key string, r io.Reader) error {
 	if err := b.Bucket.Put(ctx, key, r); err != nil {
 		return err
 	}
-	if key == MarkerKey(b.table) {
-		return putJSON(ctx, b.Bucket, LocksPrefix(b.table)+"late.json", lockDoc{At: b.at, Expires: time.Now().Add(time.Hour)})
+	if key == catalog.MarkerKey(b.table) {
+		return writeLock(ctx, b.Bucket, catalog.LocksPrefix(b.table)+"late.json", b.at, time.Now().Add(time.Hour))
 	}
 	return nil
 }
@@ -206,7 +217,7 @@ func TestRun_DefersWhenAReaderLocksWhileItDecides(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 8)
 	b := lockOnMarker{Bucket: h.Bucket, table: testTable, at: at("01:00")}
-	res, err := Run(ctx, b, h.B.Checkpoints(), Config{Table: testTable, Retention: 3 * time.Hour, Now: func() time.Time { return h.End }})
+	res, err := Run(ctx, catalog.New(b, testTable, h.B.Checkpoints()), Config{Retention: 3 * time.Hour, Now: func() time.Time { return h.End }})
 	if err != nil || !res.Deferred || res.Deleted != 0 {
 		t.Fatalf("Run = deferred %v, deleted %d, %v; want deferred with nothing deleted", res.Deferred, res.Deleted, err)
 	}
@@ -231,11 +242,11 @@ func (b *failLockRenewal) Put(ctx context.Context, key string, r io.Reader) erro
 func TestHold_CancelsTheReaderWhenItsLockLapses(t *testing.T) {
 	h := newHistory(t, 1)
 	b := &failLockRenewal{Bucket: h.Bucket}
-	err := Hold(context.Background(), b, testTable, h.End, HoldOptions{TTL: 60 * time.Millisecond}, func(ctx context.Context) error {
+	err := catalog.Hold(context.Background(), b, testTable, h.End, catalog.HoldOptions{TTL: 60 * time.Millisecond}, func(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})
-	if !errors.Is(err, ErrLockLost) {
-		t.Errorf("Hold = %v, want ErrLockLost", err)
+	if !errors.Is(err, catalog.ErrLockLost) {
+		t.Errorf("catalog.Hold = %v, want catalog.ErrLockLost", err)
 	}
 }

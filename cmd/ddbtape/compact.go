@@ -50,8 +50,8 @@ func runCompact(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := compact.Run(ctx, bk.bucket, bk.checkpoints, compact.Config{
-		Table: *src.table, At: at.Time, Part: policy, SpoolDir: *src.tempDir, Parallelism: *src.parallel, Logger: log,
+	res, err := compact.Run(ctx, catalog.New(bk.bucket, *src.table, bk.checkpoints), compact.Config{
+		At: at.Time, Part: policy, SpoolDir: *src.tempDir, Parallelism: *src.parallel, Logger: log,
 	})
 	if errors.Is(err, compact.ErrUpToDate) {
 		fmt.Fprintf(e.stderr, "nothing to compact: %v\n", err)

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/ddbtape/ddbtape/catalog"
-	"github.com/ddbtape/ddbtape/retention"
 )
 
 // lockFlags choose whether a reader holds a retention lock while it reads a backup.
@@ -15,25 +17,14 @@ func (l *lockFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&l.noLock, "no-lock", false, "read without a retention lock (for a read-only --source); a retention run meanwhile may delete files this needs, and the command then fails naming them")
 }
 
-// planHeld resolves at on the listing bk already holds and runs fn with a plan made under
-// a retention lock for that time. The backup is listed again once the lock is held: a
-// listing made before it may name files a retention run has deleted since.
-func (l *lockFlags) planHeld(ctx context.Context, e *env, bk source, table string, at catalog.At, atText, purpose string, fn func(ctx context.Context, p catalog.Plan) error) error {
-	p, err := plan(e, bk.listing, at, atText)
-	if err != nil {
-		return err
-	}
-	if l.noLock {
-		return fn(ctx, p)
-	}
-	return retention.Hold(ctx, bk.bucket, table, p.At, retention.HoldOptions{Purpose: purpose}, func(ctx context.Context) error {
-		listing, err := catalog.List(ctx, bk.bucket, bk.checkpoints, table)
-		if err != nil {
-			return err
-		}
-		p, err := catalog.NewPlan(listing, p.At)
-		if err != nil {
-			return err
+// planHeld plans at (or snapshot id alone) and runs fn with the plan under a retention
+// lock (catalog.PlanHeld); it prints which time "latest" meant when atText, the word the
+// user gave, is not empty.
+func (l *lockFlags) planHeld(ctx context.Context, e *env, bk source, at catalog.At, atText, snapshotID, purpose string, fn func(ctx context.Context, p catalog.Plan) error) error {
+	o := catalog.PlanOptions{NoLock: l.noLock, Snapshot: snapshotID, HoldOptions: catalog.HoldOptions{Purpose: purpose}}
+	return bk.cat.PlanHeld(ctx, at, o, func(ctx context.Context, p catalog.Plan) error {
+		if at.Latest && atText != "" && snapshotID == "" {
+			fmt.Fprintf(e.stderr, "%s is the end of the restorable window: %s\n", strings.TrimSpace(atText), p.At.Format(time.RFC3339Nano))
 		}
 		return fn(ctx, p)
 	})

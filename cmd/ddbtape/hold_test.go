@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ddbtape/ddbtape/retention"
+	"github.com/ddbtape/ddbtape/catalog"
 )
 
 // A restore holds a retention lock: when retention has already moved the window's start
 // past the requested time, the restore refuses instead of reading files being deleted.
 func TestRestore_RefusesATimeRetentionIsDeleting(t *testing.T) {
 	src := bookBackup(t)
-	marker := filepath.Join(src, filepath.FromSlash(retention.MarkerKey("books")))
+	marker := filepath.Join(src, filepath.FromSlash(catalog.MarkerKey("books")))
 	if err := os.WriteFile(marker, []byte(`{"horizon":"2026-03-01T10:30:00Z"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,7 @@ func (s *sourceFlags) validate() error {
 type source struct {
 	bucket      storage.Bucket
 	checkpoints checkpoint.Store
+	cat         *catalog.Catalog
 	listing     catalog.Listing
 }
 
@@ -93,34 +94,15 @@ func (s *sourceFlags) open(ctx context.Context, e *env, needAWS bool) (aws.Confi
 	if err != nil {
 		return cfg, source{}, err
 	}
-	l, err := catalog.List(ctx, bucket, cps, *s.table)
+	cat := catalog.New(bucket, *s.table, cps)
+	l, err := cat.List(ctx)
 	if err != nil {
 		return cfg, source{}, err
 	}
-	if len(l.Snapshots) == 0 && len(l.Segments) == 0 && len(l.Checkpoint.Shards) == 0 {
+	if len(l.Snapshots) == 0 && len(l.Segments) == 0 && l.Ledger.Empty() {
 		return cfg, source{}, fmt.Errorf("no backup of table %s in %s: check --source and --table", *s.table, *s.source)
 	}
-	return cfg, source{bucket: bucket, checkpoints: cps, listing: l}, nil
-}
-
-// plan resolves --at against the listing and plans; it prints which time "latest" meant
-// when atText, the word the user gave, is not empty.
-func plan(e *env, l catalog.Listing, at catalog.At, atText string) (catalog.Plan, error) {
-	t, ok := at.Resolve(catalog.Windows(l))
-	if !ok {
-		// No window: NewPlan at any time says why (no snapshot, no checkpoint, a shard
-		// never caught up, a gap).
-		_, err := catalog.NewPlan(l, time.Now().UTC())
-		var ce *catalog.CoverageError
-		if errors.As(err, &ce) {
-			return catalog.Plan{}, fmt.Errorf("nothing is restorable yet: %s", ce.Reason)
-		}
-		return catalog.Plan{}, errors.New("nothing is restorable yet")
-	}
-	if at.Latest && atText != "" {
-		fmt.Fprintf(e.stderr, "%s is the end of the restorable window: %s\n", strings.TrimSpace(atText), t.Format(time.RFC3339Nano))
-	}
-	return catalog.NewPlan(l, t)
+	return cfg, source{bucket: bucket, checkpoints: cps, cat: cat, listing: l}, nil
 }
 
 func runRestore(ctx context.Context, e *env, args []string) error {
@@ -190,7 +172,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return lock.planHeld(ctx, e, bk, *src.table, at, *atFlag, "restore", func(ctx context.Context, p catalog.Plan) error {
+	return lock.planHeld(ctx, e, bk, at, *atFlag, "", "restore", func(ctx context.Context, p catalog.Plan) error {
 		return restoreTo(ctx, e, &src, cfg, bk, p, restoreTarget{
 			toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff,
 			keysFile: *keysFile, keyPrefix: *keyPrefix, skipBad: *skipBad, scanSegs: *scanSegs,

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/ddbtape/ddbtape/catalog"
@@ -17,7 +14,6 @@ import (
 	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/retention"
 	"github.com/ddbtape/ddbtape/snapshot"
-	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -45,7 +41,7 @@ type tableSchedule struct {
 	checkpoints checkpoint.Store
 	rec         metrics.Recorder
 	log         *slog.Logger
-	cat         *snapshotCache
+	cat         *catalog.Catalog
 	now         func() time.Time
 }
 
@@ -53,7 +49,7 @@ func newTableSchedule(d *runDeps, t config.Table, checkpoints checkpoint.Store, 
 	return &tableSchedule{
 		d: d, t: t, checkpoints: checkpoints, rec: rec,
 		log: d.log.With("table", t.Name),
-		cat: &snapshotCache{bucket: d.bucket, table: t.Name, manifests: map[string]*writer.Manifest{}},
+		cat: catalog.New(d.bucket, t.Name, checkpoints),
 		now: time.Now,
 	}
 }
@@ -126,9 +122,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // snapshotDue says when the next scheduled snapshot is due and why; ok is false when none
 // will be (Every is 0 and the table has a complete snapshot). It does no I/O.
-func snapshotDue(cfg config.Snapshot, snaps []catalog.Snapshot, cp checkpoint.Table, now time.Time) (due time.Time, reason string, ok bool) {
+func snapshotDue(cfg config.Snapshot, l catalog.Listing, now time.Time) (due time.Time, reason string, ok bool) {
 	var newest, newestScan *writer.Manifest
-	for _, s := range snaps {
+	for _, s := range l.Snapshots {
 		m := s.Manifest
 		if m == nil {
 			continue
@@ -151,9 +147,9 @@ func snapshotDue(cfg config.Snapshot, snaps []catalog.Snapshot, cp checkpoint.Ta
 	// A gap after the newest snapshot's replay start ends every window there: restores
 	// after it need a new snapshot, so waiting for the schedule would leave them failing.
 	r := newest.StartedAt.Add(-catalog.StampMargin)
-	for _, g := range cp.Gaps {
-		if !g.DetectedAt.Before(r) {
-			return now, fmt.Sprintf("a gap in shard %s (detected %s) ends the restorable window", g.ShardID, g.DetectedAt.Format(time.RFC3339)), true
+	for _, g := range l.Ledger.Gaps {
+		if !g.To.Before(r) {
+			return now, fmt.Sprintf("a gap in shard %s (to %s) ends the restorable window", g.ShardID, g.To.Format(time.RFC3339)), true
 		}
 	}
 	return newestScan.StartedAt.Add(cfg.Every), "scheduled", true
@@ -177,11 +173,7 @@ func compactionDue(every time.Duration, snaps []catalog.Snapshot) (time.Time, bo
 func (s *tableSchedule) runSnapshots(ctx context.Context) error {
 	failures := 0
 	for {
-		snaps, err := s.cat.snapshots(ctx)
-		var cp checkpoint.Table
-		if err == nil {
-			cp, err = s.checkpoints.Load(ctx, s.t.Name)
-		}
+		l, err := s.cat.Coverage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -192,7 +184,7 @@ func (s *tableSchedule) runSnapshots(ctx context.Context) error {
 			}
 			continue
 		}
-		due, reason, ok := snapshotDue(s.t.Snapshot, snaps, cp, s.now())
+		due, reason, ok := snapshotDue(s.t.Snapshot, l, s.now())
 		if !ok {
 			return nil
 		}
@@ -252,7 +244,7 @@ func (s *tableSchedule) takeSnapshot(ctx context.Context, reason string) error {
 func (s *tableSchedule) runCompactions(ctx context.Context) error {
 	failures, skipping := 0, false
 	for {
-		snaps, err := s.cat.snapshots(ctx)
+		snaps, err := s.cat.Snapshots(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -284,7 +276,7 @@ func (s *tableSchedule) runCompactions(ctx context.Context) error {
 			}
 		}
 		start := s.now()
-		res, err := compact.Run(ctx, s.d.bucket, s.checkpoints, compact.Config{Table: s.t.Name, SpoolDir: s.d.cfg.SpoolDir, Logger: s.d.log})
+		res, err := compact.Run(ctx, s.cat, compact.Config{SpoolDir: s.d.cfg.SpoolDir, Logger: s.d.log})
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -321,14 +313,13 @@ func (s *tableSchedule) runCompactions(ctx context.Context) error {
 func (s *tableSchedule) runRetention(ctx context.Context) error {
 	every := retentionInterval(s.t.Retention)
 	for {
-		res, err := retention.Run(ctx, s.d.bucket, s.checkpoints, retention.Config{Table: s.t.Name, Retention: s.t.Retention, Logger: s.d.log, Now: s.now})
+		res, err := retention.Run(ctx, s.cat, retention.Config{Retention: s.t.Retention, Logger: s.d.log, Now: s.now})
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
 			s.log.Error("retention failed; nothing it had not deleted is lost, and it runs again", "err", err, "retry_in", every)
 		case res.Deleted > 0:
-			s.cat.forget(res.Snapshots)
 			s.reportWindow(ctx)
 		}
 		if !sleep(ctx, every) {
@@ -340,103 +331,17 @@ func (s *tableSchedule) runRetention(ctx context.Context) error {
 // reportWindow sets the restorable-window gauges from the snapshots and the checkpoint.
 // A failure to read them leaves the gauges as they were.
 func (s *tableSchedule) reportWindow(ctx context.Context) {
-	snaps, err := s.cat.snapshots(ctx)
-	var cp checkpoint.Table
-	if err == nil {
-		cp, err = s.checkpoints.Load(ctx, s.t.Name)
-	}
+	l, err := s.cat.Coverage(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Debug("restorable window: cannot read the destination", "err", err)
 		}
 		return
 	}
-	ws := catalog.Windows(catalog.Listing{Table: s.t.Name, Snapshots: snaps, Checkpoint: cp})
+	ws := catalog.Windows(l)
 	if len(ws) == 0 {
 		s.rec.RestorableWindow(s.t.Name, time.Time{}, time.Time{})
 		return
 	}
 	s.rec.RestorableWindow(s.t.Name, ws[0].From, ws[len(ws)-1].Until)
-}
-
-// snapshotCache lists a table's snapshots, reading each manifest once: a manifest never
-// changes once written, so only new snapshots cost a read. It never lists the change
-// segments, which may be many.
-type snapshotCache struct {
-	bucket storage.Bucket
-	table  string
-
-	mu        sync.Mutex
-	manifests map[string]*writer.Manifest
-}
-
-// snapshots returns every snapshot directory of the table; Manifest is nil for an
-// incomplete one.
-func (c *snapshotCache) snapshots(ctx context.Context) ([]catalog.Snapshot, error) {
-	prefix := writer.SnapshotsPrefix(c.table)
-	objs, err := c.bucket.List(ctx, prefix)
-	if err != nil {
-		return nil, fmt.Errorf("list snapshots of %s: %w", c.table, err)
-	}
-	var out []catalog.Snapshot
-	seen := map[string]int{}
-	for _, o := range objs {
-		id, file, ok := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
-		if !ok || id == "" {
-			continue
-		}
-		i, ok := seen[id]
-		if !ok {
-			i = len(out)
-			seen[id] = i
-			out = append(out, catalog.Snapshot{ID: id})
-		}
-		if file != writer.ManifestName {
-			continue
-		}
-		m, err := c.manifest(ctx, o.Key, id)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue // deleted by retention since the listing: no longer complete
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[i].Manifest = m
-	}
-	return out, nil
-}
-
-func (c *snapshotCache) manifest(ctx context.Context, key, id string) (*writer.Manifest, error) {
-	c.mu.Lock()
-	m := c.manifests[id]
-	c.mu.Unlock()
-	if m != nil {
-		return m, nil
-	}
-	rc, err := c.bucket.Open(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", storage.URL(c.bucket, key), err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", storage.URL(c.bucket, key), err)
-	}
-	dm, err := writer.DecodeManifest(data)
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", storage.URL(c.bucket, key), err)
-	}
-	c.mu.Lock()
-	c.manifests[id] = &dm
-	c.mu.Unlock()
-	return &dm, nil
-}
-
-// forget drops deleted snapshots from the cache.
-func (c *snapshotCache) forget(ids []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, id := range ids {
-		delete(c.manifests, id)
-	}
 }

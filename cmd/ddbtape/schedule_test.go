@@ -1,18 +1,13 @@
 package main
 
 import (
-	"context"
-	"io"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/config"
-	"github.com/ddbtape/ddbtape/storage"
-	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -53,7 +48,7 @@ func TestSnapshotDue_FollowsTheNewestScanAndTakesOneAtOnceWhenNeeded(t *testing.
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			due, reason, ok := snapshotDue(c.cfg, c.snaps, c.cp, now)
+			due, reason, ok := snapshotDue(c.cfg, catalog.Listing{Snapshots: c.snaps, Ledger: catalog.FromCheckpoint(c.cp)}, now)
 			if ok != c.wantOK || !due.Equal(c.wantDue) || !strings.Contains(reason, c.reason) {
 				t.Errorf("snapshotDue = %s %q %v, want %s %q %v", due, reason, ok, c.wantDue, c.reason, c.wantOK)
 			}
@@ -83,61 +78,5 @@ func TestRetentionIntervalAndRetryAfter(t *testing.T) {
 		if got := retryAfter(n); got != want {
 			t.Errorf("retryAfter(%d) = %s, want %s", n, got, want)
 		}
-	}
-}
-
-// countingOpens counts object reads.
-type countingOpens struct {
-	storage.Bucket
-	opens atomic.Int32
-}
-
-func (b *countingOpens) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	b.opens.Add(1)
-	return b.Bucket.Open(ctx, key)
-}
-
-func TestCatalog_ReadsEachManifestOnceAndSkipsDeletedOnes(t *testing.T) {
-	ctx := context.Background()
-	d, err := dir.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &countingOpens{Bucket: d}
-	for _, id := range []string{"a", "b"} {
-		m := writer.Manifest{FormatVersion: writer.ManifestFormatVersion, SnapshotID: id, TableName: "orders", Method: "scan",
-			StartedAt: schedT0, FinishedAt: schedT0, KeySchema: []writer.KeyElement{{AttributeName: "pk", KeyType: "HASH"}},
-			AttributeDefinitions: []writer.AttributeDefinition{{AttributeName: "pk", AttributeType: "S"}}, Parts: []writer.ManifestPart{}}
-		data, err := writer.EncodeManifest(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Put(ctx, writer.ManifestKey("orders", id), strings.NewReader(string(data))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := d.Put(ctx, writer.SnapshotDir("orders", "c")+"part-00000.parquet", strings.NewReader("x")); err != nil {
-		t.Fatal(err)
-	}
-	c := &snapshotCache{bucket: b, table: "orders", manifests: map[string]*writer.Manifest{}}
-	for range 3 {
-		snaps, err := c.snapshots(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(snaps) != 3 || snaps[0].Manifest == nil || snaps[1].Manifest == nil || snaps[2].Manifest != nil {
-			t.Fatalf("snapshots = %+v, want a and b complete, c incomplete", snaps)
-		}
-	}
-	if n := b.opens.Load(); n != 2 {
-		t.Errorf("%d manifest reads for three listings, want 2", n)
-	}
-	if err := d.Delete(ctx, writer.ManifestKey("orders", "a")); err != nil {
-		t.Fatal(err)
-	}
-	c.forget([]string{"a"})
-	snaps, err := c.snapshots(ctx)
-	if err != nil || len(snaps) != 2 || snaps[0].ID != "b" {
-		t.Errorf("after deleting a: %+v, %v", snaps, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
+	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/progress"
 )
 
@@ -55,25 +56,51 @@ func printStatus(w io.Writer, st catalog.Status, source string) error {
 		return t.UTC().Format(time.RFC3339)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "table %s in %s\n\n", st.Table, source)
-
+	fmt.Fprintf(&b, "table %s in %s\n", st.Table, source)
+	switch len(st.Sources) {
+	case 0:
+		b.WriteString("coverage: none recorded (capture has not run)\n\n")
+	default:
+		fmt.Fprintf(&b, "coverage from: %s\n\n", strings.Join(st.Sources, " and "))
+	}
 	if len(st.Windows) == 0 {
 		b.WriteString("restorable: nothing yet (needs a complete snapshot and a capture that has caught up)\n")
 	} else {
 		fmt.Fprintf(&b, "restorable: earliest %s, latest %s\n", ts(st.Earliest), ts(st.Latest))
 		for _, w := range st.Windows {
-			fmt.Fprintf(&b, "  window %s to %s (opened by snapshot %s)\n", ts(w.From), ts(w.Until), w.SnapshotID)
+			first, last := w.Seconds()
+			fmt.Fprintf(&b, "  window %s to %s (opened by snapshot %s)\n", first.Format(time.RFC3339Nano), last.Format(time.RFC3339Nano), w.SnapshotID)
 		}
 	}
 	fmt.Fprintf(&b, "last captured change: %s\n", ts(st.LastChange))
 	fmt.Fprintf(&b, "segments: %d (%s)\n\n", st.Segments, progress.Bytes(st.SegmentBytes))
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "STREAM\tCREATED\tVIEW\tSTATE\n")
+	for _, s := range st.Streams {
+		state := "current"
+		if s.Replaced {
+			state = "replaced (its era ends where its least covered shard stops)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ledger.StreamLabel(s.ARN), ts(s.Created), s.ViewType, state)
+	}
+	if len(st.Streams) == 0 {
+		fmt.Fprintf(tw, "(none recorded)\n")
+	}
+	tw.Flush()
+	b.WriteString("\n")
+
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "SNAPSHOT\tSTATE\tSTARTED\tFINISHED\tITEMS\tPARTS\tSIZE\n")
 	for _, s := range st.Snapshots {
 		state := "complete"
-		if !s.Complete {
+		switch {
+		case !s.Complete:
 			state = "incomplete"
+		case s.Alone:
+			state = "complete, before the stream: restore it alone with --snapshot " + s.ID
+		case s.Method == "compaction":
+			state = "complete (compaction)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.ID, state, ts(s.StartedAt), ts(s.FinishedAt), s.Items, s.Parts, progress.Bytes(s.Bytes))
 	}
@@ -84,27 +111,27 @@ func printStatus(w io.Writer, st catalog.Status, source string) error {
 	b.WriteString("\n")
 
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "SHARD\tPARENT\tSEQUENCE\tCOVERED FROM\tCOVERED UNTIL\tSTATE\n")
+	fmt.Fprintf(tw, "SHARD\tPARENT\tSTART\tCOVERED\tLAST SEQUENCE\tSTATE\n")
 	for _, s := range st.Shards {
 		state := "open"
-		switch {
-		case s.Finished:
+		if s.Finished {
 			state = "finished"
-		case s.Leaf:
-			state = "open (leaf)"
 		}
-		seq := s.SequenceNumber
-		if seq == "" {
-			seq = "-"
+		var spans []string
+		for _, sp := range s.Spans {
+			if sp.ToEnd {
+				spans = append(spans, ts(sp.From)+" to its end")
+			} else {
+				spans = append(spans, ts(sp.From)+" to "+ts(sp.Until))
+			}
 		}
-		parent := s.ParentShardID
-		if parent == "" {
-			parent = "-"
+		if len(spans) == 0 {
+			spans = []string{"not read yet"}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ShardID, parent, seq, ts(s.CoveredFrom), ts(s.CoveredUntil), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ShardID, dash(s.ParentID), dash(s.Start), strings.Join(spans, ", "), dash(s.LastSequence), state)
 	}
 	if len(st.Shards) == 0 {
-		fmt.Fprintf(tw, "(no checkpoint: capture has not run)\n")
+		fmt.Fprintf(tw, "(no shard recorded: capture has not run)\n")
 	}
 	tw.Flush()
 
@@ -115,9 +142,20 @@ func printStatus(w io.Writer, st catalog.Status, source string) error {
 			if !g.From.IsZero() {
 				from = ts(g.From)
 			}
-			fmt.Fprintf(&b, "  shard %s from %s to %s: %s\n", g.ShardID, from, ts(g.DetectedAt), g.Reason)
+			what := "shard " + g.ShardID
+			if g.ShardID == ledger.AllShards {
+				what = "every shard"
+			}
+			fmt.Fprintf(&b, "  %s from %s to %s (%s): %s\n", what, from, ts(g.To), g.Cause, g.Reason)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

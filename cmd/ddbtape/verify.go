@@ -42,7 +42,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return lock.planHeld(ctx, e, bk, *src.table, catalog.At{Latest: true}, "", "verify", func(ctx context.Context, p catalog.Plan) error {
+	return lock.planHeld(ctx, e, bk, catalog.At{Latest: true}, "", "", "verify", func(ctx context.Context, p catalog.Plan) error {
 		return verifyAt(ctx, e, &src, cfg, bk, p, *scanSegs, *skipBad)
 	})
 }

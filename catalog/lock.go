@@ -1,4 +1,4 @@
-package retention
+package catalog
 
 import (
 	"bytes"
@@ -64,8 +64,8 @@ type lockDoc struct {
 	Owner   string    `json:"owner,omitempty"`
 }
 
-// markerDoc is the horizon marker.
-type markerDoc struct {
+// Marker is the horizon marker: where retention moves the restorable window's start.
+type Marker struct {
 	// Horizon is the restorable window's start after the run that wrote it.
 	Horizon   time.Time `json:"horizon"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -123,7 +123,7 @@ func Hold(ctx context.Context, b storage.Bucket, table string, at time.Time, o H
 			o.Logger.Warn("could not delete retention lock; it expires by itself", "key", key, "err", err)
 		}
 	}()
-	m, err := readMarker(ctx, b, table)
+	m, err := ReadMarker(ctx, b, table)
 	if err != nil {
 		return err
 	}
@@ -179,36 +179,45 @@ func newLockID(now time.Time) string {
 	return now.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(r[:])
 }
 
-// readMarker returns the marker, or a zero one when none was written.
-func readMarker(ctx context.Context, b storage.Bucket, table string) (markerDoc, error) {
-	var m markerDoc
+// ReadMarker returns the marker, or a zero one when none was written.
+func ReadMarker(ctx context.Context, b storage.Bucket, table string) (Marker, error) {
+	var m Marker
 	err := getJSON(ctx, b, MarkerKey(table), &m)
 	if errors.Is(err, storage.ErrNotFound) {
-		return markerDoc{}, nil
+		return Marker{}, nil
 	}
 	if err != nil {
-		return markerDoc{}, fmt.Errorf("read retention marker: %w", err)
+		return Marker{}, fmt.Errorf("read retention marker: %w", err)
 	}
 	return m, nil
+}
+
+// WriteMarker records where retention is about to move the window's start.
+func WriteMarker(ctx context.Context, b storage.Bucket, table string, m Marker) error {
+	if err := putJSON(ctx, b, MarkerKey(table), m); err != nil {
+		return fmt.Errorf("write retention marker: %w", err)
+	}
+	return nil
 }
 
 // Horizon is where retention has moved the restorable window's start for table (zero when
 // it never ran): restore points before it are being or have been deleted.
 func Horizon(ctx context.Context, b storage.Bucket, table string) (time.Time, error) {
-	m, err := readMarker(ctx, b, table)
+	m, err := ReadMarker(ctx, b, table)
 	return m.Horizon, err
 }
 
-// liveLock is a lock as a run sees it.
-type liveLock struct {
+// Lock is a reader's lock as a retention run sees it: keep what a restore at At needs.
+// At is zero for a lock that cannot be read: it asks for everything.
+type Lock struct {
 	Key string
 	At  time.Time
 }
 
-// listLocks returns the live locks of table and the keys of the expired ones. A lock that
+// Locks returns the live locks of table and the keys of the expired ones. A lock that
 // cannot be read or parsed counts as live and asking for everything (at zero) until its
 // object is older than staleLock: a half-written lock must not let a run delete.
-func listLocks(ctx context.Context, b storage.Bucket, table string, now time.Time) (live []liveLock, expired []string, err error) {
+func Locks(ctx context.Context, b storage.Bucket, table string, now time.Time) (live []Lock, expired []string, err error) {
 	objs, err := b.List(ctx, LocksPrefix(table))
 	if err != nil {
 		return nil, nil, fmt.Errorf("list retention locks: %w", err)
@@ -225,12 +234,12 @@ func listLocks(ctx context.Context, b storage.Bucket, table string, now time.Tim
 			if now.Sub(o.ModTime) > staleLock {
 				expired = append(expired, o.Key)
 			} else {
-				live = append(live, liveLock{Key: o.Key})
+				live = append(live, Lock{Key: o.Key})
 			}
 		case d.Expires.Add(LockSkew).Before(now):
 			expired = append(expired, o.Key)
 		default:
-			live = append(live, liveLock{Key: o.Key, At: d.At})
+			live = append(live, Lock{Key: o.Key, At: d.At})
 		}
 	}
 	return live, expired, nil
