@@ -29,7 +29,7 @@
 //     [From, Until] is stored" (with Finished: every record stamped at or after From).
 //     Claims combine as the union of their intervals; Until's maximum is the shard's
 //     open coverage (OpenUntil), LastSequence and LastRecordTime their maxima, EndedBy its
-//     minimum (each is an upper bound of the shard's stamps).
+//     minimum (each is an upper bound of the shard's stamps), Finished any that is set.
 //   - Gap: a stretch of stamps whose records were lost; gaps combine as a set.
 //
 // Every fact is true when written and stays true, so any union of facts is true: a lost
@@ -109,8 +109,9 @@ type Mark struct {
 	// says so (the children of the shard are stamped after it).
 	Until    time.Time `json:"until,omitzero"`
 	Finished bool      `json:"finished,omitempty"`
-	// EndedBy, with Finished, is the DynamoDB time its end was read: no record of the shard
-	// is stamped after it.
+	// EndedBy is when the shard was known to have ended, by DynamoDB's clock: its end was
+	// read (with Finished), or it was gone from the stream (without: a gap records what was
+	// lost). No record of the shard is stamped after it.
 	EndedBy        time.Time `json:"ended_by,omitzero"`
 	LastSequence   string    `json:"last_sequence,omitempty"`
 	LastRecordTime time.Time `json:"last_record_time,omitzero"`

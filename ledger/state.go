@@ -33,7 +33,7 @@ type Coverage struct {
 	// OpenUntil is the latest Until of any mark: how far the shard was covered while open.
 	OpenUntil time.Time `json:"open_until,omitzero"`
 	Finished  bool      `json:"finished,omitempty"`
-	// EndedBy is the earliest EndedBy of a finished mark (zero: unknown).
+	// EndedBy is the earliest EndedBy of any mark (zero: unknown).
 	EndedBy        time.Time `json:"ended_by,omitzero"`
 	LastSequence   string    `json:"last_sequence,omitempty"`
 	LastRecordTime time.Time `json:"last_record_time,omitzero"`
@@ -151,12 +151,12 @@ func (s *State) AddMark(m Mark) {
 		c.LastSequence = m.LastSequence
 	}
 	c.LastRecordTime = latest(c.LastRecordTime, m.LastRecordTime)
+	if !m.EndedBy.IsZero() && (c.EndedBy.IsZero() || m.EndedBy.Before(c.EndedBy)) {
+		c.EndedBy = m.EndedBy
+	}
 	switch {
 	case m.Finished:
 		c.Finished = true
-		if !m.EndedBy.IsZero() && (c.EndedBy.IsZero() || m.EndedBy.Before(c.EndedBy)) {
-			c.EndedBy = m.EndedBy
-		}
 		c.Spans = addSpan(c.Spans, Span{From: m.From, ToEnd: true})
 	case !m.Until.IsZero() && !m.Until.Before(m.From):
 		c.Spans = addSpan(c.Spans, Span{From: m.From, Until: m.Until})
@@ -216,11 +216,11 @@ func (s *State) Entry(table, writer string, at time.Time) Entry {
 			}
 			e.Marks = append(e.Marks, m)
 		}
-		if len(c.Spans) == 0 || !c.OpenUntil.IsZero() {
+		if len(c.Spans) == 0 || !c.OpenUntil.IsZero() || !c.EndedBy.IsZero() {
 			// OpenUntil may exceed every finite span (a finished shard): keep it with an
 			// empty claim (From after Until adds no span).
 			e.Marks = append(e.Marks, Mark{StreamARN: k.Stream, ShardID: k.Shard, From: c.OpenUntil.Add(time.Millisecond), Until: c.OpenUntil,
-				LastSequence: c.LastSequence, LastRecordTime: c.LastRecordTime})
+				EndedBy: c.EndedBy, LastSequence: c.LastSequence, LastRecordTime: c.LastRecordTime})
 		}
 	}
 	e.Gaps = append(e.Gaps, s.Gaps...)

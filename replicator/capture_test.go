@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,9 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	checkpointfile "github.com/ddbtape/ddbtape/checkpoint/file"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
+	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
@@ -342,6 +345,9 @@ type failingBucket struct {
 var errInjected = errors.New("injected storage failure")
 
 func (b *failingBucket) Create(ctx context.Context, key string, r io.Reader) error {
+	if !strings.Contains(key, "/changes/") {
+		return b.Bucket.Create(ctx, key, r) // the ledger: its failures are tested apart
+	}
 	if b.left.Add(-1) < 0 && (b.forever || b.failures.Add(-1) >= 0) {
 		io.Copy(io.Discard, r)
 		return errInjected
@@ -450,35 +456,45 @@ func TestCapture_StopsOnCancelAfterStoringWhatItRead(t *testing.T) {
 	}
 }
 
-func TestCapture_StreamReplacedIsAGap(t *testing.T) {
+func TestCapture_StreamReplacedKeepsTheOldEraAndRecordsWhatWasLost(t *testing.T) {
 	id := fakestreams.ShardID(1)
 	f := newFixture(t, id)
 	if _, err := f.fake.AppendRecords(id, item("a", 1)); err != nil {
 		t.Fatal(err)
 	}
-	// An earlier capture followed another stream of this table, covered up to oldEnd.
+	// An earlier capture followed another stream of this table, now gone, with a shard it
+	// had not read to its end.
 	ctx := context.Background()
 	oldEnd := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	if err := f.store.Save(ctx, f.table, checkpoint.Position{StreamARN: "arn:old", ShardID: "shardId-old", CoveredUntil: oldEnd, UpdatedAt: oldEnd}); err != nil {
+	old := "arn:aws:dynamodb:ddblocal:000000000000:table/" + f.table + "/stream/2020-01-01T00:00:00.000"
+	if err := f.store.Save(ctx, f.table, checkpoint.Position{StreamARN: old, ShardID: "shardId-old", CoveredFrom: oldEnd.Add(-time.Hour), CoveredUntil: oldEnd, UpdatedAt: oldEnd}); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	if err := f.run(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&buf, nil)) }); err != nil {
 		t.Fatal(err)
 	}
-	state, _ := f.store.Load(ctx, f.table)
-	if len(state.Gaps) != 1 {
-		t.Fatalf("gaps %+v: want one", state.Gaps)
-	}
-	g := state.Gaps[0]
-	if g.StreamARN != f.streamARN || g.ShardID != checkpoint.AllShards || !g.From.Equal(oldEnd) {
-		t.Fatalf("gap %+v: want the whole new stream, from the old stream's end %s", g, oldEnd)
-	}
-	if !bytes.Contains(buf.Bytes(), []byte("stream changed")) {
-		t.Errorf("log does not say the stream changed:\n%s", buf.String())
+	if !bytes.Contains(buf.Bytes(), []byte("stream was replaced")) {
+		t.Errorf("log does not say the stream was replaced:\n%s", buf.String())
 	}
 	if got := f.stored(t)[id]; len(got) != 1 {
 		t.Errorf("the new stream's record should be captured, got %d", len(got))
+	}
+	l, err := catalog.List(ctx, f.bucket, nil, f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := catalog.Summarize(l)
+	if len(st.Streams) != 2 || st.Streams[0].ARN != old || !st.Streams[0].Replaced || st.Streams[1].ARN != f.streamARN {
+		t.Fatalf("streams %+v: want the old one replaced by %s", st.Streams, f.streamARN)
+	}
+	var vanished, era bool
+	for _, g := range st.Gaps {
+		vanished = vanished || g.ShardID == "shardId-old" && g.Cause == ledger.CauseVanished && g.From.Equal(oldEnd)
+		era = era || g.ShardID == ledger.AllShards && g.StreamARN == f.streamARN
+	}
+	if !vanished || !era {
+		t.Fatalf("gaps %+v: want the old shard lost from %s and the time between the streams", st.Gaps, oldEnd)
 	}
 }
 

@@ -81,38 +81,54 @@ func (r *run) leasesChanged() <-chan struct{} {
 // scheduleLeased tracks the listed shards' leases, then starts readers for the leases
 // held. The lease manager takes a child's lease only once its parent is checkpointed as
 // finished, by whichever worker held it, so held leases are ready by construction.
-func (r *run) scheduleLeased(ctx context.Context, list []shards.Shard) error {
-	if err := r.c.cfg.Leases.Track(ctx, r.stream, list); err != nil {
+func (r *run) scheduleLeased(ctx context.Context, sr *streamRun, list []shards.Shard) error {
+	if err := r.c.cfg.Leases.Track(ctx, sr.arn, list); err != nil {
 		return err
 	}
 	return r.startLeased(ctx, false)
+}
+
+// streamOf finds the stream whose last listing has shard id.
+func (r *run) streamOf(id string) (*streamRun, shards.Shard, bool) {
+	for _, sr := range r.streams {
+		if s, ok := sr.lineage.Shard(id); ok {
+			return sr, s, true
+		}
+	}
+	return nil, shards.Shard{}, false
 }
 
 // startLeased starts a reader for every held lease that has none. A lease of a shard this
 // process has not listed yet (a child another worker's listing found) makes it list once.
 func (r *run) startLeased(ctx context.Context, mayRelist bool) error {
 	held := r.c.cfg.Leases.Held()
-	slices.SortFunc(held, func(a, b *lease.Lease) int { return r.lineage.Depth(a.ShardID()) - r.lineage.Depth(b.ShardID()) })
+	depth := func(id string) int {
+		if sr, _, ok := r.streamOf(id); ok {
+			return sr.lineage.Depth(id)
+		}
+		return 0
+	}
+	slices.SortFunc(held, func(a, b *lease.Lease) int { return depth(a.ShardID()) - depth(b.ShardID()) })
 	unlisted, reloaded := false, false
 	for _, l := range held {
 		id := l.ShardID()
-		if _, running := r.workers[id]; running || r.positions[id].Finished {
-			continue
-		}
-		s, ok := r.lineage.Shard(id)
+		sr, s, ok := r.streamOf(id)
 		if !ok {
 			unlisted = true
 			continue
 		}
+		if _, running := r.workers[id]; running || sr.positions[id].Finished {
+			continue
+		}
 		if _, checkpointed := l.Position(); !checkpointed && !reloaded {
-			if _, known := r.positions[s.ParentID]; s.ParentID != "" && !known {
+			if _, known := sr.positions[s.ParentID]; s.ParentID != "" && !known {
 				// The parent was read by another worker: load its position so the
-				// child inherits where coverage started.
+				// child knows it starts after it.
 				r.reload(ctx)
 				reloaded = true
 			}
 		}
-		r.start(ctx, s, l)
+		r.start(ctx, sr, s, l)
 	}
 	if unlisted && mayRelist {
 		return r.schedule(ctx)
@@ -120,8 +136,8 @@ func (r *run) startLeased(ctx context.Context, mayRelist bool) error {
 	return nil
 }
 
-// reload refreshes the positions of this stream from the store; on failure the old ones
-// stay (they only serve coverage bookkeeping of new shards).
+// reload refreshes the positions of every stream from the store; on failure the old
+// ones stay (they only serve the bookkeeping of new shards).
 func (r *run) reload(ctx context.Context) {
 	state, err := r.c.store.Load(ctx, r.c.cfg.Table)
 	if err != nil {
@@ -129,9 +145,9 @@ func (r *run) reload(ctx context.Context) {
 		return
 	}
 	for id, p := range state.Shards {
-		if p.StreamARN == r.stream {
+		if sr, ok := r.streams[p.StreamARN]; ok {
 			if _, running := r.workers[id]; !running {
-				r.positions[id] = p
+				sr.positions[id] = p
 			}
 		}
 	}

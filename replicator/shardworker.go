@@ -10,6 +10,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/lease"
+	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -22,8 +23,9 @@ const defaultFlushTimeout = 2 * time.Minute
 // durable. It is owned by Capture.Run and ends when its shard ends or reading stops.
 type shardWorker struct {
 	c      *Capture
-	stream string
+	stream *streamRun
 	shard  shards.Shard
+	mode   readMode
 	log    *slog.Logger
 	// lease is this shard's lease when shards are shared among workers (nil otherwise).
 	lease *lease.Lease
@@ -34,10 +36,16 @@ type shardWorker struct {
 	// pendingSeq and pendingTime describe the last record in seg (not yet durable).
 	pendingSeq  string
 	pendingTime time.Time
-	// readThrough is the time of the latest poll that found the shard empty: every record
-	// stamped before it has been appended to seg or stored.
+	// readThrough is how far the latest poll that found the open shard caught up covers
+	// it (DynamoDB's clock less a stamp margin): every record stamped before it has been
+	// appended to seg or stored.
 	readThrough time.Time
 	lastSave    time.Time
+	// polled is set once the first answer came: the session's coverage start is known.
+	polled bool
+	// gone is set when the shard vanished before its end (its End batch is a loss).
+	gone    bool
+	endedBy time.Time
 
 	// idleSince is the wall clock (unix nanos) of the first of the current run of empty
 	// polls, 0 while records flow or before the first poll answered; read by the
@@ -64,10 +72,10 @@ func (w *shardWorker) run(ctx context.Context) error {
 	defer rec.ShardStopped(w.c.cfg.Table, w.shard.ID)
 
 	after, start := w.pos.SequenceNumber, shards.TrimHorizon
-	if after == "" && w.c.startLatest {
+	if w.mode == readLatest {
 		start = shards.Latest
 	}
-	readErr := w.c.reader(w.stream, w.shard.ID).Read(ctx, w.shard, after, start, w.handle)
+	readErr := w.c.reader(w.stream.arn, w.shard.ID).Read(ctx, w.shard, after, start, w.handle)
 	if errors.Is(readErr, errEnded) || w.lostLease(ctx, readErr) {
 		return nil
 	}
@@ -93,13 +101,23 @@ var errEnded = errors.New("shard ended")
 // handle is the reader's Handler: append records, roll segments, note coverage.
 func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 	now := w.c.now()
+	server := b.ServerTime
+	if server.IsZero() {
+		server = b.PolledAt.UTC()
+	}
+	if !w.polled {
+		w.polled = true
+		if err := w.beginSession(ctx, server); err != nil {
+			return err
+		}
+	}
 	if b.Trimmed {
-		if err := w.recordGap(ctx, now); err != nil {
+		if err := w.recordGap(ctx, server, b.End); err != nil {
 			return err
 		}
 	}
 	for _, r := range b.Records {
-		ch, err := toChange(w.c.cfg.Table, w.stream, w.shard.ID, r, now)
+		ch, err := toChange(w.c.cfg.Table, w.stream.arn, w.shard.ID, r, now)
 		if err != nil {
 			return err
 		}
@@ -126,15 +144,18 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 		w.idleSince.Store(0)
 		w.records.Add(int64(n))
 		w.c.metrics.records.Add(int64(n))
-	} else if !b.PolledAt.IsZero() {
-		w.readThrough = b.PolledAt
+	} else if !b.End && !b.Trimmed && w.shard.Open() {
+		// Caught up on an open shard: every write DynamoDB had made visible by its clock
+		// is read. Closed shards may answer empty pages before their end; those prove
+		// nothing.
+		w.readThrough = server.Add(-stampMargin)
 		w.idleSince.CompareAndSwap(0, now.UnixNano())
 		w.c.cfg.Metrics.ShardCaughtUp(w.c.cfg.Table, w.shard.ID, b.PolledAt)
 	}
 
 	switch {
 	case b.End:
-		w.readThrough = b.PolledAt
+		w.endedBy = server
 		w.pos.Finished = true
 		if err := w.flush(ctx); err != nil {
 			return err
@@ -181,6 +202,67 @@ func (w *shardWorker) flush(ctx context.Context) error {
 	}
 	w.pos, w.lastSave = next, w.c.now()
 	w.c.cfg.Metrics.CheckpointSaved(w.c.cfg.Table, w.shard.ID, next.UpdatedAt)
+	w.claim()
+	return nil
+}
+
+// claim adds to the ledger what the saved position proves: every record of the shard
+// stamped from the session's start until its coverage is stored (to its end once
+// finished). It is written with the next ledger flush.
+func (w *shardWorker) claim() {
+	p := w.pos
+	if p.CoveredFrom.IsZero() {
+		return
+	}
+	m := ledger.Mark{StreamARN: w.stream.arn, ShardID: w.shard.ID, From: p.CoveredFrom, Until: p.CoveredUntil,
+		LastSequence: p.SequenceNumber, LastRecordTime: p.LastRecordTime}
+	if p.Finished {
+		m.EndedBy = w.endedBy
+		m.Finished = !w.gone
+	}
+	w.c.ledger.Add(ledger.Entry{Marks: []ledger.Mark{m}})
+}
+
+// beginSession sets where the session's coverage starts, at the first answer (server is
+// DynamoDB's clock then). A new session read from the trim horizon covers the last 24
+// hours, never from before its stream existed; one read from LATEST from now on. A shard
+// resumed without a sequence number (nothing stored of it yet) after being unread for
+// nearly the retention cannot prove that nothing expired meanwhile: that is a gap.
+func (w *shardWorker) beginSession(ctx context.Context, server time.Time) error {
+	p := &w.pos
+	if p.Finished {
+		return nil
+	}
+	fresh := func() time.Time {
+		if w.mode == readLatest {
+			return server.Add(stampMargin)
+		}
+		from := server.Add(-streamRetention)
+		if from.Before(w.stream.start) {
+			from = w.stream.start
+		}
+		return from
+	}
+	if p.CoveredFrom.IsZero() {
+		p.CoveredFrom = fresh()
+		return nil
+	}
+	if p.SequenceNumber != "" {
+		return nil // GetShardIterator after it fails if what follows was trimmed
+	}
+	last := p.CoveredFrom
+	if p.CoveredUntil.After(last) {
+		last = p.CoveredUntil
+	}
+	if server.Sub(last) < continuityLimit {
+		return nil
+	}
+	reason := fmt.Sprintf("the shard was last known covered at %s, more than %s before this read: records in between may have expired unread",
+		last.Format(time.RFC3339), continuityLimit)
+	if err := w.addGap(ctx, last, server, ledger.CauseContinuity, reason); err != nil {
+		return err
+	}
+	p.CoveredFrom, p.CoveredUntil = fresh(), time.Time{}
 	return nil
 }
 
@@ -201,8 +283,10 @@ func coveredUntil(known, readThrough, lastStored time.Time) time.Time {
 	return known
 }
 
-// recordGap stores what was read so far, then records that records after it were lost.
-func (w *shardWorker) recordGap(ctx context.Context, now time.Time) error {
+// recordGap stores what was read so far, then records that records after it were lost:
+// trimmed by the retention, or, with end, the whole shard gone. Reading goes on from the
+// oldest record still kept, a new session covering the last 24 hours.
+func (w *shardWorker) recordGap(ctx context.Context, server time.Time, end bool) error {
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
@@ -210,20 +294,39 @@ func (w *shardWorker) recordGap(ctx context.Context, now time.Time) error {
 	if w.pos.LastRecordTime.After(from) {
 		from = w.pos.LastRecordTime
 	}
-	gap := checkpoint.Gap{
-		StreamARN:     w.stream,
-		ShardID:       w.shard.ID,
-		AfterSequence: w.pos.SequenceNumber,
-		From:          from,
-		DetectedAt:    now.UTC(),
-		Reason:        "records trimmed from the stream before they were read (24-hour retention)",
+	cause, reason := ledger.CauseTrimmed, "records trimmed from the stream before they were read (24-hour retention)"
+	if end {
+		cause, reason = ledger.CauseVanished, "the shard was gone from the stream before it was read to its end"
+		w.gone = true
 	}
+	if err := w.addGap(ctx, from, server, cause, reason); err != nil {
+		return err
+	}
+	if !end {
+		from := server.Add(-streamRetention)
+		if from.Before(w.stream.start) {
+			from = w.stream.start
+		}
+		w.pos.CoveredFrom, w.pos.CoveredUntil, w.readThrough = from, time.Time{}, time.Time{}
+	}
+	return nil
+}
+
+// addGap records a gap (from, to] of this shard in the ledger, at once, and in the
+// checkpoint store, and says so.
+func (w *shardWorker) addGap(ctx context.Context, from, to time.Time, cause, reason string) error {
+	w.c.ledger.Add(ledger.Entry{Gaps: []ledger.Gap{{StreamARN: w.stream.arn, ShardID: w.shard.ID, From: from, To: to, Cause: cause,
+		Reason: reason, DetectedAt: to, AfterSequence: w.pos.SequenceNumber}}})
+	if err := w.c.flushLedger(ctx); err != nil {
+		return err
+	}
+	gap := checkpoint.Gap{StreamARN: w.stream.arn, ShardID: w.shard.ID, AfterSequence: w.pos.SequenceNumber, From: from, DetectedAt: to, Reason: reason}
 	if err := w.c.store.AddGap(ctx, w.c.cfg.Table, gap); err != nil {
 		return fmt.Errorf("record gap of shard %s: %w", w.shard.ID, err)
 	}
 	w.c.metrics.gaps.Add(1)
 	w.c.cfg.Metrics.Gap(w.c.cfg.Table, w.shard.ID)
-	w.log.Error("gap in the backup: shard records were trimmed before they were read; restores across it will fail until a new snapshot is taken",
-		"after_sequence", gap.AfterSequence, "from", gap.From)
+	w.log.Error("gap in the backup: restores across it will fail until a new snapshot is taken ('ddbtape status' lists it)",
+		"cause", cause, "reason", reason, "after_sequence", gap.AfterSequence, "from", from, "to", to)
 	return nil
 }

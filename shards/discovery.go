@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/smithy-go"
@@ -13,6 +15,10 @@ import (
 
 // ErrTableNotFound means DescribeTable found no such table.
 var ErrTableNotFound = errors.New("table not found: check the table name and the region (--region, AWS_REGION) or endpoint")
+
+// ErrStreamGone means DescribeStream no longer knows the stream: it was disabled more than
+// 24 hours ago (or the table was deleted), so its records are gone.
+var ErrStreamGone = errors.New("stream no longer exists")
 
 // ErrNoStream means the table has no enabled stream to capture.
 var ErrNoStream = errors.New("table has no stream enabled: enable one with view type NEW_AND_OLD_IMAGES or NEW_IMAGE")
@@ -62,7 +68,7 @@ func CheckViewType(v string) error {
 func StreamOf(ctx context.Context, api TableAPI, table string) (Stream, error) {
 	var out *dynamodb.DescribeTableOutput
 	c := (&Reader{}).config()
-	err := c.retrier(c.Logger).do(ctx, "DescribeTable", "describe table "+table, func() (err error) {
+	err := c.retrier(c.Logger).do(ctx, "DescribeTable", "describe table "+table, func(ctx context.Context) (err error) {
 		out, err = api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 		return err
 	})
@@ -100,20 +106,40 @@ func ListShards(ctx context.Context, api StreamsAPI, streamARN string) ([]Shard,
 	return r.ListShards(ctx)
 }
 
+// Listing is one complete listing of a stream's shards.
+type Listing struct {
+	Shards []Shard
+	// Created is when the stream was created (CreationRequestDateTime); zero if unknown.
+	Created time.Time
+	// Status is the stream's status (ENABLED, ENABLING, DISABLED, DISABLING).
+	Status string
+	// ServerTime is DynamoDB's clock at the first page (zero when the answer carried no
+	// Date): every shard that existed a listing delay before it is in Shards.
+	ServerTime time.Time
+}
+
 // ListShards returns every shard of r.StreamARN in the order DescribeStream lists them,
 // following LastEvaluatedShardId until it is absent. Throttling, 5xx and connection
 // errors are retried within r.RetryBound.
 func (r *Reader) ListShards(ctx context.Context) ([]Shard, error) {
+	l, err := r.Describe(ctx)
+	return l.Shards, err
+}
+
+// Describe lists the stream's shards as ListShards does, with when the stream was
+// created and when the listing was made by DynamoDB's clock. A stream that no longer
+// exists is an error wrapping ErrStreamGone.
+func (r *Reader) Describe(ctx context.Context) (Listing, error) {
 	c := r.config()
 	rt := c.retrier(c.Logger.With("stream_arn", c.StreamARN))
 	var (
-		all   []Shard
+		l     Listing
 		seen  = map[string]bool{}
 		start *string
 	)
 	for page := 0; ; page++ {
 		var out *dynamodbstreams.DescribeStreamOutput
-		err := rt.do(ctx, "DescribeStream", "describe stream "+c.StreamARN, func() error {
+		err := rt.do(ctx, "DescribeStream", "describe stream "+c.StreamARN, func(ctx context.Context) error {
 			var err error
 			out, err = c.API.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{
 				StreamArn:             aws.String(c.StreamARN),
@@ -122,11 +148,21 @@ func (r *Reader) ListShards(ctx context.Context) ([]Shard, error) {
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("describe stream %s: %w", c.StreamARN, err)
+			if apiCode(err) == codeResourceNotFound {
+				return Listing{}, fmt.Errorf("describe stream %s: %w: %w", c.StreamARN, ErrStreamGone, err)
+			}
+			return Listing{}, fmt.Errorf("describe stream %s: %w", c.StreamARN, err)
 		}
 		d := out.StreamDescription
 		if d == nil {
-			return nil, fmt.Errorf("describe stream %s: response has no stream description", c.StreamARN)
+			return Listing{}, fmt.Errorf("describe stream %s: response has no stream description", c.StreamARN)
+		}
+		if page == 0 {
+			if t, ok := awsmiddleware.GetServerTime(out.ResultMetadata); ok {
+				l.ServerTime = t.UTC()
+			}
+			l.Created = aws.ToTime(d.CreationRequestDateTime).UTC()
+			l.Status = string(d.StreamStatus)
 		}
 		for _, s := range d.Shards {
 			sh := Shard{
@@ -141,15 +177,15 @@ func (r *Reader) ListShards(ctx context.Context) ([]Shard, error) {
 				continue
 			}
 			seen[sh.ID] = true
-			all = append(all, sh)
+			l.Shards = append(l.Shards, sh)
 		}
 		next := aws.ToString(d.LastEvaluatedShardId)
 		if next == "" {
-			return all, nil
+			return l, nil
 		}
 		// A cursor that does not move would page forever.
 		if start != nil && *start == next {
-			return nil, fmt.Errorf("describe stream %s: paging stuck at shard %s", c.StreamARN, next)
+			return Listing{}, fmt.Errorf("describe stream %s: paging stuck at shard %s", c.StreamARN, next)
 		}
 		start = aws.String(next)
 	}

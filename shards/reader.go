@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 )
@@ -77,7 +78,7 @@ type Reader struct {
 // Observer hears about the calls a Reader makes. It must not block: it is called from the
 // read loop. op is the API operation (GetRecords, GetShardIterator, DescribeStream).
 type Observer interface {
-	// Call is one request sent, failed ones included (GetRecords is the billed unit).
+	// Call is one request answered, failed ones included (GetRecords is the billed unit).
 	Call(op string)
 	// Retry is a failed request about to be retried; throttled tells a rate limit.
 	Retry(op string, throttled bool)
@@ -210,7 +211,7 @@ func (s *shardRead) run(ctx context.Context) error {
 			out      *dynamodbstreams.GetRecordsOutput
 			polledAt time.Time
 		)
-		err := s.rt.do(ctx, "GetRecords", "get records "+s.shard.ID, func() error {
+		err := s.rt.do(ctx, "GetRecords", "get records "+s.shard.ID, func(ctx context.Context) error {
 			polledAt = s.c.Now()
 			var err error
 			out, err = s.c.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{
@@ -248,6 +249,9 @@ func (s *shardRead) run(ctx context.Context) error {
 
 		s.expired = 0
 		b := Batch{ShardID: s.shard.ID, Records: out.Records, PolledAt: polledAt, End: out.NextShardIterator == nil}
+		if t, ok := awsmiddleware.GetServerTime(out.ResultMetadata); ok {
+			b.ServerTime = t.UTC()
+		}
 		n := len(b.Records)
 		if n > 0 {
 			if d := b.Records[n-1].Dynamodb; d != nil && aws.ToString(d.SequenceNumber) != "" {
@@ -308,7 +312,7 @@ func (s *shardRead) iterator(ctx context.Context) (iter string, done bool, err e
 			in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
 		}
 		var out *dynamodbstreams.GetShardIteratorOutput
-		err := s.rt.do(ctx, "GetShardIterator", "get shard iterator "+s.shard.ID, func() error {
+		err := s.rt.do(ctx, "GetShardIterator", "get shard iterator "+s.shard.ID, func(ctx context.Context) error {
 			var err error
 			out, err = s.c.API.GetShardIterator(ctx, in)
 			return err

@@ -50,10 +50,17 @@ type clockFunc func() time.Time
 
 func (f clockFunc) Now() time.Time { return f() }
 
+// callTimeout bounds one call that a stop does not cut short.
+const callTimeout = time.Minute
+
 // do calls f until it succeeds, fails with an error that is not transient, ctx ends, or
 // the retry bound is spent. It returns f's error unchanged when not transient, ctx.Err()
 // when ctx ended, and an error wrapping ErrGaveUp and the last error when the bound is hit.
-func (rt *retrier) do(ctx context.Context, op, what string, f func() error) error {
+//
+// A call in flight when ctx ends is let finish (within callTimeout) and its answer
+// dropped: every request sent is one DynamoDB answered, so the count of calls the
+// Observer hears matches what was billed, and a stop never leaves a request half-sent.
+func (rt *retrier) do(ctx context.Context, op, what string, f func(ctx context.Context) error) error {
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     retryInitialInterval,
 		RandomizationFactor: backoff.DefaultRandomizationFactor,
@@ -65,8 +72,16 @@ func (rt *retrier) do(ctx context.Context, op, what string, f func() error) erro
 	}
 	b.Reset()
 	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+		err := f(callCtx)
+		cancel()
 		rt.obs.Call(op)
-		err := f()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err == nil {
 			if attempt > 1 {
 				rt.log.Info("call succeeded after retries", "call", what, "attempts", attempt)

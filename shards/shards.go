@@ -41,8 +41,14 @@ type Batch struct {
 	ShardID string
 	// Records are in sequence order; empty when the poll found nothing new.
 	Records []types.Record
-	// PolledAt is when the GetRecords call that returned these records was made.
+	// PolledAt is when the GetRecords call that returned these records was made, by this
+	// host's clock.
 	PolledAt time.Time
+	// ServerTime is DynamoDB's clock when it answered (the answer's Date header, to the
+	// second); zero when the answer carried none. Coverage is judged by it, not by this
+	// host's clock: a poll that found the shard caught up proves nothing about writes
+	// DynamoDB had not yet made visible by its own time.
+	ServerTime time.Time
 	// End is true on the last batch of a closed shard: no record will follow.
 	End bool
 	// Trimmed is set when the reader found records trimmed before it read them (a gap).

@@ -243,6 +243,8 @@ func errNotFound(format string, args ...any) *apiError {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// DynamoDB's clock, as the real service tells it: the fake's, so a test moves it.
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	prefix, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
