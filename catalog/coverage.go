@@ -107,6 +107,10 @@ func (m model) born(k ledger.ShardKey, s stream) time.Time {
 // stored, by its shards' coverage. ended says that s was replaced by a newer stream:
 // then a shard read to its end has no children to wait for.
 func (m model) streamEnd(s stream, r time.Time, ended bool) limit {
+	if len(s.shards) == 0 {
+		// Its shards were never listed: nothing of it is known to be stored.
+		return limit{at: r.Add(-time.Millisecond), reason: fmt.Sprintf("no shard of stream %s is recorded yet (run capture)", ledger.StreamLabel(s.ARN))}
+	}
 	res := limit{at: far}
 	for _, k := range s.shards {
 		cov, read := m.st.Coverage[k]

@@ -44,7 +44,9 @@ type shardWorker struct {
 	// polled is set once the first answer came: the session's coverage start is known.
 	polled bool
 	// gone is set when the shard vanished before its end (its End batch is a loss).
-	gone    bool
+	gone bool
+	// ended is set once the shard's last batch came: the next flush saves it finished.
+	ended   bool
 	endedBy time.Time
 
 	// idleSince is the wall clock (unix nanos) of the first of the current run of empty
@@ -155,8 +157,7 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 
 	switch {
 	case b.End:
-		w.endedBy = server
-		w.pos.Finished = true
+		w.endedBy, w.ended = server, true
 		if err := w.flush(ctx); err != nil {
 			return err
 		}
@@ -176,6 +177,7 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 // pipeline's rule: the checkpoint never moves past a record that is not durably stored.
 func (w *shardWorker) flush(ctx context.Context) error {
 	next := w.pos
+	next.Finished = next.Finished || w.ended
 	if w.seg.Len() > 0 {
 		var name writer.SegmentName
 		rows, size := w.seg.Len(), w.seg.Bytes()

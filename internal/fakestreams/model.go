@@ -129,12 +129,18 @@ func (s *Server) CreateTable(spec TableSpec) (string, error) {
 	if spec.StreamViewType == "" {
 		return "", nil
 	}
+	return s.newStreamLocked(t, spec.StreamViewType, now), nil
+}
+
+// newStreamLocked creates a stream for t (with no shards yet) and makes it t's current,
+// enabled stream.
+func (s *Server) newStreamLocked(t *table, viewType string, now time.Time) string {
 	label := now.UTC().Format("2006-01-02T15:04:05.000")
 	st := &stream{
 		arn:       t.arn + "/stream/" + label,
 		label:     label,
-		table:     spec.Name,
-		viewType:  spec.StreamViewType,
+		table:     t.spec.Name,
+		viewType:  viewType,
 		keySchema: t.keySchema(),
 		created:   now,
 	}
@@ -145,7 +151,24 @@ func (s *Server) CreateTable(spec TableSpec) (string, error) {
 	s.streams[st.arn] = st
 	s.streamOrder = append(s.streamOrder, st.arn)
 	t.streamARN, t.streamEnabled = st.arn, true
-	return st.arn, nil
+	return st.arn
+}
+
+// EnableStream gives a table whose stream is disabled (or that never had one) a new
+// stream with view type viewType, created now, with no shards yet (add them with
+// AddShard), as DynamoDB does: a stream enabled again is a new stream with a new ARN.
+func (s *Server) EnableStream(tableName, viewType string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tables[tableName]
+	if t == nil {
+		return "", fmt.Errorf("enable stream of %s: %w", tableName, ErrUnknownTable)
+	}
+	if t.streamEnabled {
+		return "", fmt.Errorf("enable stream of %s: %w", tableName, ErrExists)
+	}
+	t.spec.StreamViewType = viewType
+	return s.newStreamLocked(t, viewType, s.now()), nil
 }
 
 func (t *table) keySchema() []keySchemaOut {
@@ -167,7 +190,8 @@ func (s *Server) TableARN(name string) string {
 }
 
 // DisableStream disables the table's stream: DescribeTable then shows no stream
-// specification but keeps LatestStreamArn, as DynamoDB does. The shards stay readable.
+// specification but keeps LatestStreamArn, as DynamoDB does, and every open shard of the
+// stream is closed. The shards stay readable (DynamoDB keeps them 24 hours).
 func (s *Server) DisableStream(tableName string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -176,6 +200,13 @@ func (s *Server) DisableStream(tableName string) error {
 		return fmt.Errorf("disable stream of %s: %w", tableName, ErrUnknownTable)
 	}
 	t.streamEnabled = false
+	if st := s.streams[t.streamARN]; st != nil {
+		for _, id := range st.shardOrder {
+			if sh := s.shards[id]; sh.end == 0 {
+				sh.end = s.nextSeqLocked()
+			}
+		}
+	}
 	return nil
 }
 
