@@ -1,9 +1,12 @@
 package compact
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +83,96 @@ func readManifest(ctx context.Context, t *testing.T, b storage.Bucket, id string
 		t.Fatal(err)
 	}
 	return &m
+}
+
+// lateManifest refuses the manifest write but keeps its content, and stores it once the
+// clean-up deleted a part: a request the server finished after the client gave up.
+type lateManifest struct {
+	storage.Bucket
+	key  string
+	data []byte
+}
+
+func (b *lateManifest) Create(ctx context.Context, key string, r io.Reader) error {
+	if strings.HasSuffix(key, "/"+writer.ManifestName) {
+		b.key = key
+		b.data, _ = io.ReadAll(r)
+		return faulty.ErrRefused
+	}
+	return b.Bucket.Create(ctx, key, r)
+}
+
+func (b *lateManifest) Delete(ctx context.Context, key string) error {
+	if err := b.Bucket.Delete(ctx, key); err != nil {
+		return err
+	}
+	if b.data != nil && strings.HasSuffix(key, ".parquet") {
+		data := b.data
+		b.data = nil
+		return b.Bucket.Put(ctx, b.key, bytes.NewReader(data))
+	}
+	return nil
+}
+
+func TestRun_AFailedCompactionDeletesOnlyWhatNoManifestLists(t *testing.T) {
+	manifest := faulty.Suffix("/" + writer.ManifestName)
+	for _, tc := range []struct {
+		name string
+		wrap func(storage.Bucket) storage.Bucket
+		// leftParts: the parts stay (the clean-up could not tell whether a manifest is
+		// there); otherwise the snapshot directory is empty afterwards.
+		leftParts bool
+	}{
+		{"ManifestRefused", func(b storage.Bucket) storage.Bucket {
+			return faulty.New(b, faulty.Rule{Ops: faulty.Create, Key: manifest})
+		}, false},
+		{"PartStoredThenServerError", func(b storage.Bucket) storage.Bucket {
+			return faulty.New(b, faulty.Rule{Ops: faulty.Create, Key: faulty.Suffix("/part-00001.parquet"), Stored: true})
+		}, false},
+		{"ManifestRefusedAndUnreadable", func(b storage.Bucket) storage.Bucket {
+			// Only the compaction's own manifest (its id starts with C) cannot be read.
+			ours := func(k string) bool { return manifest(k) && strings.Contains(k, "/20260301T023000Z-") }
+			return faulty.New(b, faulty.Rule{Ops: faulty.Create, Key: manifest}, faulty.Rule{Ops: faulty.Open, Key: ours})
+		}, true},
+		{"ManifestLandsAfterThePartsWereDeleted", func(b storage.Bucket) storage.Bucket {
+			return &lateManifest{Bucket: b}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			h := newHistory(t, 3)
+			before := objectKeys(t, h.Bucket, writer.SnapshotsPrefix(testTable))
+			_, err := Run(ctx, tc.wrap(h.Bucket), h.B.Checkpoints(), Config{Table: testTable, At: at("02:30"), SpoolDir: t.TempDir(), Part: writer.PartPolicy{MaxRows: 3, MaxBytes: 1 << 20}})
+			if err == nil || !strings.Contains(err.Error(), "injected") {
+				t.Fatalf("Run = %v, want the injected failure", err)
+			}
+			var added []string
+			for k := range objectKeys(t, h.Bucket, writer.SnapshotsPrefix(testTable)) {
+				if !before[k] {
+					added = append(added, k)
+				}
+			}
+			switch {
+			case tc.leftParts && (len(added) < 2 || slices.ContainsFunc(added, manifest)):
+				t.Errorf("left %v, want the parts and no manifest", added)
+			case !tc.leftParts && len(added) != 0:
+				t.Errorf("left %v, want nothing", added)
+			}
+			h.CheckSnapshotsWhole(t, h.Bucket)
+			h.CheckRestores(t, h.Bucket)
+		})
+	}
+}
+
+func objectKeys(t *testing.T, b storage.Bucket, prefix string) map[string]bool {
+	t.Helper()
+	objs, err := b.List(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, o := range objs {
+		out[o.Key] = true
+	}
+	return out
 }
