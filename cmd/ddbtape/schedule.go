@@ -320,8 +320,10 @@ func (s *tableSchedule) runCompactions(ctx context.Context) error {
 
 func (s *tableSchedule) runRetention(ctx context.Context) error {
 	every := retentionInterval(s.t.Retention)
+	// A base snapshot's parts are read once per process, not every run (see retention).
+	verified := &retention.Verified{}
 	for {
-		res, err := retention.Run(ctx, s.d.bucket, s.checkpoints, retention.Config{Table: s.t.Name, Retention: s.t.Retention, Logger: s.d.log, Now: s.now})
+		res, err := retention.Run(ctx, s.d.bucket, s.checkpoints, retention.Config{Table: s.t.Name, Retention: s.t.Retention, Verified: verified, Logger: s.d.log, Now: s.now})
 		switch {
 		case ctx.Err() != nil:
 			return nil
