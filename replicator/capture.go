@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ddbtape/ddbtape/capturelock"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/metrics"
@@ -57,8 +58,11 @@ type Config struct {
 	// sidecar keeps it inside its shutdown grace period.
 	FlushTimeout time.Duration
 	// Leases, when set, shares the shards with other capture processes: this one reads
-	// only the shards it holds a lease on (see leases.go). Nil: it reads every shard.
+	// only the shards it holds a lease on (see leases.go). Nil: it reads every shard,
+	// under the table's capture lock in the destination (see lock.go).
 	Leases Leases
+	// Lock tunes the capture lock taken without Leases.
+	Lock   capturelock.Options
 	Logger *slog.Logger
 }
 
@@ -152,7 +156,14 @@ func (c *Capture) reader(streamARN, shardID string) *shards.Reader {
 // Run captures until ctx is cancelled (a normal stop: it returns nil once everything read
 // is stored and checkpointed), until the table is idle with UntilIdle set, or until a
 // shard fails, whose error it returns after the other shards have stored what they read.
-func (c *Capture) Run(ctx context.Context) error {
+// Without Leases it first takes the table's capture lock and returns a
+// *capturelock.LockedError at once when another capture holds it (see lock.go).
+func (c *Capture) Run(ctx context.Context) (err error) {
+	ctx, unlock, err := c.lockDestination(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { err = unlock(err) }()
 	stream, err := shards.StreamOf(ctx, c.tables, c.cfg.Table)
 	if err != nil {
 		return err

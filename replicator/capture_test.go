@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
+	"github.com/ddbtape/ddbtape/capturelock"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	checkpointfile "github.com/ddbtape/ddbtape/checkpoint/file"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
@@ -330,8 +331,8 @@ func TestCapture_VanishedShardIsAGapAndNoLongerHoldsBackChildren(t *testing.T) {
 	}
 }
 
-// failingBucket fails Create once `left` objects were created: `failures` times, or
-// for ever.
+// failingBucket fails Create once `left` segments or checkpoints were created:
+// `failures` times, or for ever. The capture lock passes.
 type failingBucket struct {
 	storage.Bucket
 	left     atomic.Int32
@@ -342,6 +343,9 @@ type failingBucket struct {
 var errInjected = errors.New("injected storage failure")
 
 func (b *failingBucket) Create(ctx context.Context, key string, r io.Reader) error {
+	if key == capturelock.Key("orders") {
+		return b.Bucket.Create(ctx, key, r)
+	}
 	if b.left.Add(-1) < 0 && (b.forever || b.failures.Add(-1) >= 0) {
 		io.Copy(io.Discard, r)
 		return errInjected
