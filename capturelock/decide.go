@@ -89,6 +89,9 @@ type Decision struct {
 	Reason  string
 	// FreeAt is when a Busy lock becomes stale unless renewed.
 	FreeAt time.Time
+	// Local is set when the holder is a process of this machine, whose end frees the
+	// lock at once.
+	Local bool
 }
 
 // Decide says what the capture me may do with the lock cur found in the destination at
@@ -109,7 +112,7 @@ func Decide(cur, me Doc, now time.Time, running func(pid int) (start string, ok 
 		if start != cur.ProcStart {
 			return Decision{Verdict: Stale, Reason: fmt.Sprintf("process %d on this host has ended (its pid now belongs to another process)", cur.PID)}
 		}
-		return Decision{Verdict: Busy, Reason: fmt.Sprintf("process %d on this host is running", cur.PID), FreeAt: freeAt}
+		return Decision{Verdict: Busy, Reason: fmt.Sprintf("process %d on this host is running", cur.PID), FreeAt: freeAt, Local: true}
 	default:
 		return Decision{Verdict: Busy, Reason: fmt.Sprintf("its lock is renewed until %s", cur.Expires.UTC().Format(time.RFC3339)), FreeAt: freeAt}
 	}

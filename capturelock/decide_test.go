@@ -49,6 +49,9 @@ func TestDecide(t *testing.T) {
 			if d.Verdict != tc.want || !strings.Contains(d.Reason, tc.reason) {
 				t.Errorf("Decide = %v %q, want %v with %q", d.Verdict, d.Reason, tc.want, tc.reason)
 			}
+			if d.Local != strings.Contains(d.Reason, "on this host is running") {
+				t.Errorf("Local = %v for %q", d.Local, d.Reason)
+			}
 			if d.Verdict == Busy && !d.FreeAt.Equal(tc.cur.Expires.Add(Skew)) {
 				t.Errorf("FreeAt = %s, want expiry plus skew %s", d.FreeAt, tc.cur.Expires.Add(Skew))
 			}

@@ -32,13 +32,18 @@ type LockedError struct {
 	Holder Doc
 	Reason string    // why the holder counts as live
 	FreeAt time.Time // when the lock lapses unless renewed
+	Local  bool      // the holder is a process of this machine
 	Now    time.Time
 }
 
 func (e *LockedError) Error() string {
-	wait := e.FreeAt.Sub(e.Now).Round(time.Second)
-	return fmt.Sprintf("another capture of table %s is running into this destination: %s holds %s since %s (%s); stop it first, or, if it was killed, start again after %s (in %s), when its lock expires",
-		e.Table, e.Holder.holder(), e.URL, e.Holder.Since.UTC().Format(time.RFC3339), e.Reason, e.FreeAt.UTC().Format(time.RFC3339), wait)
+	what := fmt.Sprintf("another capture of table %s is running into this destination: %s holds %s since %s (%s)",
+		e.Table, e.Holder.holder(), e.URL, e.Holder.Since.UTC().Format(time.RFC3339), e.Reason)
+	if e.Local {
+		return what + "; stop it first: a capture started after it ended takes its lock over at once"
+	}
+	return fmt.Sprintf("%s; stop it first, or, if it was killed, start again after %s (in %s), when its lock expires",
+		what, e.FreeAt.UTC().Format(time.RFC3339), e.FreeAt.Sub(e.Now).Round(time.Second))
 }
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
@@ -174,7 +179,7 @@ func (h *hold) acquire(ctx context.Context) error {
 		case Held:
 			return nil // our create, reported failed (a lost response)
 		case Busy:
-			return &LockedError{Table: h.table, URL: h.url, Holder: cur, Reason: d.Reason, FreeAt: d.FreeAt, Now: now}
+			return &LockedError{Table: h.table, URL: h.url, Holder: cur, Reason: d.Reason, FreeAt: d.FreeAt, Local: d.Local, Now: now}
 		}
 		h.o.Logger.Warn("taking over the capture lock of a capture that is gone", "table", h.table, "lock", h.url, "holder", cur.holder(), "reason", d.Reason)
 		h.stamp()

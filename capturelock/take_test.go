@@ -101,7 +101,7 @@ func TestTake_ASecondCaptureIsRefusedUntilTheFirstReleases(t *testing.T) {
 			}
 			msg := err.Error()
 			host, _ := os.Hostname()
-			for _, want := range []string{"another capture of table orders", host + " pid " + strconv.Itoa(os.Getpid()), "capture.lock", "stop it first", "when its lock expires"} {
+			for _, want := range []string{"another capture of table orders", host + " pid " + strconv.Itoa(os.Getpid()), "capture.lock", "on this host is running", "stop it first: a capture started after it ended takes its lock over at once"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message lacks %q: %s", want, msg)
 				}

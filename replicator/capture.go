@@ -159,15 +159,15 @@ func (c *Capture) reader(streamARN, shardID string) *shards.Reader {
 // Without Leases it first takes the table's capture lock and returns a
 // *capturelock.LockedError at once when another capture holds it (see lock.go).
 func (c *Capture) Run(ctx context.Context) (err error) {
+	stream, err := shards.StreamOf(ctx, c.tables, c.cfg.Table)
+	if err != nil {
+		return err
+	}
 	ctx, unlock, err := c.lockDestination(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { err = unlock(err) }()
-	stream, err := shards.StreamOf(ctx, c.tables, c.cfg.Table)
-	if err != nil {
-		return err
-	}
 	state, err := c.store.Load(ctx, c.cfg.Table)
 	if err != nil {
 		return err
