@@ -23,8 +23,11 @@
 // followed by a read-back, and a renewal reads the lock before it writes it. Two captures
 // taking over one stale lock at the same moment can both believe they hold it for up to
 // one renewal interval; the one whose renewal then finds the other's owner stops with a
-// *LostError. The lock keeps captures apart; the segments' names and the readers' dedupe
-// keep a brief overlap harmless.
+// *LostError. A renewal that fails (a full or unreachable destination) does not stop the
+// capture, which rides such outages out by retrying its own writes; should the lock lapse
+// and be taken meanwhile, the first renewal that works finds the new owner. The lock keeps
+// captures apart; the segments' names and the readers' dedupe keep a brief overlap
+// harmless.
 package capturelock
 
 import (

@@ -20,7 +20,7 @@ import (
 var (
 	// ErrLocked is wrapped by *LockedError: another capture holds the table's lock.
 	ErrLocked = errors.New("another capture is writing this table's backup")
-	// ErrLost is wrapped by *LostError: the lock was taken over or could not be renewed.
+	// ErrLost is wrapped by *LostError: another capture took the lock over.
 	ErrLost = errors.New("capture lock lost")
 )
 
@@ -48,22 +48,16 @@ func (e *LockedError) Error() string {
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
-// LostError says why a capture lost its lock: Other holds it now, or (Other nil) it
-// could not be renewed before it expired.
+// LostError says that another capture, Other, took over a capture's lock.
 type LostError struct {
 	Table string
 	URL   string
-	Other *Doc
-	Err   error // the last renewal's failure, when Other is nil
+	Other Doc
 }
 
 func (e *LostError) Error() string {
-	if e.Other != nil {
-		return fmt.Sprintf("capture of table %s stopped: another capture (%s) took over its lock %s; run one capture per table and destination, or share the shards through leases (--checkpoint dynamodb://...)",
-			e.Table, e.Other.holder(), e.URL)
-	}
-	return fmt.Sprintf("capture of table %s stopped: its lock %s could not be renewed before it expired (%v); another capture may take over: check the destination and start again",
-		e.Table, e.URL, e.Err)
+	return fmt.Sprintf("capture of table %s stopped: another capture (%s) took over its lock %s; run one capture per table and destination, or share the shards through leases (--checkpoint dynamodb://...)",
+		e.Table, e.Other.holder(), e.URL)
 }
 
 func (e *LostError) Unwrap() error { return ErrLost }
@@ -194,12 +188,16 @@ func (h *hold) acquire(ctx context.Context) error {
 	return fmt.Errorf("take capture lock %s: it changed hands three times while this capture tried; is another capture starting? %w", h.url, ErrLocked)
 }
 
-// heartbeat renews the lock every TTL/3 until stop is closed. It cancels with a
-// *LostError when another owner's lock is found, or when renewals failed until the lock
-// expired.
+// heartbeat renews the lock every TTL/3 until stop is closed, and cancels with a
+// *LostError when it finds another owner's lock. A renewal that fails (the destination
+// is full or unreachable) is only logged: the capture's own writes fail alike and are
+// retried by it, and stopping would turn a storage outage it rides out into a failure.
+// If the lock lapses meanwhile and another capture takes it, the first renewal that
+// succeeds finds that out.
 func (h *hold) heartbeat(ctx context.Context, stop <-chan struct{}, cancel context.CancelCauseFunc) {
 	tick := time.NewTicker(h.o.TTL / 3)
 	defer tick.Stop()
+	failing := false
 	for {
 		select {
 		case <-stop:
@@ -209,20 +207,17 @@ func (h *hold) heartbeat(ctx context.Context, stop <-chan struct{}, cancel conte
 		rctx, cancelRenew := context.WithTimeout(ctx, h.o.TTL/3)
 		err := h.renew(rctx)
 		cancelRenew()
-		if h.lost != nil {
+		switch {
+		case h.lost != nil:
 			h.o.Logger.Error("capture lock lost: stopping", "table", h.table, "err", h.lost)
 			cancel(h.lost)
 			return
-		}
-		if err == nil {
-			continue
-		}
-		h.o.Logger.Warn("could not renew the capture lock; retrying", "table", h.table, "lock", h.url, "expires", h.me.Expires, "err", err)
-		if !h.o.Now().Before(h.me.Expires) {
-			h.lost = &LostError{Table: h.table, URL: h.url, Err: err}
-			h.o.Logger.Error("capture lock lost: stopping", "table", h.table, "err", h.lost)
-			cancel(h.lost)
-			return
+		case err != nil && !failing:
+			failing = true
+			h.o.Logger.Warn("could not renew the capture lock; retrying while the capture goes on", "table", h.table, "lock", h.url, "expires", h.me.Expires, "err", err)
+		case err == nil && failing:
+			failing = false
+			h.o.Logger.Info("capture lock renewed again", "table", h.table, "lock", h.url)
 		}
 	}
 }
@@ -247,7 +242,7 @@ func (h *hold) renew(ctx context.Context) error {
 	case err != nil:
 		return err
 	case cur.Owner != h.me.Owner:
-		h.lost = &LostError{Table: h.table, URL: h.url, Other: &cur}
+		h.lost = &LostError{Table: h.table, URL: h.url, Other: cur}
 		return nil
 	}
 	prev := h.me
