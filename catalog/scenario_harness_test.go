@@ -141,6 +141,22 @@ func (w *world) split(parent string, children ...string) {
 	}
 }
 
+// hold makes the fake keep the first answer to GetRecords on shard (by name) until
+// release is called (at the latest when the test ends, so the server can close).
+func (w *world) hold(shard string) (release func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	w.t.Cleanup(release)
+	id := shardID(shard)
+	w.fake.OnGetRecords(func(s string) {
+		if s == id {
+			<-gate
+		}
+	})
+	return release
+}
+
 // put writes key=val through shard (by name), or, with shard "", into the table only (it
 // has no stream then): the model has it either way.
 func (w *world) put(shard, key string, val int) {

@@ -15,12 +15,7 @@ func TestWindow_SplitWithABusyAndAQuietChild(t *testing.T) {
 		w.tick(1)
 	}
 	// The busy child's first answer is slow: its quiet sibling is read and covered first.
-	slow := make(chan struct{})
-	w.fake.OnGetRecords(func(shard string) {
-		if shard == shardID("busy") {
-			<-slow
-		}
-	})
+	release := w.hold("busy")
 	c := w.startCapture(nil)
 	w.tick(2)
 	w.snapshot(3 * time.Second)
@@ -40,7 +35,7 @@ func TestWindow_SplitWithABusyAndAQuietChild(t *testing.T) {
 	}
 	w.tick(70)
 	w.check()
-	close(slow)
+	release()
 	w.waitCovered(w.clock.Now().Add(-65 * time.Second))
 	w.compactAtEnd()
 	for i := range 3 {

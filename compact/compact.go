@@ -21,6 +21,13 @@
 //
 // A compaction reads under a retention lock at C (catalog.PlanHeld), so a concurrent
 // retention run cannot delete its inputs.
+//
+// A failure never destroys a complete snapshot. A manifest write can report failure
+// although the manifest was stored (on S3 a PUT whose response was lost is retried and
+// refused with 412; a 500 can come after the commit), so the manifest is read back, and
+// if it is there and is this run's, the compaction succeeded (writer.CreateManifest). A
+// failed compaction deletes only the parts it tried to store and that no manifest at its
+// key lists, and nothing when that key cannot be read.
 package compact
 
 import (
@@ -72,11 +79,13 @@ type Result struct {
 	Stats replay.Stats
 }
 
-// Run builds the snapshot of table at cfg.At (or at the end of the restorable
-// window) from the backup cat reads. It returns ErrUpToDate when a snapshot already
-// finished at or after that time, and an error wrapping catalog.ErrNoCoverage when the
-// time is not restorable. On failure no manifest is written and the parts it stored are
-// deleted.
+// Run builds the snapshot of the catalog's table at cfg.At (or at the end of the
+// restorable window) from the backup cat reads. It returns ErrUpToDate when a snapshot
+// already finished at or after that time, and an error wrapping catalog.ErrNoCoverage
+// when the time is not restorable. A manifest write that reports failure is read back:
+// if the manifest is there and is this run's, the compaction succeeded. A failed
+// compaction deletes the parts it stored that no manifest lists, and nothing at all when
+// it cannot tell whether its manifest is there.
 func Run(ctx context.Context, cat *catalog.Catalog, cfg Config) (Result, error) {
 	if cfg.Part == (writer.PartPolicy{}) {
 		cfg.Part = writer.DefaultPartPolicy()
@@ -134,8 +143,10 @@ func build(ctx context.Context, b storage.Bucket, p catalog.Plan, cfg Config) (r
 
 	var (
 		parts []writer.ManifestPart
+		tried []string // names of the parts this run tried to store
 		part  *writer.Part
 		items int64
+		ours  []byte // the manifest, once encoded
 	)
 	defer func() {
 		if part != nil {
@@ -148,13 +159,10 @@ func build(ctx context.Context, b storage.Bucket, p catalog.Plan, cfg Config) (r
 		// them for retention.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		for _, mp := range parts {
-			if derr := b.Delete(dctx, writer.SnapshotDir(table, id)+mp.Name); derr != nil {
-				log.Warn("could not delete a part of a failed compaction", "part", mp.Name, "err", derr)
-			}
-		}
+		cleanUp(dctx, b, log, table, id, tried, ours)
 	}()
 	flush := func() error {
+		tried = append(tried, writer.PartName(len(parts)))
 		mp, err := writer.FlushPart(ctx, b, part, table, id, len(parts))
 		if err != nil {
 			return err
@@ -198,13 +206,60 @@ func build(ctx context.Context, b storage.Bucket, p catalog.Plan, cfg Config) (r
 	m.CompactedFrom = &writer.CompactionSource{SnapshotID: p.Snapshot.ID, ChangesUntil: p.At}
 	m.ItemCount = items
 	m.Parts = append([]writer.ManifestPart{}, parts...)
-	data, err := writer.EncodeManifest(m)
-	if err != nil {
+	if ours, err = writer.EncodeManifest(m); err != nil {
 		return Result{}, err
 	}
-	if err := b.Create(ctx, writer.ManifestKey(table, id), bytes.NewReader(data)); err != nil {
+	// A write that reports failure but stored the manifest counts as success (see
+	// CreateManifest); the clean-up reads the key again before it deletes a part.
+	if err := writer.CreateManifest(ctx, b, writer.ManifestKey(table, id), ours); err != nil {
 		return Result{}, fmt.Errorf("compact %s: write manifest: %w", table, err)
 	}
 	log.Debug("compaction complete", "items", items, "parts", len(parts), "snapshot_items", st.SnapshotItems, "changes_replayed", st.Replayed)
 	return Result{Manifest: m, Base: p.Snapshot.ID, Stats: st}, nil
+}
+
+// cleanUp deletes what a failed compaction stored: the parts it tried to store that no
+// manifest at its snapshot's key lists. A manifest can be there although its write
+// reported failure, and its parts must then stay; when the key cannot be read, nothing is
+// deleted (retention removes a directory without a manifest after its grace period, and
+// checks a complete snapshot's parts before it adopts it as the base of the window).
+func cleanUp(ctx context.Context, b storage.Bucket, log *slog.Logger, table, id string, tried []string, ours []byte) {
+	key := writer.ManifestKey(table, id)
+	listed := map[string]bool{}
+	switch data, m, err := writer.StoredManifest(ctx, b, key); {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		log.Warn("a failed compaction left its snapshot directory as it is: cannot tell whether its manifest is there",
+			"dir", storage.URL(b, writer.SnapshotDir(table, id)), "err", err)
+		return
+	default:
+		if bytes.Equal(data, ours) {
+			log.Warn("the compaction's manifest is stored after all, though writing it failed: the snapshot is complete and stays")
+		}
+		for _, mp := range m.Parts {
+			listed[mp.Name] = true
+		}
+	}
+	for _, name := range tried {
+		if listed[name] {
+			continue
+		}
+		if err := b.Delete(ctx, writer.SnapshotDir(table, id)+name); err != nil {
+			log.Warn("could not delete a part of a failed compaction", "part", name, "err", err)
+		}
+	}
+	if len(listed) > 0 || ours == nil {
+		return
+	}
+	// A manifest write that failed may still land (a request the server finished after
+	// the client gave up). Found now, it lists parts just deleted: without it the
+	// snapshot is merely incomplete, which no restore picks.
+	if data, _, err := writer.StoredManifest(ctx, b, key); err == nil && bytes.Equal(data, ours) {
+		if err := b.Delete(ctx, key); err != nil {
+			log.Error("the manifest of a failed compaction appeared after its parts were deleted and cannot be deleted: delete it by hand",
+				"manifest", storage.URL(b, key), "err", err)
+			return
+		}
+		log.Warn("deleted the manifest of a failed compaction that was stored after its parts were deleted", "manifest", storage.URL(b, key))
+	}
 }

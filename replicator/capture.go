@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ddbtape/ddbtape/capturelock"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/metrics"
@@ -76,11 +77,14 @@ type Config struct {
 	// sidecar keeps it inside its shutdown grace period.
 	FlushTimeout time.Duration
 	// Leases, when set, shares the shards with other capture processes: this one reads
-	// only the shards it holds a lease on (see leases.go). Nil: it reads every shard.
+	// only the shards it holds a lease on (see leases.go). Nil: it reads every shard,
+	// under the table's capture lock in the destination (see lock.go).
 	Leases Leases
 	// WriterID names this process in the ledger (default: host name and process id).
 	WriterID string
-	Logger   *slog.Logger
+	// Lock tunes the capture lock taken without Leases.
+	Lock   capturelock.Options
+	Logger *slog.Logger
 }
 
 // Capture tails one table's stream. Create it with NewCapture; Run it once.
@@ -189,11 +193,18 @@ func (c *Capture) flushLedger(ctx context.Context) error {
 // Run captures until ctx is cancelled (a normal stop: it returns nil once everything read
 // is stored and checkpointed), until the table is idle with UntilIdle set, or until a
 // shard fails, whose error it returns after the other shards have stored what they read.
-func (c *Capture) Run(ctx context.Context) error {
+// Without Leases it first takes the table's capture lock and returns a
+// *capturelock.LockedError at once when another capture holds it (see lock.go).
+func (c *Capture) Run(ctx context.Context) (err error) {
 	stream, err := shards.StreamOf(ctx, c.tables, c.cfg.Table)
 	if err != nil {
 		return err
 	}
+	ctx, unlock, err := c.lockDestination(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { err = unlock(err) }()
 	state, err := c.store.Load(ctx, c.cfg.Table)
 	if err != nil {
 		return err

@@ -333,8 +333,8 @@ func TestCapture_VanishedShardIsAGapAndNoLongerHoldsBackChildren(t *testing.T) {
 	}
 }
 
-// failingBucket fails Create once `left` objects were created: `failures` times, or
-// for ever.
+// failingBucket fails Create once `left` segments or checkpoints were created:
+// `failures` times, or for ever. The capture lock passes.
 type failingBucket struct {
 	storage.Bucket
 	left     atomic.Int32

@@ -33,6 +33,30 @@
 // snapshot becomes incomplete and no restore picks it), then its other objects, then the
 // segments. The next run finishes what was left.
 //
+// # A base is adopted only whole
+//
+// Deleting what is older than B is safe only if B restores. Before a run that deletes
+// anything adopts B, it confirms that every part B's manifest lists is present, of the
+// size the manifest says, and of its SHA-256. A damaged B (a part missing, truncated or
+// changed; or a manifest left without its parts, as a compaction's clean-up once did) is
+// not adopted: the run logs an error naming it, reports it in Result.Rejected, and
+// decides again as if B did not exist, so the older snapshot that a restore would need
+// instead, and its segments, stay. B itself is kept for inspection; a new snapshot
+// replaces it.
+//
+// Checking the SHA-256 means reading the whole snapshot, and the base changes rarely (when
+// a newer snapshot passes the horizon), so a run does not repeat it every hour: a
+// Verified, kept by the process (the scheduler keeps one per table), remembers the
+// snapshots already read, keyed by id and the manifest's part list. Presence and size are
+// checked on every run from the listing the run makes anyway, at no cost. A remembered
+// snapshot whose part was later changed in place, keeping its size, is therefore caught
+// only by the next process (or by restore and verify, which check every part they read).
+// The other choice, a verified marker object written into the snapshot directory, would
+// spare a restarted process the reading too, but would add an object kind to the backup's
+// layout that every reader of a snapshot directory must know to ignore, and a claim that
+// outlives the bytes it vouches for; reading a base once per process is cheap next to
+// the scan or compaction that made it.
+//
 // # Readers: locks and the horizon marker
 //
 // A reader plans from a listing and then reads files for minutes or hours; retention

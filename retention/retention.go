@@ -29,6 +29,9 @@ type Config struct {
 	Retention time.Duration
 	// IncompleteGrace: 0 means DefaultIncompleteGrace.
 	IncompleteGrace time.Duration
+	// Verified remembers across runs which base snapshots were read and found whole; nil
+	// reads the base's parts on every run that deletes something.
+	Verified *Verified
 	// Logger receives what was deleted; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -44,6 +47,10 @@ type Result struct {
 	// NothingRestorable is set when no restore point at or after the horizon exists, so
 	// nothing was deleted.
 	NothingRestorable bool
+	// Rejected are the snapshots the run would have adopted as the window's base but
+	// found damaged (a part missing, or of another size or SHA-256 than the manifest
+	// says); it decided without them and deleted nothing they would have replaced.
+	Rejected []Rejected
 	// Deferred is set when a reader took a lock while the run decided; nothing was
 	// deleted, the next run will.
 	Deferred bool
@@ -96,17 +103,39 @@ func Run(ctx context.Context, cat *catalog.Catalog, cfg Config) (Result, error) 
 		return res, fmt.Errorf("list snapshots of %s: %w", table, err)
 	}
 	dirs := snapshotObjects(table, objs)
-	d, ok := Decide(l, res.Horizon, incompleteSnapshots(l, dirs), now.Add(-cfg.IncompleteGrace))
-	if !ok {
-		res.NothingRestorable = true
-		// With windows that all end before the horizon, capture has been stalled for
-		// longer than the retention: worth a warning. Without any, the backup is new.
-		level := slog.LevelDebug
-		if len(res.Windows) > 0 {
-			level = slog.LevelWarn
+	// usable is the listing less the snapshots found damaged: a base is adopted only once
+	// its parts are confirmed whole (see the package doc), else the run decides again
+	// without it, keeping what the older snapshots need.
+	usable := l
+	var d Decision
+	for {
+		var ok bool
+		d, ok = Decide(usable, res.Horizon, incompleteSnapshots(usable, dirs), now.Add(-cfg.IncompleteGrace))
+		if !ok {
+			res.NothingRestorable = true
+			// With windows that all end before the horizon, capture has been stalled for
+			// longer than the retention: worth a warning. Without any, the backup is new.
+			level := slog.LevelDebug
+			if len(res.Windows) > 0 {
+				level = slog.LevelWarn
+			}
+			log.Log(ctx, level, "retention: nothing is restorable at or after the horizon, so nothing is deleted", "horizon", res.Horizon, "windows", len(res.Windows), "damaged_snapshots", len(res.Rejected))
+			return res, nil
 		}
-		log.Log(ctx, level, "retention: nothing is restorable at or after the horizon, so nothing is deleted", "horizon", res.Horizon, "windows", len(res.Windows))
-		return res, nil
+		if d.Empty() {
+			break
+		}
+		problem, err := checkBase(ctx, b, table, d.Base, manifestOf(usable, d.Base), dirs[d.Base], cfg.Verified)
+		if err != nil {
+			return res, err
+		}
+		if problem == "" {
+			break
+		}
+		res.Rejected = append(res.Rejected, Rejected{Snapshot: d.Base, Problem: problem})
+		log.Error("retention: a damaged snapshot is not adopted as the base of the restorable window; the older snapshots and segments stay. Restores that start from it fail: take a new snapshot, then delete its directory",
+			"snapshot", d.Base, "problem", problem)
+		usable = without(usable, []string{d.Base})
 	}
 	res.Decision = d
 	if d.Empty() {
@@ -211,6 +240,16 @@ func expiredObjects(keys []string) []storage.Object {
 		out[i] = storage.Object{Key: k}
 	}
 	return out
+}
+
+// manifestOf is the manifest of snapshot id in l; nil when it has none.
+func manifestOf(l catalog.Listing, id string) *writer.Manifest {
+	for _, s := range l.Snapshots {
+		if s.ID == id {
+			return s.Manifest
+		}
+	}
+	return nil
 }
 
 // without is l less the snapshots ids.

@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -164,7 +163,9 @@ func (j *Job) finish(ctx context.Context, existing map[string]int) (writer.Manif
 	if err != nil {
 		return writer.Manifest{}, err
 	}
-	if err := j.state.Create(ctx, writer.ManifestName, bytes.NewReader(data)); err != nil {
+	// A write that reports failure but stored this manifest is success (see CreateManifest):
+	// the snapshot is complete, and nothing is deleted on failure anyway.
+	if err := writer.CreateManifest(ctx, j.state, writer.ManifestName, data); err != nil {
 		if errors.Is(err, storage.ErrExists) {
 			return writer.Manifest{}, fmt.Errorf("write manifest: another run finished this snapshot first: %w", err)
 		}

@@ -1,7 +1,10 @@
 // Package snapshot takes a base snapshot of a DynamoDB table: a parallel Scan whose
 // segments each write Parquet parts under <dest>/<table>/snapshots/<id>/, then a manifest
 // (writer.Manifest) written last: a snapshot without a manifest is incomplete and no
-// restore uses it.
+// restore uses it. A manifest write that reports failure is read back, since on S3 it can
+// have been stored all the same (a 412 after a lost response, a 500 after the commit):
+// the manifest of this run found there is success (writer.CreateManifest). A failed run
+// deletes no part: it can be resumed.
 //
 // A snapshot is resumable. Each segment checkpoints its LastEvaluatedKey beside the parts
 // (see state.go), only after the parts holding the pages before it are stored, so a

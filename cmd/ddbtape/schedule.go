@@ -312,8 +312,10 @@ func (s *tableSchedule) runCompactions(ctx context.Context) error {
 
 func (s *tableSchedule) runRetention(ctx context.Context) error {
 	every := retentionInterval(s.t.Retention)
+	// A base snapshot's parts are read once per process, not every run (see retention).
+	verified := &retention.Verified{}
 	for {
-		res, err := retention.Run(ctx, s.cat, retention.Config{Retention: s.t.Retention, Logger: s.d.log, Now: s.now})
+		res, err := retention.Run(ctx, s.cat, retention.Config{Retention: s.t.Retention, Verified: verified, Logger: s.d.log, Now: s.now})
 		switch {
 		case ctx.Err() != nil:
 			return nil
