@@ -291,8 +291,8 @@ func (w *world) windowEnd() time.Time {
 // waitCovered waits (checking the promise meanwhile) until the window reaches at.
 func (w *world) waitCovered(at time.Time) {
 	w.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	deadline := time.Now().Add(3 * time.Minute)
+	for i := 0; ; i++ {
 		if end := w.windowEnd(); !end.Before(at) {
 			w.check()
 			return
@@ -300,7 +300,33 @@ func (w *world) waitCovered(at time.Time) {
 		if time.Now().After(deadline) {
 			w.t.Fatalf("the window never reached %s (end %s); status %+v", at, w.windowEnd(), catalog.Summarize(w.listing()))
 		}
-		w.check()
+		if i%5 == 0 {
+			w.check() // while capture catches up, too
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitListed waits until capture recorded a listing of the current stream and covered
+// every shard of it up to a minute before now.
+func (w *world) waitListed() {
+	w.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	want := w.clock.Now().Add(-65 * time.Second)
+	for {
+		st := catalog.Summarize(w.listing())
+		ok := len(st.Shards) > 0
+		for _, s := range st.Shards {
+			if s.StreamARN == w.stream && s.CoveredUntil.Before(want) {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("capture never covered the stream up to %s: %+v", want, st)
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -333,18 +359,41 @@ func (w *world) restore(p catalog.Plan) map[string]string {
 // the present restores equal to the model or is refused with ErrNoCoverage, and every
 // window the status advertises is accepted (that NewPlan accepts exactly the windows is
 // TestWindows_AreExactlyTheTimesNewPlanAccepts).
+//
+// Every second is covered by checking the seconds where an answer can change: the
+// model's state changes only at a write's stamp, and a restore's result only at a stored
+// change's stamp (a write's), at a snapshot's finish (another base) and at a window's
+// edge (accepted or refused). So the answer at any second equals the answer at the
+// latest such second before it; each is checked, with the second before it.
 func (w *world) check() []catalog.Window {
 	w.t.Helper()
 	l := w.listing()
 	ws := catalog.Windows(l)
 	var first time.Time
+	var edges []time.Time
 	for _, s := range catalog.CompleteSnapshots(l.Snapshots) {
 		if first.IsZero() || s.Manifest.FinishedAt.Before(first) {
 			first = s.Manifest.FinishedAt
 		}
+		edges = append(edges, s.Manifest.FinishedAt)
 	}
 	if first.IsZero() {
 		return ws
+	}
+	now := w.clock.Now()
+	for _, c := range w.writes {
+		edges = append(edges, c.stamp)
+	}
+	for _, win := range ws {
+		edges = append(edges, win.From, win.Until, win.Until.Add(time.Second))
+	}
+	seconds := map[time.Time]bool{first.Truncate(time.Second): true, now.Truncate(time.Second): true}
+	for _, e := range edges {
+		for _, t := range []time.Time{e.Truncate(time.Second), e.Truncate(time.Second).Add(-time.Second), e.Truncate(time.Second).Add(time.Second)} {
+			if !t.Before(first.Truncate(time.Second)) && !t.After(now) {
+				seconds[t] = true
+			}
+		}
 	}
 	inWindow := func(t time.Time) bool {
 		for _, win := range ws {
@@ -354,7 +403,7 @@ func (w *world) check() []catalog.Window {
 		}
 		return false
 	}
-	for t := first.Truncate(time.Second); !t.After(w.clock.Now()); t = t.Add(time.Second) {
+	for _, t := range slices.SortedFunc(maps.Keys(seconds), func(a, b time.Time) int { return a.Compare(b) }) {
 		p, err := catalog.NewPlan(l, t)
 		if err != nil {
 			if !errors.Is(err, catalog.ErrNoCoverage) {

@@ -3,6 +3,9 @@ package catalog_test
 import (
 	"testing"
 	"time"
+
+	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/replicator"
 )
 
 // A split whose quiet child is read while its busy child is not yet: the busy child,
@@ -50,3 +53,149 @@ func TestWindow_SplitWithABusyAndAQuietChild(t *testing.T) {
 }
 
 func key(i int) string { return "k" + string(rune('a'+i)) }
+
+// A root shard that appears while capture runs holds the window back from the moment it
+// may have existed: until it is listed by the last recorded listing, and until it is read.
+func TestWindow_ANewRootShardAppearsMidRun(t *testing.T) {
+	w := newWorld(t, true)
+	for i := range 4 {
+		w.put("root", key(i), i)
+		w.tick(1)
+	}
+	// Listings are slow: the new root lives for a while before capture sees it.
+	c := w.startCapture(func(cfg *replicator.Config) { cfg.RelistInterval = 400 * time.Millisecond })
+	w.tick(2)
+	w.snapshot(2 * time.Second)
+	w.put("root", key(0), 10)
+	w.tick(70)
+	w.waitCovered(w.clock.Now().Add(-65 * time.Second))
+	w.addShard("root2", "")
+	for i := range 8 {
+		w.put("root2", key(10+i), 20+i)
+		w.put("root", key(i%4), 30+i)
+		w.tick(1)
+		w.check()
+	}
+	w.tick(70)
+	w.waitCovered(w.clock.Now().Add(-65 * time.Second))
+	w.compactAtEnd()
+	w.put("root2", key(10), 99)
+	w.tick(70)
+	w.waitCovered(w.clock.Now().Add(-65 * time.Second))
+	c.stop(t)
+	w.check()
+	t.Logf("%d seconds restored equal to the model, %d refused", w.checked, w.refused)
+}
+
+// A table whose stream is disabled and enabled again: the old stream keeps its era and
+// its unread tail is drained; the time between the streams is a gap no restore crosses,
+// also once the new stream is captured; a snapshot after the change opens a new window.
+func TestWindow_StreamReplacedWithAnUnreadTail(t *testing.T) {
+	w := newWorld(t, true)
+	for i := range 4 {
+		w.put("root", key(i), i)
+		w.tick(1)
+	}
+	c := w.startCapture(nil)
+	w.tick(2)
+	w.snapshot(2 * time.Second)
+	w.put("root", key(1), 11)
+	w.tick(70)
+	w.waitCovered(w.clock.Now().Add(-65 * time.Second))
+	c.stop(t)
+	// The tail: written while nobody captures, still in the old stream.
+	var tail time.Time
+	for i := range 4 {
+		w.put("root", key(i), 40+i)
+		tail = w.clock.Now().Truncate(time.Second)
+		w.tick(2)
+	}
+	if err := w.fake.DisableStream(w.table); err != nil {
+		t.Fatal(err)
+	}
+	w.tick(5)
+	w.put("", key(2), 50) // in no stream
+	w.del("", key(3))
+	w.tick(5)
+	arn, err := w.fake.EnableStream(w.table, "NEW_AND_OLD_IMAGES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.stream = arn
+	w.addShard("root-b", "")
+	w.tick(2)
+	w.put("root-b", key(0), 60)
+	w.tick(1)
+	w.check() // before the new capture: nothing after the old coverage
+	c = w.startCapture(nil)
+	w.tick(70)
+	// The old era now reaches the tail's last record (the drained old shard is read to
+	// its end; its era ends where its open coverage stopped).
+	w.waitCovered(tail.Add(-time.Second))
+	ws := w.check()
+	if len(ws) != 1 {
+		t.Fatalf("windows %v, want one window in the old era", ws)
+	}
+	w.snapshot(2 * time.Second)
+	w.put("root-b", key(0), 61)
+	w.put("root-b", key(5), 62)
+	w.tick(70)
+	w.waitCovered(w.clock.Now().Add(-65 * time.Second))
+	if ws := w.check(); len(ws) != 2 {
+		t.Fatalf("windows %v, want the old era's and the new snapshot's", ws)
+	}
+	w.compactAtEnd()
+	c.stop(t)
+	w.check()
+	t.Logf("%d seconds restored equal to the model, %d refused", w.checked, w.refused)
+}
+
+// A table snapshotted before it had a stream: the snapshot opens no window with the
+// stream's segments (writes between it and the stream are in no stream), it restores
+// alone at its own time, and a snapshot after the stream opens a window.
+func TestWindow_StreamEnabledAfterASnapshot(t *testing.T) {
+	w := newWorld(t, false)
+	for i := range 5 {
+		w.put("", key(i), i)
+		w.tick(1)
+	}
+	s0 := w.snapshot(2 * time.Second)
+	w.tick(3)
+	w.put("", key(1), 11) // after the snapshot, before the stream: in no stream
+	w.del("", key(2))
+	w.tick(3)
+	arn, err := w.fake.EnableStream(w.table, "NEW_AND_OLD_IMAGES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.stream = arn
+	w.addShard("root", "")
+	w.tick(1)
+	w.put("root", key(3), 33)
+	w.tick(1)
+	c := w.startCapture(nil)
+	w.tick(70)
+	w.waitListed()
+	if ws := w.check(); len(ws) != 0 {
+		t.Fatalf("windows %v: the stream-less snapshot must open none", ws)
+	}
+	p, err := catalog.SnapshotPlan(w.listing(), s0.SnapshotID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := w.restore(p), w.state(s0.FinishedAt); !sameItems(got, want) {
+		t.Fatalf("the snapshot alone differs from the table at its finish:\n%s", diffItems(got, want))
+	}
+	st := catalog.Summarize(w.listing())
+	if len(st.Snapshots) != 1 || !st.Snapshots[0].Alone {
+		t.Fatalf("status snapshots %+v: want the stream-less one marked to restore alone", st.Snapshots)
+	}
+	w.snapshot(2 * time.Second)
+	w.put("root", key(4), 44)
+	w.tick(70)
+	w.waitCovered(w.clock.Now().Add(-65 * time.Second))
+	w.compactAtEnd()
+	c.stop(t)
+	w.check()
+	t.Logf("%d seconds restored equal to the model, %d refused", w.checked, w.refused)
+}
