@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +41,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, shardIDs ...string) *fixture {
 	t.Helper()
-	fake := fakestreams.Start()
+	return newFixtureAt(t, nil, shardIDs...)
+}
+
+// newFixtureAt is newFixture with the fake's clock (DynamoDB's) set by now (nil: the real one).
+func newFixtureAt(t *testing.T, now func() time.Time, shardIDs ...string) *fixture {
+	t.Helper()
+	fake := fakestreams.NewServer(fakestreams.Options{Now: now})
 	t.Cleanup(fake.Close)
 	arn, err := fake.CreateTable(fakestreams.TableSpec{Name: "orders", StreamViewType: "NEW_AND_OLD_IMAGES"})
 	if err != nil {
@@ -562,5 +570,106 @@ func TestCapture_BusyShardStillAdvancesCoverage(t *testing.T) {
 	}
 	if got, want := state.Shards[id].CoveredUntil, base.Add(19*time.Second-time.Millisecond); got.Before(want) {
 		t.Fatalf("covered until %s, want at least %s (just before the last stored stamp)", got, want)
+	}
+}
+
+// Issue #12, 1: --start latest applies only to the shards of the first listing; a child
+// that appears later (a split, or the four-hourly rollover) is read from its start, so
+// its first records are stored.
+func TestCapture_StartLatestReadsShardsThatAppearLaterFromTheirStart(t *testing.T) {
+	root, left, right := fakestreams.ShardID(1), fakestreams.ShardID(2), fakestreams.ShardID(3)
+	f := newFixture(t, root)
+	if _, err := f.fake.AppendRecords(root, item("before", 1)); err != nil { // before the start: not read
+		t.Fatal(err)
+	}
+	var want []string
+	split := make(chan struct{})
+	var once sync.Once
+	// Once the root was polled from LATEST, it splits and both children get records at once.
+	f.fake.OnGetRecords(func(shard string) {
+		if shard != root {
+			return
+		}
+		once.Do(func() {
+			s, err := f.fake.AppendRecords(root, item("after", 2))
+			if err != nil {
+				t.Error(err)
+			}
+			want = append(want, s...)
+			if err := f.fake.Split(root, left, right); err != nil {
+				t.Error(err)
+			}
+			for _, id := range []string{left, right} {
+				s, err := f.fake.AppendRecords(id, item("child-"+id, 3), item("child2-"+id, 4))
+				if err != nil {
+					t.Error(err)
+				}
+				want = append(want, s...)
+			}
+			close(split)
+		})
+	})
+	if err := f.run(t, func(c *Config) { c.StartLatest = true; c.RelistInterval = 10 * time.Millisecond }); err != nil {
+		t.Fatal(err)
+	}
+	<-split
+	var got []string
+	for _, id := range []string{root, left, right} {
+		got = append(got, seqs(f.stored(t)[id])...)
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if !equalStrings(got, want) {
+		t.Fatalf("stored %v, want every record written after the start %v (the children's first records included)", got, want)
+	}
+}
+
+// Issue #12, 2: a quiet shard has a position without a sequence number. When capture comes
+// back after more than the retention, records written and trimmed meanwhile are gone
+// without any TrimmedDataAccessException (TRIM_HORIZON never raises it): continuity
+// cannot be proven, so a gap is recorded and said.
+func TestCapture_RestartPastTheRetentionOnAQuietShardRecordsAGap(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	var mu sync.Mutex
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f := newFixtureAt(t, clock, id)
+	if err := f.run(t, nil); err != nil { // reads nothing: the shard is quiet
+		t.Fatal(err)
+	}
+	state, err := f.store.Load(context.Background(), f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := state.Shards[id]; p.SequenceNumber != "" || p.CoveredUntil.IsZero() {
+		t.Fatalf("position %+v: want a quiet shard covered without a sequence number", p)
+	}
+	// Capture is down for 25 hours; a record is written and trimmed meanwhile.
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	lost, err := f.fake.AppendRecords(id, item("lost", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.fake.Trim(id, lost[0]); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(23 * time.Hour)
+	mu.Unlock()
+	var buf bytes.Buffer
+	if err := f.run(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&buf, nil)) }); err != nil {
+		t.Fatal(err)
+	}
+	state, err = f.store.Load(context.Background(), f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(state.Gaps) != 1 || state.Gaps[0].ShardID != id {
+		t.Fatalf("gaps %+v: want one for shard %s", state.Gaps, id)
+	}
+	if !strings.Contains(buf.String(), "gap in the backup") {
+		t.Errorf("the log does not say so:\n%s", buf.String())
 	}
 }

@@ -111,7 +111,8 @@ func (r *run) loop(ctx context.Context) error {
 		}
 	}
 	fail := func(err error) {
-		if r.firstErr == nil {
+		if r.firstErr == nil && readCtx.Err() == nil {
+			// An error after reading was told to stop is that stop, not a failure.
 			r.firstErr = err
 		}
 		stop()
@@ -128,7 +129,10 @@ func (r *run) loop(ctx context.Context) error {
 			w.stream.positions[res.shardID] = w.pos
 			delete(r.workers, res.shardID)
 			if res.err != nil {
-				fail(res.err)
+				if r.firstErr == nil {
+					r.firstErr = res.err
+				}
+				stop()
 			} else if !stopping {
 				if err := r.schedule(readCtx); err != nil {
 					fail(err)
