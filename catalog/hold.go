@@ -60,6 +60,8 @@ func (c *Catalog) PlanHeld(ctx context.Context, at At, o PlanOptions, fn func(ct
 		t = p.At
 	} else if t, err = Resolve(l, at); err != nil {
 		return err
+	} else if _, err := NewPlan(l, t); err != nil {
+		return err // a time the backup cannot serve is refused before any lock is taken
 	}
 	if o.NoLock {
 		p, err := plan(l, t)

@@ -53,11 +53,19 @@ type shardWorker struct {
 	// polls, 0 while records flow or before the first poll answered; read by the
 	// coordinator for --until-idle. A shard stuck in retries is not idle.
 	idleSince atomic.Int64
+	// idleServer is DynamoDB's clock (unix nanos) at that first empty poll, and covered
+	// readThrough (unix nanos; the final flush saves it): an idle shard counts as idle for
+	// --until-idle only once its coverage reached the start of its idleness, so that
+	// everything written before it went quiet is restorable when capture exits.
+	idleServer, covered atomic.Int64
 	records   atomic.Int64
 }
 
 func (w *shardWorker) idleFor(now time.Time) time.Duration {
 	since := w.idleSince.Load()
+	if since != 0 && w.covered.Load() < w.idleServer.Load() {
+		return 0
+	}
 	if !w.shard.Open() || since == 0 {
 		return 0 // closed shards are read at full speed and end by themselves
 	}
@@ -151,7 +159,10 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 		// is read. Closed shards may answer empty pages before their end; those prove
 		// nothing.
 		w.readThrough = server.Add(-stampMargin)
-		w.idleSince.CompareAndSwap(0, now.UnixNano())
+		w.covered.Store(w.readThrough.UnixNano())
+		if w.idleSince.CompareAndSwap(0, now.UnixNano()) {
+			w.idleServer.Store(server.UnixNano())
+		}
 		w.c.cfg.Metrics.ShardCaughtUp(w.c.cfg.Table, w.shard.ID, b.PolledAt)
 	}
 

@@ -190,6 +190,7 @@ func Prepare(ctx context.Context, db API, bucket storage.Bucket, cfg Config) (*J
 	} else if err := j.reopen(ctx, created); err != nil {
 		return nil, err
 	}
+	j.table.SnapshotID = j.job.SnapshotID
 	if w := streamWarning(j.table); w != "" {
 		cfg.Logger.Warn(w, "table", cfg.Table)
 	}

@@ -87,8 +87,8 @@ func secondaryIndex(name *string, ks []types.KeySchemaElement, p *types.Projecti
 func streamWarning(m writer.Manifest) string {
 	switch m.StreamViewType {
 	case "":
-		return fmt.Sprintf("table %s has no stream: this snapshot can be restored as it is, but cannot be combined with change segments; "+
-			"enable a NEW_AND_OLD_IMAGES stream and start 'ddbtape capture' before the next snapshot", m.TableName)
+		return fmt.Sprintf("table %s has no stream: this snapshot can be restored alone (restore --snapshot %s), but cannot be combined with change segments; "+
+			"enable a NEW_AND_OLD_IMAGES stream, start 'ddbtape capture', then take a new snapshot", m.TableName, m.SnapshotID)
 	case string(types.StreamViewTypeNewImage), string(types.StreamViewTypeNewAndOldImages):
 		return ""
 	default:

@@ -22,7 +22,7 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const restoreUsage = "--source URL --table NAME --at TIME (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt]"
+const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt]"
 
 // sourceFlags are what restore, status and verify share: where the backup is and how to read it.
 type sourceFlags struct {
@@ -110,7 +110,8 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	var src sourceFlags
 	src.register(fs)
 	var (
-		atFlag    = fs.String("at", "", "restore the table as it was at this time: RFC 3339 (inclusive), or now/latest for the end of the restorable window (required)")
+		atFlag    = fs.String("at", "", "restore the table as it was at this time: RFC 3339 (inclusive), or now/latest for the end of the restorable window")
+		snapID    = fs.String("snapshot", "", "instead of --at: restore this snapshot alone, with no change replayed (a snapshot taken before the table had a stream; its items are as the scan read them)")
 		toTable   = fs.String("to-table", "", "write into this table: made equal to the state at --at (with --create: a new table)")
 		create    = fs.Bool("create", false, "create --to-table from the snapshot's schema (keys, indexes, billing mode; no stream) and load it")
 		dryRun    = fs.Bool("dry-run", false, "with --to-table: print how many items would be put, deleted and left unchanged, and write nothing")
@@ -134,8 +135,10 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	switch {
-	case *atFlag == "":
-		return usagef("--at is required: an RFC 3339 time, or now/latest")
+	case *atFlag == "" && *snapID == "":
+		return usagef("--at is required: an RFC 3339 time, or now/latest (or --snapshot ID to restore one snapshot alone)")
+	case *atFlag != "" && *snapID != "":
+		return usagef("give --at or --snapshot, not both")
 	case (*toTable == "") == (*toFile == ""):
 		return usagef("give exactly one of --to-table and --to-file")
 	case *create && *toTable == "":
@@ -158,9 +161,12 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return usagef("--to-table: %v", err)
 		}
 	}
-	at, err := catalog.ParseAt(*atFlag)
-	if err != nil {
-		return &usageError{msg: err.Error()}
+	var at catalog.At
+	if *snapID == "" {
+		var err error
+		if at, err = catalog.ParseAt(*atFlag); err != nil {
+			return &usageError{msg: err.Error()}
+		}
 	}
 	if *toFile != "" && !*force {
 		if _, err := os.Lstat(*toFile); err == nil {
@@ -172,7 +178,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return lock.planHeld(ctx, e, bk, at, *atFlag, "", "restore", func(ctx context.Context, p catalog.Plan) error {
+	return lock.planHeld(ctx, e, bk, at, *atFlag, *snapID, "restore", func(ctx context.Context, p catalog.Plan) error {
 		return restoreTo(ctx, e, &src, cfg, bk, p, restoreTarget{
 			toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff,
 			keysFile: *keysFile, keyPrefix: *keyPrefix, skipBad: *skipBad, scanSegs: *scanSegs,
@@ -192,8 +198,13 @@ type restoreTarget struct {
 // restoreTo applies plan p to the target t.
 func restoreTo(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk source, p catalog.Plan, t restoreTarget) error {
 	m := p.Snapshot.Manifest
-	fmt.Fprintf(e.stderr, "restoring %s at %s from snapshot %s (%d items, finished %s) and %d segments replayed from %s\n",
-		*src.table, p.At.Format(time.RFC3339Nano), p.Snapshot.ID, m.ItemCount, m.FinishedAt.Format(time.RFC3339), len(p.Segments), p.ReplayFrom.Format(time.RFC3339))
+	if p.ReplayFrom.After(p.At) {
+		fmt.Fprintf(e.stderr, "restoring snapshot %s of %s alone (%d items, finished %s): no change is replayed, each item is as the scan read it\n",
+			p.Snapshot.ID, *src.table, m.ItemCount, m.FinishedAt.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(e.stderr, "restoring %s at %s from snapshot %s (%d items, finished %s) and %d segments replayed from %s\n",
+			*src.table, p.At.Format(time.RFC3339Nano), p.Snapshot.ID, m.ItemCount, m.FinishedAt.Format(time.RFC3339), len(p.Segments), p.ReplayFrom.Format(time.RFC3339))
+	}
 	filter, err := keyFilter(m, t.keysFile, t.keyPrefix)
 	if err != nil {
 		return err

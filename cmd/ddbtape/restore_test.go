@@ -277,8 +277,9 @@ func TestStatus_ShowsSnapshotsWindowsShardsAndGaps(t *testing.T) {
 		"last captured change: 2026-03-01T10:30:00Z",
 		"segments: 1",
 		"snap-1", "complete", "snap-2", "incomplete",
-		"shardId-1", "2026-03-01T11:00:00Z", "open (leaf)",
-		"shard shardId-1 from 2026-03-01T10:40:00Z to 2026-03-01T10:50:00Z: records trimmed",
+		"coverage from: checkpoint store",
+		"shardId-1", "2026-03-01T11:00:00Z", "open",
+		"shard shardId-1 from 2026-03-01T10:40:00Z to 2026-03-01T10:50:00Z (trimmed): records trimmed",
 	} {
 		if !strings.Contains(res.stdout, s) {
 			t.Errorf("status lacks %q:\n%s", s, res.stdout)

@@ -39,10 +39,14 @@ func waitUntil(t *testing.T, budget time.Duration, what string, cond func() (boo
 var tempObject = regexp.MustCompile(`^\..*\.tmp-[0-9]+$`)
 
 // mutableObject tells the objects that are replaced by design: checkpoint documents, a
-// running snapshot's state and retention's reader locks. Every other object (segments,
-// parts, manifests) is written once.
+// running snapshot's state, retention's reader locks and the capture lock. Every other
+// object (segments, parts, manifests, the ledger's objects) is written once.
 func mutableObject(key string) bool {
-	return strings.Contains(key, "/checkpoints/") || strings.Contains(key, "/state/") || strings.Contains(key, "/locks/")
+	if strings.Contains(key, "/ledger/") {
+		return false
+	}
+	return strings.Contains(key, "/checkpoints/") || strings.Contains(key, "/state/") || strings.Contains(key, "/locks/") ||
+		strings.HasSuffix(key, "/capture.lock")
 }
 
 // storeAudit remembers the content hash of every immutable object it has seen in a
