@@ -167,8 +167,13 @@ func (c *Capture) Stats() Stats {
 }
 
 // retry stores with retries (see retryStore).
+// A retry that gives up is counted (metrics.Recorder.RetriesExhausted, op = what).
 func (c *Capture) retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
-	return retryStore(ctx, log, what, c.cfg.StoreRetryBound, c.cfg.Sleep, op)
+	err := retryStore(ctx, log, what, c.cfg.StoreRetryBound, c.cfg.Sleep, op)
+	if errors.Is(err, errStoreGaveUp) {
+		c.cfg.Metrics.RetriesExhausted(c.cfg.Table, what)
+	}
+	return err
 }
 
 // reader returns the read loop for one shard; it adds the shard to the log lines itself.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -270,8 +271,12 @@ func TestCapture_TrimmedRecordsAreRecordedAsAGap(t *testing.T) {
 	if err := f.fake.Trim(id, lost[1]); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.run(t, nil); err != nil {
+	rec := &countingRecorder{}
+	if err := f.run(t, func(c *Config) { c.Metrics = rec }); err != nil {
 		t.Fatal(err)
+	}
+	if len(rec.gaps) != 1 || rec.gaps[0] != ledger.CauseTrimmed {
+		t.Errorf("gaps reported with causes %v, want one %s", rec.gaps, ledger.CauseTrimmed)
 	}
 	if got, want := seqs(f.stored(t)[id]), append(first, later...); !equalStrings(got, want) {
 		t.Fatalf("stored %v, want what was readable %v", got, want)
@@ -314,8 +319,12 @@ func TestCapture_VanishedShardIsAGapAndNoLongerHoldsBackChildren(t *testing.T) {
 	if err := f.fake.RemoveShard(parent); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.run(t, nil); err != nil {
+	rec := &countingRecorder{}
+	if err := f.run(t, func(c *Config) { c.Metrics = rec }); err != nil {
 		t.Fatal(err)
+	}
+	if len(rec.gaps) != 1 || rec.gaps[0] != ledger.CauseVanished {
+		t.Errorf("gaps reported with causes %v, want one %s", rec.gaps, ledger.CauseVanished)
 	}
 	got := f.stored(t)
 	if !equalStrings(seqs(got[parent]), done) || !equalStrings(seqs(got[child]), kept) {
@@ -401,9 +410,14 @@ func TestCapture_CheckpointNeverPassesARecordThatIsNotStored(t *testing.T) {
 	fb.forever = true
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := f.capture(t, fb, func(c *Config) { c.StoreRetryBound = 300 * time.Millisecond }).Run(ctx)
+	rec := &countingRecorder{}
+	err := f.capture(t, fb, func(c *Config) { c.StoreRetryBound = 300 * time.Millisecond; c.Metrics = rec }).Run(ctx)
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("capture returned %v, want the storage failure", err)
+	}
+	// The read loop's store gives up, and so may the final flush after it.
+	if got := rec.exhaustedOps(); len(got) == 0 || slices.ContainsFunc(got, func(op string) bool { return op != "segment" }) {
+		t.Errorf("retries that gave up reported %v, want segment only", got)
 	}
 	stored := seqs(f.stored(t)[id])
 	if !equalStrings(stored, all[:len(stored)]) || len(stored) != 21 {

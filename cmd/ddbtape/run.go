@@ -185,7 +185,7 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		if err != nil {
 			return nil, nil, fmt.Errorf("checkpoint: %w", err)
 		}
-		m, err := fleet.newLeases(client, store, t.Name, log)
+		m, err := fleet.newLeases(client, store, t.Name, rec, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -209,6 +209,7 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 	if err != nil {
 		return nil, nil, err
 	}
+	rec.TableScheduled(t.Name, metrics.Schedule{SnapshotEvery: t.Snapshot.Every})
 	jobs := []job{{name: "capture " + t.Name, run: capture.Run}}
 	sched := newTableSchedule(d, t, checkpoints, rec)
 	for _, ext := range []struct {
