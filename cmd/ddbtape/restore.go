@@ -391,29 +391,14 @@ func (r *runner) toExistingTable(ctx context.Context, db *dynamodb.Client, name 
 	return nil
 }
 
-// checkKeySchema makes sure the existing table has the backup's key, and returns the key
-// attribute names. Writing items of another key shape would fail item by item or, worse,
-// land under keys nobody expects.
+// checkKeySchema is restore.CheckKeySchema, with what to do when the table is missing.
 func checkKeySchema(ctx context.Context, db *dynamodb.Client, name string, m *writer.Manifest) ([]string, error) {
-	out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
-	if err != nil {
-		return nil, fmt.Errorf("describe table %s (add --create to make a new one): %w", name, err)
+	names, err := restore.CheckKeySchema(ctx, db, name, m)
+	switch {
+	case errors.Is(err, restore.ErrKeySchema):
+		return nil, fmt.Errorf("%w: restore into a new table with --create", err)
+	case err != nil:
+		return nil, fmt.Errorf("%w (add --create to make a new one)", err)
 	}
-	have := map[string]string{}
-	for _, k := range out.Table.KeySchema {
-		have[aws.ToString(k.AttributeName)] = string(k.KeyType)
-	}
-	want := map[string]string{}
-	for _, k := range m.KeySchema {
-		want[k.AttributeName] = k.KeyType
-	}
-	if len(have) != len(want) {
-		return nil, fmt.Errorf("table %s has another key schema than the backup of %s: restore into a new table with --create", name, m.TableName)
-	}
-	for n, kt := range want {
-		if have[n] != kt {
-			return nil, fmt.Errorf("table %s has another key schema than the backup of %s: restore into a new table with --create", name, m.TableName)
-		}
-	}
-	return restore.KeyNames(m), nil
+	return names, nil
 }
