@@ -22,11 +22,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/ddbtape/ddbtape/capturelock"
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/shards"
@@ -184,6 +186,19 @@ func (c *Capture) reader(streamARN, shardID string) *shards.Reader {
 	return &r
 }
 
+// checkRegion refuses to capture stream into a backup that holds another region's stream
+// (a global table's replicas each have one, all carrying every write): the destination's
+// ledger and checkpoint store say which region's it holds.
+func checkRegion(table string, stream shards.Stream, known ledger.State, state checkpoint.Table) error {
+	have := known.Regions()
+	for _, p := range state.Shards {
+		if r := globaltable.RegionOf(p.StreamARN); r != "" && !slices.Contains(have, r) {
+			have = append(have, r)
+		}
+	}
+	return globaltable.CheckRegion(table, "capture", globaltable.RegionOf(stream.StreamARN), have)
+}
+
 // flushLedger writes the ledger's pending facts, retrying as for segments.
 func (c *Capture) flushLedger(ctx context.Context) error {
 	if !c.ledger.Pending() {
@@ -217,6 +232,13 @@ func (c *Capture) Run(ctx context.Context) (err error) {
 	known, err := ledger.Read(ctx, c.bucket, c.cfg.Table)
 	if err != nil {
 		return err
+	}
+	if err := checkRegion(c.cfg.Table, stream, known, state); err != nil {
+		return err
+	}
+	if stream.Table.Global() {
+		c.log.Info("the table is a "+stream.Table.String()+": capturing the stream of this region only, which carries every region's writes; the backup records the region and refuses another region's stream",
+			"region", stream.Table.Region)
 	}
 	removeStaleSpools(c.cfg.SpoolDir, c.log)
 	spool, err := os.MkdirTemp(c.cfg.SpoolDir, spoolPrefix())

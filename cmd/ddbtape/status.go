@@ -107,6 +107,15 @@ func printStatus(w io.Writer, st catalog.Status, source string) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "table %s in %s\n", st.Table, source)
+	switch {
+	case len(st.Regions) > 1:
+		fmt.Fprintf(&b, "region: several (%s): a backup holds one region's stream, so nothing is restorable; keep one region's files\n", strings.Join(st.Regions, ", "))
+	case st.Region != "":
+		fmt.Fprintf(&b, "region: %s\n", st.Region)
+	}
+	if st.Global != nil {
+		fmt.Fprintf(&b, "%s: the backup holds the stream of region %s, which carries every region's writes; a restore creates a single-region table\n", st.Global, st.Region)
+	}
 	switch len(st.Sources) {
 	case 0:
 		b.WriteString("coverage: none recorded (capture has not run)\n\n")
@@ -147,6 +156,8 @@ func printStatus(w io.Writer, st catalog.Status, source string) error {
 		switch {
 		case !s.Complete:
 			state = "incomplete"
+		case s.OtherRegion:
+			state = "complete, of region " + s.Region + "'s replica: cannot be combined with this backup's stream"
 		case s.Alone:
 			state = "complete, before the stream: restore it alone with --snapshot " + s.ID
 		case s.Method == "compaction":
