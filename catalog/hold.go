@@ -20,8 +20,11 @@ func Resolve(l Listing, at At) (time.Time, error) {
 	}
 	_, err := NewPlan(l, far.Add(-time.Hour))
 	var ce *CoverageError
-	if errors.As(err, &ce) {
+	switch {
+	case errors.As(err, &ce):
 		return time.Time{}, fmt.Errorf("%w: %s: %w", ErrNothingRestorable, ce.Reason, ErrNoCoverage)
+	case err != nil:
+		return time.Time{}, err // not a matter of coverage (two regions' streams)
 	}
 	return time.Time{}, fmt.Errorf("%w: %w", ErrNothingRestorable, ErrNoCoverage)
 }

@@ -97,24 +97,36 @@ type Plan struct {
 	Lineage  Lineage
 	// Window is the restorable window At falls in (zero for a snapshot restored alone).
 	Window Window
+	// Region is the region whose stream the backup holds ("" when unknown): every change
+	// replayed must come from that region's stream.
+	Region string
 }
 
 // NewPlan picks the newest complete snapshot that finished at or before at and whose
 // replay [R, at] is covered, and the segments to read. It returns a *CoverageError
 // wrapping ErrNoCoverage when no snapshot qualifies. It does no I/O.
 func NewPlan(l Listing, at time.Time) (Plan, error) {
+	region, err := l.Region()
+	if err != nil {
+		return Plan{}, err
+	}
 	m := newModel(l.Ledger)
 	ws := windows(l, m)
 	cands := CompleteSnapshots(l.Snapshots)
 	var firstErr *CoverageError
+	otherRegion := 0
 	for i := len(cands) - 1; i >= 0; i-- {
 		s := cands[i]
 		if s.Manifest.FinishedAt.After(at) {
 			continue
 		}
+		if !ofRegion(s.Manifest, region) {
+			otherRegion++
+			continue
+		}
 		r := ReplayFrom(s.Manifest.StartedAt)
 		if e := m.end(r, s.Manifest.StartedAt); !e.at.Before(at) {
-			p := Plan{Table: l.Table, At: at, Snapshot: s, ReplayFrom: r, Segments: l.SegmentsBetween(r, at), Lineage: NewLineage(l.Ledger)}
+			p := Plan{Table: l.Table, At: at, Snapshot: s, ReplayFrom: r, Segments: l.SegmentsBetween(r, at), Lineage: NewLineage(l.Ledger), Region: region}
 			for _, w := range ws {
 				if w.Contains(at) {
 					p.Window = w
@@ -129,8 +141,11 @@ func NewPlan(l Listing, at time.Time) (Plan, error) {
 		return Plan{}, firstErr
 	}
 	reason := "no complete snapshot finished at or before it"
-	if len(cands) == 0 {
+	switch {
+	case len(cands) == 0:
 		reason = "no complete snapshot exists: run ddbtape snapshot"
+	case otherRegion > 0:
+		reason = fmt.Sprintf("no complete snapshot of region %s finished at or before it (%d of another region's replica cannot be combined with this region's stream): run ddbtape snapshot against region %s", region, otherRegion, region)
 	}
 	return Plan{}, &CoverageError{At: at, Reason: reason, Windows: ws}
 }
@@ -147,7 +162,7 @@ func SnapshotPlan(l Listing, id string) (Plan, error) {
 			return Plan{}, fmt.Errorf("snapshot %s is incomplete (it has no manifest): pick a complete one (ddbtape status lists them)", id)
 		}
 		t := s.Manifest.FinishedAt
-		return Plan{Table: l.Table, At: t, Snapshot: s, ReplayFrom: t.Add(time.Millisecond), Lineage: NewLineage(l.Ledger)}, nil
+		return Plan{Table: l.Table, At: t, Snapshot: s, ReplayFrom: t.Add(time.Millisecond), Lineage: NewLineage(l.Ledger), Region: s.Manifest.Region}, nil
 	}
 	return Plan{}, fmt.Errorf("no snapshot %s of table %s: pick one that ddbtape status lists", id, l.Table)
 }
@@ -167,8 +182,15 @@ func WindowEnd(l Listing) (time.Time, bool) {
 }
 
 func windows(l Listing, m model) []Window {
+	region, err := l.Region()
+	if err != nil {
+		return nil // NewPlan says why
+	}
 	var ws []Window
 	for _, s := range CompleteSnapshots(l.Snapshots) {
+		if !ofRegion(s.Manifest, region) {
+			continue
+		}
 		e := m.end(ReplayFrom(s.Manifest.StartedAt), s.Manifest.StartedAt)
 		if e.at.Before(s.Manifest.FinishedAt) {
 			continue

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/ledger"
+	"github.com/ddbtape/ddbtape/writer"
 )
 
 // Status is what a backup holds and what it can restore, for ddbtape status.
@@ -28,6 +30,12 @@ type Status struct {
 	Gaps []ledger.Gap `json:"gaps"`
 	// Sources says where the coverage came from (ledger, checkpoint store).
 	Sources []string `json:"sources"`
+	// Region is the region whose stream the backup holds; Regions lists them all when a
+	// backup wrongly holds several (then nothing is restorable). Global describes a
+	// global table, as the newest complete snapshot saw it.
+	Region  string            `json:"region,omitempty"`
+	Regions []string          `json:"regions,omitempty"`
+	Global  *globaltable.Info `json:"global_table,omitempty"`
 	// LastChange is the stamp of the newest change stored.
 	LastChange   time.Time `json:"last_change,omitzero"`
 	Segments     int       `json:"segments"`
@@ -47,6 +55,10 @@ type SnapshotStatus struct {
 	// Alone is set for a complete snapshot that opens no window because the table had no
 	// stream when it started: it restores only by itself (restore --snapshot ID).
 	Alone bool `json:"alone,omitempty"`
+	// Region is the region of the replica it scanned; OtherRegion is set when that is not
+	// the region of the backup's stream, so it opens no window.
+	Region      string `json:"region,omitempty"`
+	OtherRegion bool   `json:"other_region,omitempty"`
 }
 
 // StreamStatus is one stream of the table.
@@ -90,6 +102,11 @@ func summarize(l Listing, m model) Status {
 	if len(m.streams) > 0 {
 		firstStream = m.streams[0].Created
 	}
+	st.Region, _ = l.Region()
+	if rs := l.Ledger.Regions(); len(rs) > 1 {
+		st.Regions = rs
+	}
+	var newest *writer.Manifest
 	for _, s := range l.Snapshots {
 		ss := SnapshotStatus{ID: s.ID, Complete: s.Manifest != nil}
 		if mf := s.Manifest; mf != nil {
@@ -98,8 +115,18 @@ func summarize(l Listing, m model) Status {
 				ss.Bytes += p.Bytes
 			}
 			ss.Alone = !firstStream.IsZero() && mf.StartedAt.Before(firstStream)
+			ss.Region, ss.OtherRegion = mf.Region, !ofRegion(mf, st.Region)
+			if newest == nil || mf.FinishedAt.After(newest.FinishedAt) {
+				newest = mf
+			}
 		}
 		st.Snapshots = append(st.Snapshots, ss)
+	}
+	if newest != nil && (newest.GlobalTableVersion != "" || len(newest.Replicas) > 0) {
+		st.Global = &globaltable.Info{Region: newest.Region, Version: newest.GlobalTableVersion, Replicas: newest.Replicas}
+	}
+	if st.Region == "" && newest != nil {
+		st.Region = newest.Region
 	}
 	sort.SliceStable(st.Snapshots, func(i, j int) bool {
 		a, b := st.Snapshots[i], st.Snapshots[j]

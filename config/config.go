@@ -40,6 +40,7 @@ const (
 	DefaultRetryBound         = 5 * time.Minute
 	DefaultLogLevel           = "info"
 	DefaultLogFormat          = "text"
+	DefaultVerifyRecheck      = 10 * time.Minute
 )
 
 // MaxFileSize bounds what Load reads: a config is a few kilobytes.
@@ -81,6 +82,7 @@ type Table struct {
 	Compaction Compaction
 	// Retention is how long backups are kept; 0 keeps them forever.
 	Retention time.Duration
+	Verify    Verify
 }
 
 // Roll says when a change segment is closed and stored: whichever limit comes first.
@@ -103,6 +105,20 @@ type Snapshot struct {
 // segments after it, without a Scan. Every 0 means never.
 type Compaction struct {
 	Every time.Duration
+}
+
+// Verify schedules verifications: the backup at the end of its restorable window
+// compared with a live Scan of the table (package verify). Every 0 means none.
+type Verify struct {
+	Every time.Duration
+	// Sample is the fraction of the key space each run reads, in (0, 1]; 1 is the whole
+	// table. Successive runs read successive parts.
+	Sample float64
+	// MaxRCU caps the read capacity units per second the Scan consumes; 0 is no cap.
+	MaxRCU float64
+	// RecheckWithin bounds the wait for capture to cover the Scan's end before differing
+	// items are re-checked.
+	RecheckWithin time.Duration
 }
 
 // HTTP is the metrics and health server.

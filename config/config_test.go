@@ -43,6 +43,7 @@ func TestLoad_FullExampleLoadsWithEveryValue(t *testing.T) {
 				Snapshot:   Snapshot{Every: 24 * time.Hour, AtStartIfMissing: true},
 				Compaction: Compaction{Every: 6 * time.Hour},
 				Retention:  90 * 24 * time.Hour,
+				Verify:     Verify{Every: 24 * time.Hour, Sample: 1, MaxRCU: 200, RecheckWithin: 10 * time.Minute},
 			},
 			{
 				Name: "order-events", Start: "latest",
@@ -50,6 +51,7 @@ func TestLoad_FullExampleLoadsWithEveryValue(t *testing.T) {
 				Snapshot:   Snapshot{Every: 7 * 24 * time.Hour, AtStartIfMissing: true},
 				Compaction: Compaction{Every: 6 * time.Hour},
 				Retention:  35 * 24 * time.Hour,
+				Verify:     Verify{Every: 24 * time.Hour, Sample: 0.1, MaxRCU: 200, RecheckWithin: 10 * time.Minute},
 			},
 		},
 	}
@@ -72,6 +74,7 @@ func TestParse_MinimalConfigTakesTheDefaults(t *testing.T) {
 			Name: "orders", Start: "trim-horizon",
 			Roll:     Roll{Records: DefaultRollRecords, Bytes: DefaultRollBytes, Age: DefaultRollAge},
 			Snapshot: Snapshot{AtStartIfMissing: true},
+			Verify:   Verify{Sample: 1, RecheckWithin: DefaultVerifyRecheck},
 		}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -113,7 +116,7 @@ func TestParse_MistakesAreRefusedNamingTheField(t *testing.T) {
 	}{
 		{"unknown key", base + "retension: 90d\n", "retension: unknown key (line 4); known keys here: "},
 		{"unknown nested key", base + "roll:\n  record: 5\n", "roll.record: unknown key (line 5); known keys here: age, bytes, records"},
-		{"unknown table key", "destination: /b\ntables:\n  - name: orders\n  - nmae: x\n", "tables[1].nmae: unknown key (line 4); known keys here: compaction, name, retention, roll, snapshot, start"},
+		{"unknown table key", "destination: /b\ntables:\n  - name: orders\n  - nmae: x\n", "tables[1].nmae: unknown key (line 4); known keys here: compaction, name, retention, roll, snapshot, start, verify"},
 		{"wrong type int", base + "roll:\n  records: many\n", `roll.records: "many" is not a whole number`},
 		{"wrong type float", base + "roll:\n  records: 1.5\n", `roll.records: "1.5" is not a whole number`},
 		{"wrong type bool", base + "snapshot:\n  at-start-if-missing: sometimes\n", `snapshot.at-start-if-missing: "sometimes" is not true or false`},
@@ -154,6 +157,13 @@ func TestParse_MistakesAreRefusedNamingTheField(t *testing.T) {
 		{"only a comment", "# nothing\n", "config is empty: it needs at least destination and tables"},
 		{"two documents", base + "---\nregion: x\n", "config holds more than one YAML document (remove the second '---')"},
 		{"syntax error", "destination: [\n", "line 1: did not find expected node content"},
+		{"negative verify interval", base + "verify: {every: -1h}\n", "verify.every: must not be negative, got -1h0m0s (0 turns it off)"},
+		{"sample above the table", base + "verify: {sample: 1.5}\n", "verify.sample: must be more than 0 and at most 1 (the whole table), got 1.5"},
+		{"zero sample", "destination: /b\ntables:\n  - name: orders\n    verify: {sample: 0%}\n", "tables[0].verify.sample: must be more than 0 and at most 1 (the whole table), got 0"},
+		{"bad sample", base + "verify: {sample: some}\n", `verify.sample: "some" is not a fraction (use e.g. 0.1 or 10%)`},
+		{"bad max rcu", base + "verify: {max-rcu: lots}\n", `verify.max-rcu: "lots" is not a number`},
+		{"negative max rcu", base + "verify: {max-rcu: -5}\n", "verify.max-rcu: must not be negative, got -5 (0 is no cap)"},
+		{"zero recheck", base + "verify: {recheck-within: 0s}\n", "verify.recheck-within: must be positive, got 0s"},
 		{"unset variable", "destination: ${NOPE}\n", "line 1: environment variable NOPE is not set (set it, or write ${NOPE:-default})"},
 	}
 	for _, c := range cases {
@@ -174,6 +184,32 @@ func TestParse_MistakesAreRefusedNamingTheField(t *testing.T) {
 				t.Errorf("error is more than one line: %q", got)
 			}
 		})
+	}
+}
+
+func TestParse_VerifyIsInheritedAndOverriddenKeyByKey(t *testing.T) {
+	cfg, err := Parse([]byte(`
+destination: /b
+verify: {every: 12h, sample: 25%, max-rcu: 50.5}
+tables:
+  - name: aaa
+  - name: bbb
+    verify: {sample: 1, recheck-within: 2m}
+  - name: ccc
+    verify: {every: 0}
+`), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Verify{
+		{Every: 12 * time.Hour, Sample: 0.25, MaxRCU: 50.5, RecheckWithin: DefaultVerifyRecheck},
+		{Every: 12 * time.Hour, Sample: 1, MaxRCU: 50.5, RecheckWithin: 2 * time.Minute},
+		{Every: 0, Sample: 0.25, MaxRCU: 50.5, RecheckWithin: DefaultVerifyRecheck},
+	}
+	for i, w := range want {
+		if got := cfg.Tables[i].Verify; got != w {
+			t.Errorf("table %s verify = %+v, want %+v", cfg.Tables[i].Name, got, w)
+		}
 	}
 }
 

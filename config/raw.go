@@ -26,6 +26,7 @@ type rawConfig struct {
 	Snapshot      rawSnapshot   `yaml:"snapshot"`
 	Compaction    rawCompaction `yaml:"compaction"`
 	Retention     *Duration     `yaml:"retention"`
+	Verify        rawVerify     `yaml:"verify"`
 	Tables        []rawTable    `yaml:"tables"`
 	HTTP          rawHTTP       `yaml:"http"`
 	ShutdownGrace *Duration     `yaml:"shutdown-grace"`
@@ -49,6 +50,13 @@ type rawCompaction struct {
 	Every *Duration `yaml:"every"`
 }
 
+type rawVerify struct {
+	Every         *Duration `yaml:"every"`
+	Sample        *Fraction `yaml:"sample"`
+	MaxRCU        *float64  `yaml:"max-rcu"`
+	RecheckWithin *Duration `yaml:"recheck-within"`
+}
+
 // rawTable is one entry of tables: a name and the settings it overrides.
 type rawTable struct {
 	Name       string        `yaml:"name"`
@@ -57,6 +65,7 @@ type rawTable struct {
 	Snapshot   rawSnapshot   `yaml:"snapshot"`
 	Compaction rawCompaction `yaml:"compaction"`
 	Retention  *Duration     `yaml:"retention"`
+	Verify     rawVerify     `yaml:"verify"`
 }
 
 type rawHTTP struct {
@@ -168,6 +177,11 @@ func check(n *yaml.Node, t reflect.Type, path string) error {
 	case reflect.Bool:
 		if n.ShortTag() != "!!bool" {
 			return fieldErr(path, "%q is not true or false", n.Value)
+		}
+		return nil
+	case reflect.Float64:
+		if n.ShortTag() != "!!float" && n.ShortTag() != "!!int" {
+			return fieldErr(path, "%q is not a number", n.Value)
 		}
 		return nil
 	}

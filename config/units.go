@@ -136,3 +136,33 @@ func ParseByteSize(s string) (int64, error) {
 	}
 	return v * mult, nil
 }
+
+// Fraction is a share of something: a number from 0 to 1 (0.25) or a percentage ("25%").
+type Fraction float64
+
+// UnmarshalYAML reads a fraction scalar.
+func (f *Fraction) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("want a fraction (e.g. 0.1 or 10%%), got %s", describe(n))
+	}
+	v, err := ParseFraction(n.Value)
+	if err != nil {
+		return err
+	}
+	*f = Fraction(v)
+	return nil
+}
+
+// ParseFraction reads 0.25 or 25% as 0.25. It does not check the range.
+func ParseFraction(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	pct := strings.HasSuffix(t, "%")
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(t, "%")), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q is not a fraction (use e.g. 0.1 or 10%%)", s)
+	}
+	if pct {
+		v /= 100
+	}
+	return v, nil
+}

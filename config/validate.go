@@ -54,13 +54,14 @@ func resolve(raw *rawConfig) (*Config, error) {
 
 	// The global roll, snapshot, compaction and retention settings are checked under
 	// their own names, so a mistake there is not reported against tables[0].
-	global := rawTable{Start: raw.Start, Roll: raw.Roll, Snapshot: raw.Snapshot, Compaction: raw.Compaction, Retention: raw.Retention}
+	global := rawTable{Start: raw.Start, Roll: raw.Roll, Snapshot: raw.Snapshot, Compaction: raw.Compaction, Retention: raw.Retention, Verify: raw.Verify}
 	defaults, err := resolveTable(Table{
 		Start: DefaultStart,
 		Roll:  Roll{Records: DefaultRollRecords, Bytes: DefaultRollBytes, Age: DefaultRollAge},
 		// A table without a base snapshot cannot be restored, so one is taken at start
 		// unless the file says otherwise.
 		Snapshot: Snapshot{AtStartIfMissing: true},
+		Verify:   Verify{Sample: 1, RecheckWithin: DefaultVerifyRecheck},
 	}, global, "")
 	if err != nil {
 		return nil, err
@@ -150,6 +151,9 @@ func resolveTable(base Table, r rawTable, prefix string) (Table, error) {
 		}
 		t.Retention = time.Duration(*r.Retention)
 	}
+	if err := resolveVerify(&t.Verify, r.Verify, prefix); err != nil {
+		return Table{}, err
+	}
 	// Retention deletes old snapshots and segments; with fewer days kept than between
 	// snapshots, some moments in between would have no base left to restore from.
 	if t.Retention > 0 && t.Snapshot.Every > 0 && t.Retention < t.Snapshot.Every {
@@ -157,6 +161,34 @@ func resolveTable(base Table, r rawTable, prefix string) (Table, error) {
 			fmtDuration(t.Retention), prefix, fmtDuration(t.Snapshot.Every))
 	}
 	return t, nil
+}
+
+func resolveVerify(v *Verify, r rawVerify, prefix string) error {
+	if r.Every != nil {
+		if err := nonNegative(prefix+"verify.every", time.Duration(*r.Every)); err != nil {
+			return err
+		}
+		v.Every = time.Duration(*r.Every)
+	}
+	if r.Sample != nil {
+		if f := float64(*r.Sample); f <= 0 || f > 1 {
+			return fieldErr(prefix+"verify.sample", "must be more than 0 and at most 1 (the whole table), got %g", f)
+		}
+		v.Sample = float64(*r.Sample)
+	}
+	if r.MaxRCU != nil {
+		if *r.MaxRCU < 0 {
+			return fieldErr(prefix+"verify.max-rcu", "must not be negative, got %g (0 is no cap)", *r.MaxRCU)
+		}
+		v.MaxRCU = *r.MaxRCU
+	}
+	if r.RecheckWithin != nil {
+		if err := positive(prefix+"verify.recheck-within", time.Duration(*r.RecheckWithin)); err != nil {
+			return err
+		}
+		v.RecheckWithin = time.Duration(*r.RecheckWithin)
+	}
+	return nil
 }
 
 func or(s, def string) string {

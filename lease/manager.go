@@ -59,8 +59,12 @@ type Config struct {
 	// MaxSteals bounds the leases taken from other live workers per heartbeat (default 1).
 	MaxSteals int
 	// Now is the clock (default time.Now); tests inject one.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// Unowned, when set, hears after each heartbeat's scan how many of the current
+	// stream's shards that could be read now have no live owner (free or expired), before
+	// this worker takes any: a count that stays above zero means shards nobody reads.
+	Unowned func(n int)
+	Logger  *slog.Logger
 }
 
 // Manager holds one worker's leases on one table's shards. Create it with New, run its
@@ -278,6 +282,9 @@ func (m *Manager) Heartbeat(ctx context.Context) error {
 	expired := func(in Info) bool {
 		o := seen[in.ShardID]
 		return in.Owner != "" && now.Sub(o.since) >= m.cfg.Duration
+	}
+	if m.cfg.Unowned != nil {
+		m.cfg.Unowned(unowned(current, func(in Info) bool { return !heldNow[in.ShardID] && expired(in) }))
 	}
 	take, steal := plan(m.cfg.WorkerID, current, func(id string) bool { return heldNow[id] }, expired, m.cfg.MaxSteals)
 	took := 0

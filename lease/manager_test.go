@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -456,5 +457,33 @@ func TestNew_RefusesAHeartbeatTooSlowForTheDuration(t *testing.T) {
 	f := newFleet(t)
 	if _, err := New(f.db, f.store, Config{Table: source, WorkerID: "a", Duration: time.Second, Interval: 600 * time.Millisecond}); err == nil {
 		t.Fatal("New accepted a heartbeat slower than half the lease duration")
+	}
+}
+
+func TestManager_ReportsShardsWithoutALiveOwnerAtEachHeartbeat(t *testing.T) {
+	f := newFleet(t)
+	ca, cb := newClock(), newClock()
+	a := f.worker("a", ca, 1)
+	var mu sync.Mutex
+	var seen []int
+	b, err := New(f.db, f.store, Config{Table: source, WorkerID: "b", Duration: duration, Interval: duration / 4, Now: cb.Now,
+		Unowned: func(n int) { mu.Lock(); seen = append(seen, n); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	track(t, a, shardList(2))
+	track(t, b, shardList(2))
+	beat(t, a, b) // a takes both, b sees them owned and steals one to balance
+	// a dies; once its lease expires by b's clock, b's next heartbeat reports it, then
+	// takes it, and the one after reports none.
+	cb.Advance(duration / 2)
+	beat(t, b)
+	cb.Advance(duration)
+	beat(t, b)
+	beat(t, b)
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{0, 0, 1, 0}; !slices.Equal(seen, want) || len(b.Held()) != 2 {
+		t.Errorf("unowned counts reported %v, want %v; b holds %v, want both", seen, want, heldIDs(b))
 	}
 }

@@ -102,3 +102,25 @@ func compareSequence(a, b string) int {
 	}
 	return strings.Compare(a, b)
 }
+
+// unowned counts the leases that could be read now (not finished, and with no unfinished
+// parent among leases) that nobody holds: free, or expired by expired.
+func unowned(leases []Info, expired func(Info) bool) int {
+	byID := make(map[string]Info, len(leases))
+	for _, l := range leases {
+		byID[l.ShardID] = l
+	}
+	n := 0
+	for _, l := range leases {
+		if l.Finished {
+			continue
+		}
+		if p, ok := byID[l.ParentShardID]; ok && l.ParentShardID != l.ShardID && !p.Finished {
+			continue
+		}
+		if l.Owner == "" || expired(l) {
+			n++
+		}
+	}
+	return n
+}

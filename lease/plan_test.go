@@ -91,3 +91,33 @@ func ids(in []Info) []string {
 	}
 	return out
 }
+
+func TestUnowned_CountsReadableShardsWithoutALiveOwner(t *testing.T) {
+	l := func(id, parent, owner string, finished bool) Info {
+		return Info{ShardID: id, ParentShardID: parent, Owner: owner, Finished: finished}
+	}
+	tests := []struct {
+		name    string
+		leases  []Info
+		expired []string
+		want    int
+	}{
+		{name: "every lease owned", leases: []Info{l("a", "", "w1", false), l("b", "", "w2", false)}, want: 0},
+		{name: "a free lease", leases: []Info{l("a", "", "w1", false), l("b", "", "", false)}, want: 1},
+		{name: "an expired lease", leases: []Info{l("a", "", "dead", false), l("b", "", "w2", false)}, expired: []string{"a"}, want: 1},
+		{name: "finished shards need nobody", leases: []Info{l("a", "", "", true)}, want: 0},
+		{name: "a child waiting for its unfinished parent is not counted", leases: []Info{l("a", "", "w1", false), l("b", "a", "", false)}, want: 0},
+		{name: "a child of a finished parent is", leases: []Info{l("a", "", "", true), l("b", "a", "", false)}, want: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := map[string]bool{}
+			for _, id := range tc.expired {
+				exp[id] = true
+			}
+			if got := unowned(tc.leases, func(in Info) bool { return exp[in.ShardID] }); got != tc.want {
+				t.Errorf("unowned = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ddbtape/ddbtape/globaltable"
 )
 
 // ShardKey names a shard across the streams of a table.
@@ -280,6 +282,19 @@ func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Regions returns the regions of the state's streams (from their ARNs), sorted: one for
+// any backup ddbtape wrote, none before a stream is recorded.
+func (s State) Regions() []string {
+	var out []string
+	for arn := range s.Streams {
+		if r := globaltable.RegionOf(arn); r != "" && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
 	}
 	slices.Sort(out)
 	return out

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -38,10 +39,29 @@ type Metrics struct {
 	snapshotLast           *prometheus.GaugeVec
 	compactionLast         *prometheus.GaugeVec
 	windowStart, windowEnd *prometheus.GaugeVec
+	exhausted              *prometheus.CounterVec
+	leasesUnowned          *prometheus.GaugeVec
+	snapshotInterval       *prometheus.GaugeVec
+	verifyRuns             *prometheus.CounterVec
+	verifyInterval         *prometheus.GaugeVec
+	verifyLastPass         *prometheus.GaugeVec
+	verifyCompared         *prometheus.GaugeVec
+	verifyMismatches       *prometheus.GaugeVec
+	verifyExpected         *prometheus.GaugeVec
 
 	mu     sync.Mutex
 	shards map[shardKey]*shardState
+	// newest is each table's newest complete scan snapshot (zero: none), for the age.
+	newest map[string]time.Time
 }
+
+// GapCauses are the causes Gap is called with (the ledger's), and ExhaustibleOps the
+// operations RetriesExhausted is; TableScheduled creates their series at zero, so that an
+// alert on increase() sees the first event of a process.
+var (
+	GapCauses      = []string{"trimmed", "vanished", "continuity"}
+	ExhaustibleOps = []string{"DescribeTable", "DescribeStream", "GetShardIterator", "GetRecords", "Scan", "segment", "checkpoint", "ledger"}
+)
 
 var _ Recorder = (*Metrics)(nil)
 
@@ -65,7 +85,7 @@ func New(o Options) *Metrics {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), now: o.Now, shards: map[shardKey]*shardState{}}
+	m := &Metrics{reg: prometheus.NewRegistry(), now: o.Now, shards: map[shardKey]*shardState{}, newest: map[string]time.Time{}}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ddbtape", Name: name, Help: help}, labels)
 		m.reg.MustRegister(c)
@@ -89,13 +109,22 @@ func New(o Options) *Metrics {
 	m.getRecords = counter("getrecords_calls_total", "GetRecords requests made, the unit DynamoDB Streams bills, whatever their outcome.", "table")
 	m.throttles = counter("throttles_total", "Calls refused for rate (throttling), by API operation.", "table", "op")
 	m.retries = counter("retries_total", "Retried call attempts, by API operation.", "table", "op")
-	m.gaps = counter("gaps_total", "Stretches of a shard lost before they were read: restores across them fail until a new snapshot.", "table")
+	m.gaps = counter("gaps_total", "Stretches of a shard lost before they were read, by cause (trimmed, vanished, continuity): restores across them fail until a new snapshot.", "table", "cause")
+	m.exhausted = counter("retries_exhausted_total", "Retry loops that gave up after their retry bound, by operation: what they were doing stopped.", "table", "op")
+	m.leasesUnowned = gauge("leases_unowned", "Shards that can be read now whose lease nobody holds (free or expired), at this worker's last lease heartbeat.", "table")
 	m.snapshotDur = histogram("snapshot_duration_seconds", "Duration of snapshot runs, by result (ok or error).")
 	m.compactionDur = histogram("compaction_duration_seconds", "Duration of compaction runs, by result (ok or error).")
 	m.snapshotLast = gauge("snapshot_last_success_timestamp_seconds", "When the last successful snapshot finished (Unix time).", "table")
 	m.compactionLast = gauge("compaction_last_success_timestamp_seconds", "When the last successful compaction finished (Unix time).", "table")
 	m.windowStart = gauge("restorable_window_start_timestamp_seconds", "Earliest moment a restore can reach (Unix time).", "table")
-	m.windowEnd = gauge("restorable_window_end_timestamp_seconds", "Latest moment a restore can reach (Unix time).", "table")
+	m.windowEnd = gauge("restorable_window_end_timestamp_seconds", "Latest moment a restore can reach (Unix time); 0 while nothing is restorable.", "table")
+	m.snapshotInterval = gauge("snapshot_interval_seconds", "The configured interval of scheduled scan snapshots (snapshot.every); 0 when none are scheduled.", "table")
+	m.verifyRuns = counter("verify_runs_total", "Scheduled verifications, by result: pass, fail (items differ that no later change explains) or error (could not finish).", "table", "result")
+	m.verifyInterval = gauge("verify_interval_seconds", "The configured interval of scheduled verifications (verify.every); 0 when none are scheduled.", "table")
+	m.verifyLastPass = gauge("verify_last_success_timestamp_seconds", "When the newest passing verification finished (Unix time); 0 when none did.", "table")
+	m.verifyCompared = gauge("verify_items_compared", "Items the last completed verification compared.", "table")
+	m.verifyMismatches = gauge("verify_mismatches", "Items the last completed verification found different with no later change explaining it.", "table")
+	m.verifyExpected = gauge("verify_expected_differences", "Items the last completed verification found different because of a write after the moment it verified.", "table")
 	info := gauge("info", "Always 1; labels name this process.", "app", "worker")
 	info.WithLabelValues(o.AppName, o.WorkerID).Set(1)
 	m.reg.MustRegister(shardCollector{m})
@@ -175,7 +204,53 @@ func (m *Metrics) CheckpointSaved(table, shard string, at time.Time) {
 	}
 }
 
-func (m *Metrics) Gap(table, shard string) { m.gaps.WithLabelValues(table).Inc() }
+func (m *Metrics) Gap(table, shard, cause string) { m.gaps.WithLabelValues(table, cause).Inc() }
+
+func (m *Metrics) RetriesExhausted(table, op string) { m.exhausted.WithLabelValues(table, op).Inc() }
+
+func (m *Metrics) LeasesUnowned(table string, n int) {
+	m.leasesUnowned.WithLabelValues(table).Set(float64(n))
+}
+
+func (m *Metrics) NewestSnapshot(table string, finished time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.newest[table] = finished
+}
+
+func (m *Metrics) TableScheduled(table string, s Schedule) {
+	m.snapshotInterval.WithLabelValues(table).Set(s.SnapshotEvery.Seconds())
+	m.verifyInterval.WithLabelValues(table).Set(s.VerifyEvery.Seconds())
+	for _, c := range GapCauses {
+		m.gaps.WithLabelValues(table, c)
+	}
+	for _, op := range ExhaustibleOps {
+		m.exhausted.WithLabelValues(table, op)
+	}
+	if s.VerifyEvery > 0 {
+		for _, r := range []string{VerifyPass, VerifyFail, VerifyError} {
+			m.verifyRuns.WithLabelValues(table, r)
+		}
+		// Never verified until a report says otherwise: an overdue alert can fire.
+		m.verifyLastPass.WithLabelValues(table).Add(0)
+	}
+}
+
+func (m *Metrics) VerifyFinished(table string, v Verification) {
+	m.verifyRuns.WithLabelValues(table, v.Result).Inc()
+	m.VerifyKnown(table, v)
+}
+
+func (m *Metrics) VerifyKnown(table string, v Verification) {
+	if !v.LastPass.IsZero() {
+		m.verifyLastPass.WithLabelValues(table).Set(float64(v.LastPass.UnixMilli()) / 1000)
+	}
+	if v.Result == VerifyPass || v.Result == VerifyFail {
+		m.verifyCompared.WithLabelValues(table).Set(float64(v.Compared))
+		m.verifyMismatches.WithLabelValues(table).Set(float64(v.Mismatches))
+		m.verifyExpected.WithLabelValues(table).Set(float64(v.Expected))
+	}
+}
 
 func (m *Metrics) SnapshotFinished(table string, took time.Duration, err error) {
 	m.snapshotDur.WithLabelValues(table, result(err)).Observe(took.Seconds())
@@ -191,10 +266,12 @@ func (m *Metrics) CompactionFinished(table string, took time.Duration, err error
 	}
 }
 
+// RestorableWindow sets both gauges to 0 when nothing is restorable, so that an alert on
+// the window end's age fires for a table that has no window at all.
 func (m *Metrics) RestorableWindow(table string, from, until time.Time) {
 	if from.IsZero() || until.IsZero() {
-		m.windowStart.DeleteLabelValues(table)
-		m.windowEnd.DeleteLabelValues(table)
+		m.windowStart.WithLabelValues(table).Set(0)
+		m.windowEnd.WithLabelValues(table).Set(0)
 		return
 	}
 	m.windowStart.WithLabelValues(table).Set(float64(from.UnixMilli()) / 1000)
@@ -224,6 +301,9 @@ var (
 		[]string{"table", "shard"}, nil)
 	readingDesc = prometheus.NewDesc("ddbtape_shards_reading",
 		"Shards being read.", []string{"table"}, nil)
+	snapshotAgeDesc = prometheus.NewDesc("ddbtape_snapshot_age_seconds",
+		"Time since the newest complete scan snapshot finished, as the destination holds it; +Inf when the table has none.",
+		[]string{"table"}, nil)
 )
 
 func (c shardCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -231,6 +311,7 @@ func (c shardCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- idleDesc
 	ch <- checkpointAgeDesc
 	ch <- readingDesc
+	ch <- snapshotAgeDesc
 }
 
 func (c shardCollector) Collect(ch chan<- prometheus.Metric) {
@@ -243,6 +324,10 @@ func (c shardCollector) Collect(ch chan<- prometheus.Metric) {
 	rows := make([]row, 0, len(m.shards))
 	for k, s := range m.shards {
 		rows = append(rows, row{k, *s})
+	}
+	newest := make(map[string]time.Time, len(m.newest))
+	for t, at := range m.newest {
+		newest[t] = at
 	}
 	m.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool {
@@ -267,5 +352,12 @@ func (c shardCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for table, n := range reading {
 		ch <- prometheus.MustNewConstMetric(readingDesc, prometheus.GaugeValue, float64(n), table)
+	}
+	for table, at := range newest {
+		age := math.Inf(1)
+		if !at.IsZero() {
+			age = max(now.Sub(at).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(snapshotAgeDesc, prometheus.GaugeValue, age, table)
 	}
 }

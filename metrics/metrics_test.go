@@ -2,12 +2,15 @@ package metrics
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ddbtape/ddbtape/ledger"
 )
 
 // clock is a settable time source.
@@ -41,7 +44,7 @@ func TestMetrics_CountersAddUpByTable(t *testing.T) {
 	m.Retried("orders", "GetRecords")
 	m.Retried("orders", "PutObject")
 	m.SegmentWritten("orders", 5, 4096)
-	m.Gap("orders", "shard-1")
+	m.Gap("orders", "shard-1", "trimmed")
 
 	want := `
 # HELP ddbtape_records_captured_total Stream records received and appended to change segments.
@@ -71,9 +74,9 @@ ddbtape_segment_records_written_total{table="orders"} 5
 # HELP ddbtape_segment_bytes_written_total Size of the change segments durably stored (Parquet bytes).
 # TYPE ddbtape_segment_bytes_written_total counter
 ddbtape_segment_bytes_written_total{table="orders"} 4096
-# HELP ddbtape_gaps_total Stretches of a shard lost before they were read: restores across them fail until a new snapshot.
+# HELP ddbtape_gaps_total Stretches of a shard lost before they were read, by cause (trimmed, vanished, continuity): restores across them fail until a new snapshot.
 # TYPE ddbtape_gaps_total counter
-ddbtape_gaps_total{table="orders"} 1
+ddbtape_gaps_total{cause="trimmed",table="orders"} 1
 # HELP ddbtape_info Always 1; labels name this process.
 # TYPE ddbtape_info gauge
 ddbtape_info{app="orders-service",worker="w-1"} 1
@@ -170,7 +173,7 @@ ddbtape_compaction_last_success_timestamp_seconds{table="orders"} 1.7952552e+09
 # HELP ddbtape_restorable_window_start_timestamp_seconds Earliest moment a restore can reach (Unix time).
 # TYPE ddbtape_restorable_window_start_timestamp_seconds gauge
 ddbtape_restorable_window_start_timestamp_seconds{table="orders"} 1.7952516e+09
-# HELP ddbtape_restorable_window_end_timestamp_seconds Latest moment a restore can reach (Unix time).
+# HELP ddbtape_restorable_window_end_timestamp_seconds Latest moment a restore can reach (Unix time); 0 while nothing is restorable.
 # TYPE ddbtape_restorable_window_end_timestamp_seconds gauge
 ddbtape_restorable_window_end_timestamp_seconds{table="orders"} 1.7952552e+09
 `
@@ -179,9 +182,12 @@ ddbtape_restorable_window_end_timestamp_seconds{table="orders"} 1.7952552e+09
 		"ddbtape_restorable_window_start_timestamp_seconds", "ddbtape_restorable_window_end_timestamp_seconds"); err != nil {
 		t.Error(err)
 	}
+	// No window: both ends read 0, so "time() - end > X" alerts on a table with none.
 	m.RestorableWindow("orders", time.Time{}, time.Time{})
-	if n, _ := testutil.GatherAndCount(m.Registry(), "ddbtape_restorable_window_start_timestamp_seconds"); n != 0 {
-		t.Errorf("no window still exports %d series", n)
+	for _, name := range []string{"ddbtape_restorable_window_start_timestamp_seconds", "ddbtape_restorable_window_end_timestamp_seconds"} {
+		if got := gauge(t, m, name); got != 0 {
+			t.Errorf("%s with no window = %v, want 0", name, got)
+		}
 	}
 }
 
@@ -196,8 +202,13 @@ func TestMetrics_EveryNameIsUnderDdbtapeAndLinted(t *testing.T) {
 	m.RestorableWindow("orders", time.Now(), time.Now())
 	m.GetRecordsCall("orders", "s")
 	m.SegmentWritten("orders", 1, 1)
-	m.Gap("orders", "s")
+	m.Gap("orders", "s", "trimmed")
 	m.CheckpointSaved("orders", "s", time.Now())
+	m.RetriesExhausted("orders", "GetRecords")
+	m.LeasesUnowned("orders", 1)
+	m.NewestSnapshot("orders", time.Now())
+	m.TableScheduled("orders", Schedule{SnapshotEvery: time.Hour, VerifyEvery: time.Hour})
+	m.VerifyFinished("orders", Verification{Result: VerifyPass, Compared: 1, LastPass: time.Now()})
 	families, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -213,8 +224,8 @@ func TestMetrics_EveryNameIsUnderDdbtapeAndLinted(t *testing.T) {
 			t.Errorf("metric %s is not under ddbtape_", name)
 		}
 	}
-	if own != 20 {
-		t.Errorf("%d ddbtape metric families, want 20", own)
+	if own != 30 {
+		t.Errorf("%d ddbtape metric families, want 30", own)
 	}
 	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil {
@@ -224,6 +235,113 @@ func TestMetrics_EveryNameIsUnderDdbtapeAndLinted(t *testing.T) {
 		if strings.HasPrefix(p.Metric, "ddbtape_") {
 			t.Errorf("lint %s: %s", p.Metric, p.Text)
 		}
+	}
+}
+
+func TestMetrics_TableScheduledCreatesTheSeriesAlertsWatch(t *testing.T) {
+	m, _ := newTestMetrics()
+	m.TableScheduled("orders", Schedule{SnapshotEvery: 24 * time.Hour, VerifyEvery: 6 * time.Hour})
+	want := `
+# HELP ddbtape_gaps_total Stretches of a shard lost before they were read, by cause (trimmed, vanished, continuity): restores across them fail until a new snapshot.
+# TYPE ddbtape_gaps_total counter
+ddbtape_gaps_total{cause="continuity",table="orders"} 0
+ddbtape_gaps_total{cause="trimmed",table="orders"} 0
+ddbtape_gaps_total{cause="vanished",table="orders"} 0
+# HELP ddbtape_snapshot_interval_seconds The configured interval of scheduled scan snapshots (snapshot.every); 0 when none are scheduled.
+# TYPE ddbtape_snapshot_interval_seconds gauge
+ddbtape_snapshot_interval_seconds{table="orders"} 86400
+# HELP ddbtape_verify_interval_seconds The configured interval of scheduled verifications (verify.every); 0 when none are scheduled.
+# TYPE ddbtape_verify_interval_seconds gauge
+ddbtape_verify_interval_seconds{table="orders"} 21600
+# HELP ddbtape_verify_last_success_timestamp_seconds When the newest passing verification finished (Unix time); 0 when none did.
+# TYPE ddbtape_verify_last_success_timestamp_seconds gauge
+ddbtape_verify_last_success_timestamp_seconds{table="orders"} 0
+# HELP ddbtape_verify_runs_total Scheduled verifications, by result: pass, fail (items differ that no later change explains) or error (could not finish).
+# TYPE ddbtape_verify_runs_total counter
+ddbtape_verify_runs_total{result="error",table="orders"} 0
+ddbtape_verify_runs_total{result="fail",table="orders"} 0
+ddbtape_verify_runs_total{result="pass",table="orders"} 0
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "ddbtape_gaps_total", "ddbtape_snapshot_interval_seconds",
+		"ddbtape_verify_interval_seconds", "ddbtape_verify_last_success_timestamp_seconds", "ddbtape_verify_runs_total"); err != nil {
+		t.Error(err)
+	}
+	if n, _ := testutil.GatherAndCount(m.Registry(), "ddbtape_retries_exhausted_total"); n != len(ExhaustibleOps) {
+		t.Errorf("%d retries_exhausted_total series, want one per operation (%d)", n, len(ExhaustibleOps))
+	}
+}
+
+func TestMetrics_GapCausesAreTheLedgers(t *testing.T) {
+	if want := []string{ledger.CauseTrimmed, ledger.CauseVanished, ledger.CauseContinuity}; !slices.Equal(GapCauses, want) {
+		t.Errorf("GapCauses = %v, want the ledger's causes %v", GapCauses, want)
+	}
+}
+
+func TestMetrics_GaveUpLeasesAndSnapshotAge(t *testing.T) {
+	m, clk := newTestMetrics()
+	m.RetriesExhausted("orders", "GetRecords")
+	m.RetriesExhausted("orders", "segment")
+	m.RetriesExhausted("orders", "segment")
+	m.LeasesUnowned("orders", 2)
+	m.NewestSnapshot("orders", t0.Add(-90*time.Minute))
+	m.NewestSnapshot("users", time.Time{})
+	want := `
+# HELP ddbtape_retries_exhausted_total Retry loops that gave up after their retry bound, by operation: what they were doing stopped.
+# TYPE ddbtape_retries_exhausted_total counter
+ddbtape_retries_exhausted_total{op="GetRecords",table="orders"} 1
+ddbtape_retries_exhausted_total{op="segment",table="orders"} 2
+# HELP ddbtape_leases_unowned Shards that can be read now whose lease nobody holds (free or expired), at this worker's last lease heartbeat.
+# TYPE ddbtape_leases_unowned gauge
+ddbtape_leases_unowned{table="orders"} 2
+# HELP ddbtape_snapshot_age_seconds Time since the newest complete scan snapshot finished, as the destination holds it; +Inf when the table has none.
+# TYPE ddbtape_snapshot_age_seconds gauge
+ddbtape_snapshot_age_seconds{table="orders"} 5400
+ddbtape_snapshot_age_seconds{table="users"} +Inf
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "ddbtape_retries_exhausted_total", "ddbtape_leases_unowned", "ddbtape_snapshot_age_seconds"); err != nil {
+		t.Error(err)
+	}
+	// The age grows between reports, like the shard gauges.
+	clk.add(time.Minute)
+	m.LeasesUnowned("orders", 0)
+	if n, err := testutil.GatherAndCount(m.Registry(), "ddbtape_snapshot_age_seconds"); err != nil || n != 2 {
+		t.Fatalf("snapshot age series = %d (%v)", n, err)
+	}
+	if got := testutil.ToFloat64(m.leasesUnowned.WithLabelValues("orders")); got != 0 {
+		t.Errorf("unowned leases after a heartbeat found none = %v", got)
+	}
+}
+
+func TestMetrics_VerificationResults(t *testing.T) {
+	m, _ := newTestMetrics()
+	m.TableScheduled("orders", Schedule{VerifyEvery: time.Hour})
+	// What a restarted process learns from the stored report: no run counted.
+	m.VerifyKnown("orders", Verification{Result: VerifyPass, Compared: 10, LastPass: t0.Add(-time.Hour)})
+	m.VerifyFinished("orders", Verification{Result: VerifyFail, Compared: 12, Mismatches: 1, Expected: 3, LastPass: t0.Add(-time.Hour)})
+	// An error changes no count of the last completed run.
+	m.VerifyFinished("orders", Verification{Result: VerifyError, LastPass: t0.Add(-time.Hour)})
+	want := `
+# HELP ddbtape_verify_runs_total Scheduled verifications, by result: pass, fail (items differ that no later change explains) or error (could not finish).
+# TYPE ddbtape_verify_runs_total counter
+ddbtape_verify_runs_total{result="error",table="orders"} 1
+ddbtape_verify_runs_total{result="fail",table="orders"} 1
+ddbtape_verify_runs_total{result="pass",table="orders"} 0
+# HELP ddbtape_verify_last_success_timestamp_seconds When the newest passing verification finished (Unix time); 0 when none did.
+# TYPE ddbtape_verify_last_success_timestamp_seconds gauge
+ddbtape_verify_last_success_timestamp_seconds{table="orders"} 1.7952516e+09
+# HELP ddbtape_verify_items_compared Items the last completed verification compared.
+# TYPE ddbtape_verify_items_compared gauge
+ddbtape_verify_items_compared{table="orders"} 12
+# HELP ddbtape_verify_mismatches Items the last completed verification found different with no later change explaining it.
+# TYPE ddbtape_verify_mismatches gauge
+ddbtape_verify_mismatches{table="orders"} 1
+# HELP ddbtape_verify_expected_differences Items the last completed verification found different because of a write after the moment it verified.
+# TYPE ddbtape_verify_expected_differences gauge
+ddbtape_verify_expected_differences{table="orders"} 3
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "ddbtape_verify_runs_total", "ddbtape_verify_last_success_timestamp_seconds",
+		"ddbtape_verify_items_compared", "ddbtape_verify_mismatches", "ddbtape_verify_expected_differences"); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -40,8 +40,16 @@ type Recorder interface {
 	SegmentWritten(table string, records int, bytes int64)
 	// CheckpointSaved reports a shard's checkpoint saved at at.
 	CheckpointSaved(table, shard string, at time.Time)
-	// Gap reports a stretch of a shard lost before it was read (a gap in the backup).
-	Gap(table, shard string)
+	// Gap reports a stretch of a shard lost before it was read (a gap in the backup);
+	// cause is the ledger's (ledger.CauseTrimmed, CauseVanished, CauseContinuity).
+	Gap(table, shard, cause string)
+	// RetriesExhausted reports a retry loop that gave up: op kept failing with retryable
+	// errors for its whole retry bound (an API operation such as GetRecords or Scan, or
+	// what was being stored: segment, checkpoint, ledger). What it was doing stopped.
+	RetriesExhausted(table, op string)
+	// LeasesUnowned reports, after a lease heartbeat, how many of the table's shards that
+	// can be read now have no live owner (nobody holds their lease, or it expired).
+	LeasesUnowned(table string, n int)
 	// SnapshotFinished and CompactionFinished report a run that took took; err nil means
 	// it succeeded.
 	SnapshotFinished(table string, took time.Duration, err error)
@@ -49,6 +57,42 @@ type Recorder interface {
 	// RestorableWindow reports the window a restore can reach: from the oldest usable
 	// snapshot's end to the latest covered moment. Zero times mean "no window".
 	RestorableWindow(table string, from, until time.Time)
+	// NewestSnapshot reports when the newest complete scan snapshot of the table finished
+	// (zero: the table has none); its age is computed at scrape time.
+	NewestSnapshot(table string, finished time.Time)
+	// TableScheduled announces a table and its schedules when `run` starts it, so that
+	// alerts can compare ages with intervals and every counter an alert watches exists
+	// (at zero) before its first event.
+	TableScheduled(table string, s Schedule)
+	// VerifyFinished reports a scheduled verification that ran to its end (or failed to);
+	// VerifyKnown sets the same gauges from a stored report without counting a run (what
+	// a restarted process knows of the last one).
+	VerifyFinished(table string, v Verification)
+	VerifyKnown(table string, v Verification)
+}
+
+// Schedule is what TableScheduled announces; a zero interval means "not scheduled".
+type Schedule struct {
+	SnapshotEvery time.Duration
+	VerifyEvery   time.Duration
+}
+
+// Results of a verification (Verification.Result).
+const (
+	VerifyPass  = "pass"  // the backup equals the table, up to differences later changes explain
+	VerifyFail  = "fail"  // some items differ with no later change explaining it
+	VerifyError = "error" // the verification could not finish (nothing is concluded)
+)
+
+// Verification is the outcome of one verification.
+type Verification struct {
+	Result string
+	// Compared is how many items were compared; Mismatches how many differed with no
+	// later change explaining it; Expected how many differed because of a write after
+	// the moment verified. They are unset for VerifyError.
+	Compared, Mismatches, Expected int64
+	// LastPass is when the newest passing verification finished; zero when none did.
+	LastPass time.Time
 }
 
 // Nop is a Recorder that records nothing.
@@ -65,7 +109,13 @@ func (Nop) Throttled(table, op string)                                        {}
 func (Nop) Retried(table, op string)                                          {}
 func (Nop) SegmentWritten(table string, records int, bytes int64)             {}
 func (Nop) CheckpointSaved(table, shard string, at time.Time)                 {}
-func (Nop) Gap(table, shard string)                                           {}
+func (Nop) Gap(table, shard, cause string)                                    {}
+func (Nop) RetriesExhausted(table, op string)                                 {}
+func (Nop) LeasesUnowned(table string, n int)                                 {}
+func (Nop) NewestSnapshot(table string, finished time.Time)                   {}
+func (Nop) TableScheduled(table string, s Schedule)                           {}
+func (Nop) VerifyFinished(table string, v Verification)                       {}
+func (Nop) VerifyKnown(table string, v Verification)                          {}
 func (Nop) SnapshotFinished(table string, took time.Duration, err error)      {}
 func (Nop) CompactionFinished(table string, took time.Duration, err error)    {}
 func (Nop) RestorableWindow(table string, from, until time.Time)              {}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -155,6 +156,9 @@ func Apply(ctx context.Context, p catalog.Plan, r Reader, opts Options, fn func(
 		g.Go(func() error {
 			return r.ReadSegment(gctx, seg, func(c *writer.Change) error {
 				changes.Add(1)
+				if r := globaltable.RegionOf(c.StreamARN); p.Region != "" && r != "" && r != p.Region {
+					return fmt.Errorf("segment %s holds records of region %s's stream, but the backup is of region %s (%w): move it to a backup of its own region", seg.Key, r, p.Region, globaltable.ErrOtherRegion)
+				}
 				count(int(c.SizeBytes))
 				v, ok, err := win.changeVersion(c)
 				if err != nil {

@@ -64,3 +64,7 @@ func mergeKey(keys string) (string, error) {
 	}
 	return k, nil
 }
+
+// MergeKey is the identity of an item in the merge (Entry.Key): its key attributes as
+// DynamoDB JSON, numbers normalised. Callers matching changes to entries use it.
+func MergeKey(keys string) (string, error) { return mergeKey(keys) }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -255,6 +256,11 @@ func TestApply_FailsOnAChangeItCannotRebuild(t *testing.T) {
 			c.EventName = "UPSERT"
 			return c
 		}(), nil, `unknown event name "UPSERT"`},
+		{"another region's stream (a global table's other replica)", func() writer.Change {
+			c := ch("shardId-a", 1, "10:30:00", "MODIFY", "k", "v")
+			c.StreamARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders/stream/2026-03-01T00:00:00.000"
+			return c
+		}(), globaltable.ErrOtherRegion, "holds records of region eu-west-1's stream, but the backup is of region us-east-1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

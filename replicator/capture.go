@@ -22,11 +22,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/ddbtape/ddbtape/capturelock"
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/shards"
@@ -167,8 +169,13 @@ func (c *Capture) Stats() Stats {
 }
 
 // retry stores with retries (see retryStore).
+// A retry that gives up is counted (metrics.Recorder.RetriesExhausted, op = what).
 func (c *Capture) retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
-	return retryStore(ctx, log, what, c.cfg.StoreRetryBound, c.cfg.Sleep, op)
+	err := retryStore(ctx, log, what, c.cfg.StoreRetryBound, c.cfg.Sleep, op)
+	if errors.Is(err, errStoreGaveUp) {
+		c.cfg.Metrics.RetriesExhausted(c.cfg.Table, what)
+	}
+	return err
 }
 
 // reader returns the read loop for one shard; it adds the shard to the log lines itself.
@@ -177,6 +184,19 @@ func (c *Capture) reader(streamARN, shardID string) *shards.Reader {
 	r.API, r.StreamARN, r.Logger = c.streams, streamARN, c.log
 	r.Observer = callObserver{table: c.cfg.Table, shard: shardID, rec: c.cfg.Metrics}
 	return &r
+}
+
+// checkRegion refuses to capture stream into a backup that holds another region's stream
+// (a global table's replicas each have one, all carrying every write): the destination's
+// ledger and checkpoint store say which region's it holds.
+func checkRegion(table string, stream shards.Stream, known ledger.State, state checkpoint.Table) error {
+	have := known.Regions()
+	for _, p := range state.Shards {
+		if r := globaltable.RegionOf(p.StreamARN); r != "" && !slices.Contains(have, r) {
+			have = append(have, r)
+		}
+	}
+	return globaltable.CheckRegion(table, "capture", globaltable.RegionOf(stream.StreamARN), have)
 }
 
 // flushLedger writes the ledger's pending facts, retrying as for segments.
@@ -212,6 +232,13 @@ func (c *Capture) Run(ctx context.Context) (err error) {
 	known, err := ledger.Read(ctx, c.bucket, c.cfg.Table)
 	if err != nil {
 		return err
+	}
+	if err := checkRegion(c.cfg.Table, stream, known, state); err != nil {
+		return err
+	}
+	if stream.Table.Global() {
+		c.log.Info("the table is a "+stream.Table.String()+": capturing the stream of this region only, which carries every region's writes; the backup records the region and refuses another region's stream",
+			"region", stream.Table.Region)
 	}
 	removeStaleSpools(c.cfg.SpoolDir, c.log)
 	spool, err := os.MkdirTemp(c.cfg.SpoolDir, spoolPrefix())

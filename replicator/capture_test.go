@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -286,8 +287,12 @@ func TestCapture_TrimmedRecordsAreRecordedAsAGap(t *testing.T) {
 	if err := f.fake.Trim(id, lost[1]); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.run(t, nil); err != nil {
+	rec := &countingRecorder{}
+	if err := f.run(t, func(c *Config) { c.Metrics = rec }); err != nil {
 		t.Fatal(err)
+	}
+	if len(rec.gaps) != 1 || rec.gaps[0] != ledger.CauseTrimmed {
+		t.Errorf("gaps reported with causes %v, want one %s", rec.gaps, ledger.CauseTrimmed)
 	}
 	if got, want := seqs(f.stored(t)[id]), append(first, later...); !equalStrings(got, want) {
 		t.Fatalf("stored %v, want what was readable %v", got, want)
@@ -330,8 +335,12 @@ func TestCapture_VanishedShardIsAGapAndNoLongerHoldsBackChildren(t *testing.T) {
 	if err := f.fake.RemoveShard(parent); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.run(t, nil); err != nil {
+	rec := &countingRecorder{}
+	if err := f.run(t, func(c *Config) { c.Metrics = rec }); err != nil {
 		t.Fatal(err)
+	}
+	if len(rec.gaps) != 1 || rec.gaps[0] != ledger.CauseVanished {
+		t.Errorf("gaps reported with causes %v, want one %s", rec.gaps, ledger.CauseVanished)
 	}
 	got := f.stored(t)
 	if !equalStrings(seqs(got[parent]), done) || !equalStrings(seqs(got[child]), kept) {
@@ -417,9 +426,14 @@ func TestCapture_CheckpointNeverPassesARecordThatIsNotStored(t *testing.T) {
 	fb.forever = true
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := f.capture(t, fb, func(c *Config) { c.StoreRetryBound = 300 * time.Millisecond }).Run(ctx)
+	rec := &countingRecorder{}
+	err := f.capture(t, fb, func(c *Config) { c.StoreRetryBound = 300 * time.Millisecond; c.Metrics = rec }).Run(ctx)
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("capture returned %v, want the storage failure", err)
+	}
+	// The read loop's store gives up, and so may the final flush after it.
+	if got := rec.exhaustedOps(); len(got) == 0 || slices.ContainsFunc(got, func(op string) bool { return op != "segment" }) {
+		t.Errorf("retries that gave up reported %v, want segment only", got)
 	}
 	stored := seqs(f.stored(t)[id])
 	if !equalStrings(stored, all[:len(stored)]) || len(stored) != 21 {
@@ -482,7 +496,7 @@ func TestCapture_StreamReplacedKeepsTheOldEraAndRecordsWhatWasLost(t *testing.T)
 	// had not read to its end.
 	ctx := context.Background()
 	oldEnd := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	old := "arn:aws:dynamodb:ddblocal:000000000000:table/" + f.table + "/stream/2020-01-01T00:00:00.000"
+	old := "arn:aws:dynamodb:us-east-1:123456789012:table/" + f.table + "/stream/2020-01-01T00:00:00.000"
 	if err := f.store.Save(ctx, f.table, checkpoint.Position{StreamARN: old, ShardID: "shardId-old", CoveredFrom: oldEnd.Add(-time.Hour), CoveredUntil: oldEnd, UpdatedAt: oldEnd}); err != nil {
 		t.Fatal(err)
 	}

@@ -20,3 +20,5 @@ func (o callObserver) Retry(op string, throttled bool) {
 	}
 	o.rec.Retried(o.table, op)
 }
+
+func (o callObserver) GaveUp(op string) { o.rec.RetriesExhausted(o.table, op) }

@@ -3,6 +3,7 @@ package replicator
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,28 @@ import (
 type countingRecorder struct {
 	metrics.Nop
 	records, segments, segmentRows, checkpoints, calls, throttles, retries, started, stopped atomic.Int64
+
+	mu        sync.Mutex
+	exhausted []string
+	gaps      []string // causes
+}
+
+func (r *countingRecorder) RetriesExhausted(_, op string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.exhausted = append(r.exhausted, op)
+}
+
+func (r *countingRecorder) Gap(_, _, cause string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gaps = append(r.gaps, cause)
+}
+
+func (r *countingRecorder) exhaustedOps() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.exhausted...)
 }
 
 func (r *countingRecorder) RecordsCaptured(_, _ string, n int, _ int64, _ time.Time) {

@@ -18,6 +18,9 @@ import (
 // full disk being cleaned, short enough that an operator hears about it.
 const DefaultStoreRetryBound = 10 * time.Minute
 
+// errStoreGaveUp marks the error of a store retry that gave up.
+var errStoreGaveUp = errors.New("gave up retrying")
+
 // permanent reports errors that no retry can cure: the data or the store is wrong, not
 // the weather.
 func permanent(err error) bool {
@@ -52,7 +55,7 @@ func retryStore(ctx context.Context, log *slog.Logger, what string, bound time.D
 		}
 		wait := b.NextBackOff()
 		if wait == backoff.Stop {
-			return fmt.Errorf("gave up retrying %s after %s (nothing was checkpointed past what is stored; fix the destination and run again to resume): %w", what, bound, err)
+			return fmt.Errorf("%w %s after %s (nothing was checkpointed past what is stored; fix the destination and run again to resume): %w", errStoreGaveUp, what, bound, err)
 		}
 		if time.Since(lastLog) >= 30*time.Second {
 			log.Warn("cannot store; retrying, reading paused and checkpoint not advanced", "what", what, "attempt", attempt, "wait", wait.Round(time.Millisecond), "error", err)

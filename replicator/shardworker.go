@@ -338,7 +338,7 @@ func (w *shardWorker) addGap(ctx context.Context, from, to time.Time, cause, rea
 		return fmt.Errorf("record gap of shard %s: %w", w.shard.ID, err)
 	}
 	w.c.metrics.gaps.Add(1)
-	w.c.cfg.Metrics.Gap(w.c.cfg.Table, w.shard.ID)
+	w.c.cfg.Metrics.Gap(w.c.cfg.Table, w.shard.ID, cause)
 	w.log.Error("gap in the backup: restores across it will fail until a new snapshot is taken ('ddbtape status' lists it)",
 		"cause", cause, "reason", reason, "after_sequence", gap.AfterSequence, "from", from, "to", to)
 	return nil

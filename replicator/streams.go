@@ -275,7 +275,7 @@ func (r *run) recordLost(ctx context.Context, sr *streamRun, p checkpoint.Positi
 	}
 	sr.positions[id] = p
 	c.metrics.gaps.Add(1)
-	c.cfg.Metrics.Gap(c.cfg.Table, id)
+	c.cfg.Metrics.Gap(c.cfg.Table, id, cause)
 	c.log.Error("gap in the backup: shard vanished before it was read to its end; take a new snapshot", "shard", id, "after_sequence", p.SequenceNumber)
 	return nil
 }

@@ -26,28 +26,71 @@ type ScanAPI interface {
 // the table's key attributes. Throttled pages are retried with backoff for up to two
 // minutes.
 func LiveTable(api ScanAPI, table string, keyNames []string, segments int) replay.LiveSource {
-	if segments <= 0 {
-		segments = 4
+	return LiveScan(api, table, keyNames, ScanOptions{Workers: segments})
+}
+
+// ScanOptions choose what LiveScan reads and how fast.
+type ScanOptions struct {
+	// Workers is how many segments are read at once (zero: 4).
+	Workers int
+	// TotalSegments and Segments select part of the table: the Scan is split into
+	// TotalSegments segments and only Segments are read. Zero and nil: the whole table,
+	// in Workers segments.
+	TotalSegments int
+	Segments      []int
+	// MaxRCU caps the read capacity units consumed per second by all workers, as
+	// DynamoDB reports them (zero: no cap).
+	MaxRCU float64
+}
+
+// LiveScan reads the segments o names with a strongly consistent Scan, at most o.MaxRCU
+// read capacity units per second, and feeds every item to fn. Throttled pages are retried
+// with backoff for up to two minutes.
+func LiveScan(api ScanAPI, table string, keyNames []string, o ScanOptions) replay.LiveSource {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	total, segs := o.TotalSegments, o.Segments
+	if total <= 0 || segs == nil {
+		total, segs = o.Workers, nil
+		for i := range o.Workers {
+			segs = append(segs, i)
+		}
+	}
+	var lim *limiter
+	if o.MaxRCU > 0 {
+		lim = &limiter{rate: o.MaxRCU}
 	}
 	return func(ctx context.Context, fn func(keys, item string) error) error {
 		// fn is called from several goroutines here; Apply's callback is safe for that.
 		g, gctx := errgroup.WithContext(ctx)
-		for seg := range segments {
-			g.Go(func() error { return scanSegment(gctx, api, table, keyNames, seg, segments, fn) })
+		g.SetLimit(o.Workers)
+		for _, seg := range segs {
+			g.Go(func() error { return scanSegment(gctx, api, table, keyNames, seg, total, lim, fn) })
 		}
 		return g.Wait()
 	}
 }
 
-func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []string, seg, total int, fn func(keys, item string) error) error {
+// scanSegment reads one segment. With lim, each page waits until the capacity the pages
+// before it consumed is paid for, then books its own: the average rate holds.
+func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []string, seg, total int, lim *limiter, fn func(keys, item string) error) error {
 	in := &dynamodb.ScanInput{
 		TableName:      aws.String(table),
 		ConsistentRead: aws.Bool(true),
 		Segment:        aws.Int32(int32(seg)),
 		TotalSegments:  aws.Int32(int32(total)),
 	}
+	if lim != nil {
+		in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	}
 	key := make(map[string]types.AttributeValue, len(keyNames))
 	for {
+		if lim != nil {
+			if err := sleepCtx(ctx, lim.reserve(0)); err != nil {
+				return err
+			}
+		}
 		var out *dynamodb.ScanOutput
 		bo := backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(2*time.Minute), backoff.WithMaxInterval(5*time.Second)), ctx)
 		err := backoff.Retry(func() error {
@@ -60,6 +103,9 @@ func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []stri
 		}, bo)
 		if err != nil {
 			return fmt.Errorf("scan %s segment %d: %w", table, seg, err)
+		}
+		if lim != nil {
+			lim.reserve(readUnits(out))
 		}
 		for _, it := range out.Items {
 			for _, n := range keyNames {
@@ -86,4 +132,42 @@ func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []stri
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// readUnits is what a page cost: what DynamoDB reported, or else an estimate of a
+// strongly consistent read (a unit per 4 KB of items, at least one).
+func readUnits(out *dynamodb.ScanOutput) float64 {
+	if c := out.ConsumedCapacity; c != nil && c.CapacityUnits != nil {
+		return *c.CapacityUnits
+	}
+	var size int
+	for _, it := range out.Items {
+		for name, v := range it {
+			size += len(name) + approxSize(v)
+		}
+	}
+	return max(1, float64((size+4095)/4096))
+}
+
+// approxSize is about what DynamoDB counts for a value.
+func approxSize(v types.AttributeValue) int {
+	switch x := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(x.Value)
+	case *types.AttributeValueMemberB:
+		return len(x.Value)
+	case *types.AttributeValueMemberM:
+		n := 3
+		for k, e := range x.Value {
+			n += len(k) + approxSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range x.Value {
+			n += approxSize(e)
+		}
+		return n
+	}
+	return 21 // numbers, sets and the rest: a generous constant
 }

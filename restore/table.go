@@ -112,3 +112,38 @@ func KeyNames(m *writer.Manifest) []string {
 	}
 	return names
 }
+
+// ErrKeySchema means a table's key is not the backup's.
+var ErrKeySchema = errors.New("another key schema than the backup")
+
+// DescribeAPI is the DynamoDB call that reads a table's description.
+type DescribeAPI interface {
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
+// CheckKeySchema makes sure the existing table name has the key of manifest m, and returns
+// the key attribute names. Writing items of another key shape would fail item by item or,
+// worse, land under keys nobody expects; comparing them would find every item different.
+// A table of another key is an error wrapping ErrKeySchema.
+func CheckKeySchema(ctx context.Context, api DescribeAPI, name string, m *writer.Manifest) ([]string, error) {
+	out, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		return nil, fmt.Errorf("describe table %s: %w", name, err)
+	}
+	have := map[string]string{}
+	for _, k := range out.Table.KeySchema {
+		have[aws.ToString(k.AttributeName)] = string(k.KeyType)
+	}
+	want := map[string]string{}
+	for _, k := range m.KeySchema {
+		want[k.AttributeName] = k.KeyType
+	}
+	same := len(have) == len(want)
+	for n, kt := range want {
+		same = same && have[n] == kt
+	}
+	if !same {
+		return nil, fmt.Errorf("table %s has %w of %s", name, ErrKeySchema, m.TableName)
+	}
+	return KeyNames(m), nil
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/smithy-go"
+
+	"github.com/ddbtape/ddbtape/globaltable"
 )
 
 // ErrTableNotFound means DescribeTable found no such table.
@@ -37,6 +39,8 @@ type Stream struct {
 	TableARN  string
 	StreamARN string
 	ViewType  string // NEW_AND_OLD_IMAGES or NEW_IMAGE (others are refused)
+	// Table says whether the table is a global table, and its region.
+	Table globaltable.Info
 }
 
 // View types that carry the new image of an item.
@@ -92,6 +96,7 @@ func StreamOf(ctx context.Context, api TableAPI, table string) (Stream, error) {
 		TableARN:  aws.ToString(t.TableArn),
 		StreamARN: aws.ToString(t.LatestStreamArn),
 		ViewType:  string(spec.StreamViewType),
+		Table:     globaltable.Describe(t),
 	}
 	if err := CheckViewType(s.ViewType); err != nil {
 		return s, fmt.Errorf("table %s stream %s: %w", table, s.StreamARN, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go"
+	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 )
 
@@ -33,6 +35,11 @@ func TestStreamOf(t *testing.T) {
 	}
 	newImage := mk("newimage", ViewNewImage)
 	both := mk("both", ViewNewAndOldImages)
+	global, err := fake.CreateTable(fakestreams.TableSpec{Name: "global", StreamViewType: ViewNewAndOldImages,
+		GlobalTableVersion: globaltable.Version2019, Replicas: []string{"us-east-1", "eu-west-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	api := dynamodb.NewFromConfig(fake.Config())
 
 	tests := []struct {
@@ -46,8 +53,10 @@ func TestStreamOf(t *testing.T) {
 		{table: "disabled", wantErr: ErrNoStream, mention: "--table-name disabled"},
 		{table: "keysonly", wantErr: ErrViewType, mention: "KEYS_ONLY"},
 		{table: "oldimage", wantErr: ErrViewType, mention: "OLD_IMAGE"},
-		{table: "newimage", want: Stream{TableARN: fake.TableARN("newimage"), StreamARN: newImage, ViewType: ViewNewImage}},
-		{table: "both", want: Stream{TableARN: fake.TableARN("both"), StreamARN: both, ViewType: ViewNewAndOldImages}},
+		{table: "newimage", want: Stream{TableARN: fake.TableARN("newimage"), StreamARN: newImage, ViewType: ViewNewImage, Table: globaltable.Info{Region: "us-east-1"}}},
+		{table: "both", want: Stream{TableARN: fake.TableARN("both"), StreamARN: both, ViewType: ViewNewAndOldImages, Table: globaltable.Info{Region: "us-east-1"}}},
+		{table: "global", want: Stream{TableARN: fake.TableARN("global"), StreamARN: global, ViewType: ViewNewAndOldImages,
+			Table: globaltable.Info{Region: "us-east-1", Version: globaltable.Version2019, Replicas: []string{"eu-west-1", "us-east-1"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.table, func(t *testing.T) {
@@ -61,7 +70,7 @@ func TestStreamOf(t *testing.T) {
 				}
 				return
 			}
-			if got != tt.want || got.TableARN == "" || got.StreamARN == "" {
+			if !reflect.DeepEqual(got, tt.want) || got.TableARN == "" || got.StreamARN == "" {
 				t.Errorf("StreamOf = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -82,12 +82,16 @@ type Observer interface {
 	Call(op string)
 	// Retry is a failed request about to be retried; throttled tells a rate limit.
 	Retry(op string, throttled bool)
+	// GaveUp is a request that kept failing for the whole retry bound: the call returns
+	// an error wrapping ErrGaveUp.
+	GaveUp(op string)
 }
 
 type nopObserver struct{}
 
 func (nopObserver) Call(string)        {}
 func (nopObserver) Retry(string, bool) {}
+func (nopObserver) GaveUp(string)      {}
 
 // config returns a copy of r with the defaults filled in.
 func (r *Reader) config() Reader {

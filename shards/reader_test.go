@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -287,10 +288,15 @@ func TestReader_GivesUpAfterRetryBoundWithoutDeliveringAnything(t *testing.T) {
 			e.fake.FailNext(tc.op, 10_000, tc.fault)
 			r := e.reader()
 			r.RetryBound = time.Minute
+			obs := &gaveUpObserver{}
+			r.Observer = obs
 			var c collector
 			err := r.Read(context.Background(), sh, "", TrimHorizon, c.handle)
 			if !errors.Is(err, ErrGaveUp) {
 				t.Fatalf("Read = %v, want an error wrapping ErrGaveUp", err)
+			}
+			if got := obs.ops(); len(got) != 1 || got[0] != tc.op {
+				t.Errorf("observer heard give-ups %v, want one of %s", got, tc.op)
 			}
 			var apiErr smithy.APIError
 			if tc.code != "" && (!errors.As(err, &apiErr) || apiErr.ErrorCode() != tc.code) {
@@ -308,6 +314,20 @@ func TestReader_GivesUpAfterRetryBoundWithoutDeliveringAnything(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gaveUpObserver records the operations whose retries gave up.
+type gaveUpObserver struct {
+	nopObserver
+	mu   sync.Mutex
+	gave []string
+}
+
+func (o *gaveUpObserver) GaveUp(op string) { o.mu.Lock(); o.gave = append(o.gave, op); o.mu.Unlock() }
+func (o *gaveUpObserver) ops() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.gave...)
 }
 
 func TestReader_RateLimitsRetryLogs(t *testing.T) {

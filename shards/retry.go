@@ -99,6 +99,7 @@ func (rt *retrier) do(ctx context.Context, op, what string, f func(ctx context.C
 		if wait == backoff.Stop {
 			rt.log.Error("giving up", "call", what, "reason", reason, "attempts", attempt,
 				"elapsed", b.GetElapsedTime(), "error", err)
+			rt.obs.GaveUp(op)
 			return fmt.Errorf("%w: %s failed for %s (%d attempts), last %s: %w",
 				ErrGaveUp, what, b.GetElapsedTime().Round(time.Millisecond), attempt, reason, err)
 		}

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,9 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/faultproxy"
 	"github.com/ddbtape/ddbtape/internal/s3local"
+	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/snapshot/snapshottest"
 	s3store "github.com/ddbtape/ddbtape/storage/s3"
 	"github.com/ddbtape/ddbtape/writer"
@@ -269,7 +272,31 @@ func TestSnapshot_ManifestRecordsStreamIndexesAndWarnsWithoutNewImages(t *testin
 			if m.ItemCount != 50 || m.BillingMode != "PAY_PER_REQUEST" || m.StartedAt.After(m.FinishedAt) {
 				t.Errorf("manifest %+v", m)
 			}
+			if want := globaltable.RegionOf(m.TableARN); m.Region != want || want == "" || m.GlobalTableVersion != "" || m.Replicas != nil {
+				t.Errorf("manifest region %q, global %q %v: want %q of a single-region table", m.Region, m.GlobalTableVersion, m.Replicas, want)
+			}
 		})
+	}
+}
+
+// TestSnapshot_RefusesADestinationHoldingAnotherRegionsStream: a global table's replica
+// in another region scanned into a backup of this region's stream would not line up
+// with it; the snapshot is refused before it writes anything.
+func TestSnapshot_RefusesADestinationHoldingAnotherRegionsStream(t *testing.T) {
+	db := ddblocal.Shared(t).DynamoDB()
+	table := ddblocal.CreateTable(t, db, ddblocal.TableOptions{})
+	b := newDirBucket(t)
+	w := ledger.NewWriter(b, table, "test", nil)
+	w.Add(ledger.Entry{Streams: []ledger.Stream{{ARN: "arn:aws:dynamodb:us-west-2:123456789012:table/" + table + "/stream/2026-03-01T00:00:00.000"}}})
+	if err := w.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Prepare(t.Context(), db, b, Config{Table: table})
+	if !errors.Is(err, globaltable.ErrOtherRegion) || !strings.Contains(err.Error(), "region us-west-2's stream") {
+		t.Fatalf("snapshot into a us-west-2 backup = %v, want ErrOtherRegion", err)
+	}
+	if objs, err := b.List(t.Context(), writer.SnapshotsPrefix(table)); err != nil || len(objs) != 0 {
+		t.Errorf("the refused snapshot wrote %d objects (%v)", len(objs), err)
 	}
 }
 

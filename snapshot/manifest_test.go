@@ -1,8 +1,15 @@
 package snapshot
 
 import (
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/ddbtape/ddbtape/globaltable"
+	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/storage/faulty"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -38,5 +45,34 @@ func TestRun_AManifestStoredButReportedFailedIsComplete(t *testing.T) {
 				t.Errorf("state files left after the manifest: %v", objs)
 			}
 		})
+	}
+}
+
+// TestDescribeManifest_RecordsTheRegionAndAGlobalTable reads a global table's description
+// from the fake server's DescribeTable (DynamoDB Local has no global tables) with the real
+// SDK client.
+func TestDescribeManifest_RecordsTheRegionAndAGlobalTable(t *testing.T) {
+	s := fakestreams.NewServer(fakestreams.Options{Region: "eu-west-1"})
+	t.Cleanup(s.Close)
+	if _, err := s.CreateTable(fakestreams.TableSpec{Name: "orders", StreamViewType: "NEW_AND_OLD_IMAGES",
+		GlobalTableVersion: globaltable.Version2019, Replicas: []string{"us-east-1", "eu-west-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := dynamodb.NewFromConfig(s.Config()).DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String("orders")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := describeManifest(out.Table)
+	if m.Region != "eu-west-1" || m.GlobalTableVersion != globaltable.Version2019 || !slices.Equal(m.Replicas, []string{"eu-west-1", "us-east-1"}) {
+		t.Errorf("manifest region %q, version %q, replicas %v", m.Region, m.GlobalTableVersion, m.Replicas)
+	}
+	m.FormatVersion, m.SnapshotID, m.StartedAt, m.FinishedAt = writer.ManifestFormatVersion, "s1", time.Unix(1, 0).UTC(), time.Unix(2, 0).UTC()
+	data, err := writer.EncodeManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := writer.DecodeManifest(data)
+	if err != nil || back.Region != m.Region || !slices.Equal(back.Replicas, m.Replicas) {
+		t.Errorf("manifest read back: %+v, %v", back, err)
 	}
 }

@@ -33,6 +33,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/ddbtape/ddbtape/globaltable"
+	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -170,6 +172,19 @@ func Prepare(ctx context.Context, db API, bucket storage.Bucket, cfg Config) (*J
 	}
 	for _, k := range j.table.KeySchema {
 		j.keyNames = append(j.keyNames, k.AttributeName)
+	}
+	// One backup holds one region's stream: a scan of another region's replica does not
+	// line up with it (replication lag), so it is refused before anything is written.
+	known, err := ledger.Read(ctx, bucket, cfg.Table)
+	if err != nil {
+		return nil, err
+	}
+	if err := globaltable.CheckRegion(cfg.Table, "snapshot", j.table.Region, known.Regions()); err != nil {
+		return nil, err
+	}
+	if g := globaltable.Describe(d); g.Global() {
+		cfg.Logger.Info("the table is a "+g.String()+": the snapshot scans the replica of this region; a restore creates a single-region table",
+			"table", cfg.Table, "region", g.Region)
 	}
 	created := aws.ToTime(d.CreationDateTime).UTC()
 	if cfg.SnapshotID == "" {

@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -62,6 +63,8 @@ func describeManifest(d *types.TableDescription) writer.Manifest {
 		m.StreamARN = aws.ToString(d.LatestStreamArn)
 		m.StreamViewType = string(s.StreamViewType)
 	}
+	g := globaltable.Describe(d)
+	m.Region, m.GlobalTableVersion, m.Replicas = g.Region, g.Version, g.Replicas
 	return m
 }
 

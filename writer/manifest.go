@@ -33,6 +33,13 @@ type Manifest struct {
 	WriteCapacityUnits     int64                 `json:"write_capacity_units,omitempty"`
 	StreamARN              string                `json:"stream_arn,omitempty"`
 	StreamViewType         string                `json:"stream_view_type,omitempty"`
+	// Region is the region of the table the snapshot read (from its ARN): a backup holds
+	// one region's stream, and its snapshots must be of the same region. For a global
+	// table, GlobalTableVersion and Replicas (regions, this one included) describe it.
+	// Absent in manifests written before they existed.
+	Region             string   `json:"region,omitempty"`
+	GlobalTableVersion string   `json:"global_table_version,omitempty"`
+	Replicas           []string `json:"replicas,omitempty"`
 
 	Parts []ManifestPart `json:"parts"`
 }

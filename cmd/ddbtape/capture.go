@@ -11,6 +11,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/checkpoint"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
+	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/replicator"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
@@ -123,7 +124,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		var leases replicator.Leases
 		if ddbStore != nil {
 			checkpoints = ddbStore
-			m, err := fleet.newLeases(ddbClient, ddbStore, table, log)
+			m, err := fleet.newLeases(ddbClient, ddbStore, table, metrics.Nop{}, log)
 			if err != nil {
 				return err
 			}

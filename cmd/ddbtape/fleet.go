@@ -17,6 +17,7 @@ import (
 
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/lease"
+	"github.com/ddbtape/ddbtape/metrics"
 )
 
 // This file wires the DynamoDB checkpoint store and shard leases into the CLI, and gives
@@ -96,8 +97,10 @@ func (f *fleetFlags) openDynamoDBCheckpoints(ctx context.Context, cfg aws.Config
 }
 
 // newLeases returns the lease manager of one table for this worker.
-func (f *fleetFlags) newLeases(client *dynamodb.Client, store *ckdynamo.Store, table string, log *slog.Logger) (*lease.Manager, error) {
-	return lease.New(client, store, lease.Config{Table: table, WorkerID: f.worker(), Duration: f.leaseDuration, Logger: log})
+// rec hears how many shards have no live owner after each heartbeat.
+func (f *fleetFlags) newLeases(client *dynamodb.Client, store *ckdynamo.Store, table string, rec metrics.Recorder, log *slog.Logger) (*lease.Manager, error) {
+	return lease.New(client, store, lease.Config{Table: table, WorkerID: f.worker(), Duration: f.leaseDuration, Logger: log,
+		Unowned: func(n int) { rec.LeasesUnowned(table, n) }})
 }
 
 // printLeases writes the shard leases of table as the checkpoint store holds them: owner,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
@@ -22,7 +23,7 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt]"
+const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
 
 // sourceFlags are what restore, status and verify share: where the backup is and how to read it.
 type sourceFlags struct {
@@ -125,6 +126,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		scanSegs  = fs.Int("scan-segments", 4, "with --to-table on an existing table: parallel Scan segments reading it")
 		retry     = fs.Duration("retry-bound", 2*time.Minute, "how long a write batch is retried without progress before the restore stops and says so")
 		skipBad   = fs.Bool("skip-corrupt", false, skipCorruptUsage)
+		keepRep   = fs.Bool("keep-replication-attributes", false, "keep the aws:rep:* attributes a legacy (2017.11.29) global table keeps in its items (default: dropped)")
 		lock      lockFlags
 	)
 	lock.register(fs)
@@ -181,7 +183,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	return lock.planHeld(ctx, e, bk, at, *atFlag, *snapID, "restore", func(ctx context.Context, p catalog.Plan) error {
 		return restoreTo(ctx, e, &src, cfg, bk, p, restoreTarget{
 			toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff,
-			keysFile: *keysFile, keyPrefix: *keyPrefix, skipBad: *skipBad, scanSegs: *scanSegs,
+			keysFile: *keysFile, keyPrefix: *keyPrefix, skipBad: *skipBad, scanSegs: *scanSegs, keepRep: *keepRep,
 			load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
 		})
 	})
@@ -191,8 +193,10 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 type restoreTarget struct {
 	toFile, toTable, keysFile, keyPrefix string
 	force, create, dryRun, diff, skipBad bool
-	scanSegs                             int
-	load                                 restore.LoadOptions
+	// keepRep keeps the replication attributes of a legacy global table in the items.
+	keepRep  bool
+	scanSegs int
+	load     restore.LoadOptions
 }
 
 // restoreTo applies plan p to the target t.
@@ -210,7 +214,8 @@ func restoreTo(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk
 		return err
 	}
 	r := &runner{e: e, p: p, reader: backupReader(bk.bucket, *src.table, *src.tempDir, t.skipBad),
-		opts: replay.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Filter: filter}}
+		opts: replay.Options{TempDir: *src.tempDir, Parallelism: *src.parallel, Filter: filter}, stripRep: !t.keepRep}
+	defer r.reportStripped()
 
 	if t.toFile != "" {
 		return r.toFile(ctx, t.toFile, t.force)
@@ -257,6 +262,42 @@ type runner struct {
 
 	read, written *progress.Meter
 	switchOnce    sync.Once
+
+	// stripRep drops the aws:rep:* attributes of a legacy global table from the items
+	// (both sides of a comparison); stripped counts the items that had some.
+	stripRep bool
+	stripped int64
+}
+
+// strip drops the replication attributes from an entry's items when asked to.
+func (r *runner) strip(en *replay.Entry) error {
+	if !r.stripRep {
+		return nil
+	}
+	var err error
+	var n int
+	if en.HasWant {
+		if en.Want, n, err = globaltable.StripAttributes(en.Want); err != nil {
+			return fmt.Errorf("key %s: %w", en.Key, err)
+		}
+		if n > 0 {
+			r.stripped++
+		}
+	}
+	if en.HasHave {
+		if en.Have, _, err = globaltable.StripAttributes(en.Have); err != nil {
+			return fmt.Errorf("key %s in the table: %w", en.Key, err)
+		}
+	}
+	return nil
+}
+
+// reportStripped says that replication attributes were dropped, and how to keep them.
+func (r *runner) reportStripped() {
+	if r.stripped > 0 {
+		fmt.Fprintf(r.e.stderr, "dropped the %s* replication attributes of a legacy global table (version %s) from %d items (--keep-replication-attributes keeps them)\n",
+			globaltable.AttributePrefix, globaltable.Version2017, r.stripped)
+	}
 }
 
 func (r *runner) meter(label string, total int64) *progress.Meter {
@@ -277,6 +318,9 @@ func (r *runner) apply(ctx context.Context, verb string, fn func(replay.Entry) e
 			r.read.Done()
 			r.written = r.meter(verb, r.p.Snapshot.Manifest.ItemCount)
 		})
+		if err := r.strip(&en); err != nil {
+			return err
+		}
 		return fn(en)
 	})
 	r.switchOnce.Do(func() { r.read.Done() })
@@ -334,6 +378,11 @@ func (r *runner) toNewTable(ctx context.Context, db *dynamodb.Client, name strin
 		return loadError(err, st)
 	}
 	fmt.Fprintf(r.e.stdout, "restored %d items of %s at %s into new table %s\n", st.Puts, r.p.Table, r.p.At.Format(time.RFC3339Nano), name)
+	if m := r.p.Snapshot.Manifest; m.GlobalTableVersion != "" || len(m.Replicas) > 0 {
+		g := globaltable.Info{Region: m.Region, Version: m.GlobalTableVersion, Replicas: m.Replicas}
+		fmt.Fprintf(r.e.stderr, "%s was a %s; %s is a single-region table: add replicas with aws dynamodb update-table --table-name %s --replica-updates '[{\"Create\":{\"RegionName\":\"REGION\"}}]' (README: Global tables)\n",
+			r.p.Table, g, name, name)
+	}
 	return nil
 }
 
@@ -402,29 +451,14 @@ func (r *runner) toExistingTable(ctx context.Context, db *dynamodb.Client, name 
 	return nil
 }
 
-// checkKeySchema makes sure the existing table has the backup's key, and returns the key
-// attribute names. Writing items of another key shape would fail item by item or, worse,
-// land under keys nobody expects.
+// checkKeySchema is restore.CheckKeySchema, with what to do when the table is missing.
 func checkKeySchema(ctx context.Context, db *dynamodb.Client, name string, m *writer.Manifest) ([]string, error) {
-	out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
-	if err != nil {
-		return nil, fmt.Errorf("describe table %s (add --create to make a new one): %w", name, err)
+	names, err := restore.CheckKeySchema(ctx, db, name, m)
+	switch {
+	case errors.Is(err, restore.ErrKeySchema):
+		return nil, fmt.Errorf("%w: restore into a new table with --create", err)
+	case err != nil:
+		return nil, fmt.Errorf("%w (add --create to make a new one)", err)
 	}
-	have := map[string]string{}
-	for _, k := range out.Table.KeySchema {
-		have[aws.ToString(k.AttributeName)] = string(k.KeyType)
-	}
-	want := map[string]string{}
-	for _, k := range m.KeySchema {
-		want[k.AttributeName] = k.KeyType
-	}
-	if len(have) != len(want) {
-		return nil, fmt.Errorf("table %s has another key schema than the backup of %s: restore into a new table with --create", name, m.TableName)
-	}
-	for n, kt := range want {
-		if have[n] != kt {
-			return nil, fmt.Errorf("table %s has another key schema than the backup of %s: restore into a new table with --create", name, m.TableName)
-		}
-	}
-	return restore.KeyNames(m), nil
+	return names, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/internal/backuptest"
 	"github.com/ddbtape/ddbtape/storage/dir"
+	"github.com/ddbtape/ddbtape/verify"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -280,6 +281,7 @@ func TestStatus_ShowsSnapshotsWindowsShardsAndGaps(t *testing.T) {
 		"coverage from: checkpoint store",
 		"shardId-1", "2026-03-01T11:00:00Z", "open",
 		"shard shardId-1 from 2026-03-01T10:40:00Z to 2026-03-01T10:50:00Z (trimmed): records trimmed",
+		"verification: none recorded",
 	} {
 		if !strings.Contains(res.stdout, s) {
 			t.Errorf("status lacks %q:\n%s", s, res.stdout)
@@ -292,5 +294,41 @@ func TestStatus_ShowsSnapshotsWindowsShardsAndGaps(t *testing.T) {
 	}
 	if len(st.Snapshots) != 2 || len(st.Windows) != 1 || !st.Latest.Equal(fixtureT0.Add(40*time.Minute)) || len(st.Shards) != 1 || len(st.Gaps) != 1 || st.Segments != 1 {
 		t.Errorf("--json: %+v", st)
+	}
+}
+
+func TestStatus_ShowsTheLastVerification(t *testing.T) {
+	src := bookBackup(t)
+	bucket, err := dir.New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := verify.Report{Table: "books", Result: verify.Fail, StartedAt: fixtureT0.Add(2 * time.Hour), FinishedAt: fixtureT0.Add(2*time.Hour + time.Minute),
+		At: fixtureT0.Add(time.Hour), SnapshotID: "snap-1", Sample: 0.1, Segments: &verify.Segments{Total: 1000, First: 950, Count: 100},
+		Compared: 12, Matching: 9, Different: 3, Expected: 2, Mismatches: 1, Examples: []verify.Mismatch{{Key: `{"pk":{"S":"a1"}}`, Kind: verify.Different}},
+		LastPassAt: fixtureT0.Add(-22 * time.Hour)}
+	if err := verify.WriteReport(context.Background(), bucket, rep); err != nil {
+		t.Fatal(err)
+	}
+	res := runCLI(t, "status", "--source", src, "--table", "books")
+	for _, s := range []string{
+		"verification: FAIL, finished 2026-03-01T12:01:00Z (last pass: 2026-02-28T12:00:00Z)",
+		"the backup at 2026-03-01T11:00:00Z (snapshot snap-1) against 10% of the key space (scan segments 950-49 of 1000): 12 items compared, 9 matching, 2 differing because of later writes, 1 mismatches",
+		`mismatch: different {"pk":{"S":"a1"}}`,
+	} {
+		if !strings.Contains(res.stdout, s) {
+			t.Errorf("status lacks %q:\n%s", s, res.stdout)
+		}
+	}
+	res = runCLI(t, "status", "--source", src, "--table", "books", "--json")
+	var st struct {
+		catalog.Status
+		Verification *verify.Report `json:"verification"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &st); err != nil {
+		t.Fatalf("--json: %v\n%s", err, res.stdout)
+	}
+	if st.Verification == nil || st.Verification.Result != verify.Fail || st.Verification.Mismatches != 1 || len(st.Windows) != 1 {
+		t.Errorf("--json verification %+v, windows %d", st.Verification, len(st.Windows))
 	}
 }

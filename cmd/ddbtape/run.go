@@ -169,7 +169,8 @@ type job struct {
 
 // tableJobs returns what runs for one table, and where its checkpoints are read for
 // /readyz. Capture and the restorable-window gauges always run; the scheduled snapshot,
-// compaction and retention that the config describes are in schedule.go.
+// compaction and retention that the config describes are in schedule.go, verification in
+// verify_schedule.go.
 func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metrics.Recorder) ([]job, metrics.CheckpointLoader, error) {
 	log := d.log.With("table", t.Name)
 	var (
@@ -185,7 +186,7 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		if err != nil {
 			return nil, nil, fmt.Errorf("checkpoint: %w", err)
 		}
-		m, err := fleet.newLeases(client, store, t.Name, log)
+		m, err := fleet.newLeases(client, store, t.Name, rec, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -209,6 +210,7 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 	if err != nil {
 		return nil, nil, err
 	}
+	rec.TableScheduled(t.Name, metrics.Schedule{SnapshotEvery: t.Snapshot.Every, VerifyEvery: t.Verify.Every})
 	jobs := []job{{name: "capture " + t.Name, run: capture.Run}}
 	sched := newTableSchedule(d, t, checkpoints, rec)
 	for _, ext := range []struct {
@@ -219,6 +221,7 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		{"scheduled snapshots (snapshot.every, snapshot.at-start-if-missing)", t.Snapshot.Every > 0 || t.Snapshot.AtStartIfMissing, snapshotJob},
 		{"compaction (compaction.every)", t.Compaction.Every > 0, compactionJob},
 		{"retention", t.Retention > 0, retentionJob},
+		{"scheduled verification (verify.every)", t.Verify.Every > 0, verifyJob},
 	} {
 		if !ext.configured {
 			continue

@@ -233,6 +233,9 @@ func (s *tableSchedule) takeSnapshot(ctx context.Context, reason string) error {
 	}
 	took := s.now().Sub(start)
 	s.rec.SnapshotFinished(s.t.Name, took, err)
+	if errors.Is(err, snapshot.ErrGaveUp) {
+		s.rec.RetriesExhausted(s.t.Name, "Scan")
+	}
 	if err != nil {
 		return err
 	}
@@ -340,10 +343,24 @@ func (s *tableSchedule) reportWindow(ctx context.Context) {
 		}
 		return
 	}
+	s.rec.NewestSnapshot(s.t.Name, newestScanFinished(l.Snapshots))
 	ws := catalog.Windows(l)
 	if len(ws) == 0 {
 		s.rec.RestorableWindow(s.t.Name, time.Time{}, time.Time{})
 		return
 	}
 	s.rec.RestorableWindow(s.t.Name, ws[0].From, ws[len(ws)-1].Until)
+}
+
+// newestScanFinished is when the newest complete scan snapshot finished; zero when there
+// is none. Its age is what snapshot.every promises to bound (compactions do not count:
+// only a scan reads the table again).
+func newestScanFinished(snaps []catalog.Snapshot) time.Time {
+	var newest time.Time
+	for _, sn := range snaps {
+		if m := sn.Manifest; m != nil && m.Method == "scan" && m.FinishedAt.After(newest) {
+			newest = m.FinishedAt
+		}
+	}
+	return newest
 }

@@ -80,3 +80,15 @@ func TestRetentionIntervalAndRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestNewestScanFinished_IgnoresCompactionsAndIncompleteSnapshots(t *testing.T) {
+	older := schedSnap("a", "scan", hm(1, 0), hm(1, 10))
+	newer := schedSnap("b", "scan", hm(5, 0), hm(5, 30))
+	compacted := schedSnap("c", "compaction", hm(9, 0), hm(9, 0))
+	if got := newestScanFinished([]catalog.Snapshot{newer, older, compacted, {ID: "running"}}); !got.Equal(hm(5, 30)) {
+		t.Errorf("newest scan finished %s, want %s", got, hm(5, 30))
+	}
+	if got := newestScanFinished([]catalog.Snapshot{compacted, {ID: "running"}}); !got.IsZero() {
+		t.Errorf("without a complete scan: %s, want zero (the age gauge then reads +Inf)", got)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/progress"
+	"github.com/ddbtape/ddbtape/verify"
 )
 
 const statusUsage = "--source URL --table NAME [--json]"
@@ -33,12 +34,23 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	st := catalog.Summarize(bk.listing)
+	rep, hasReport, err := verify.ReadReport(ctx, bk.bucket, *src.table)
+	if err != nil {
+		return err
+	}
 	if *asJSON {
+		out := statusJSON{Status: st}
+		if hasReport {
+			out.Verification = &rep
+		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return enc.Encode(out)
 	}
 	if err := printStatus(e.stdout, st, *src.source); err != nil {
+		return err
+	}
+	if err := printVerification(e.stdout, rep, hasReport); err != nil {
 		return err
 	}
 	if leases, ok := bk.checkpoints.(*ckdynamo.Store); ok {
@@ -46,6 +58,44 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return printLeases(ctx, e.stdout, leases, *src.table, time.Now())
 	}
 	return nil
+}
+
+// statusJSON is what status --json prints: the catalog's status and the last scheduled
+// verification's report.
+type statusJSON struct {
+	catalog.Status
+	Verification *verify.Report `json:"verification,omitempty"`
+}
+
+// printVerification says how the last scheduled verification went.
+func printVerification(w io.Writer, r verify.Report, ok bool) error {
+	if !ok {
+		_, err := fmt.Fprintf(w, "\nverification: none recorded (schedule one with verify.every in ddbtape run)\n")
+		return err
+	}
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nverification: %s, finished %s (last pass: %s)\n", strings.ToUpper(r.Result), ts(r.FinishedAt), ts(r.LastPassAt))
+	if r.Result == verify.Error {
+		fmt.Fprintf(&b, "  did not finish: %s\n", r.Error)
+	} else {
+		what := "the whole table"
+		if r.Segments != nil {
+			what = fmt.Sprintf("%.4g%% of the key space (scan segments %d-%d of %d)", r.Sample*100, r.Segments.First, (r.Segments.First+r.Segments.Count-1)%r.Segments.Total, r.Segments.Total)
+		}
+		fmt.Fprintf(&b, "  the backup at %s (snapshot %s) against %s: %d items compared, %d matching, %d differing because of later writes, %d mismatches\n",
+			ts(r.At), r.SnapshotID, what, r.Compared, r.Matching, r.Expected, r.Mismatches)
+	}
+	for _, m := range r.Examples {
+		fmt.Fprintf(&b, "  mismatch: %s %s\n", m.Kind, m.Key)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func printStatus(w io.Writer, st catalog.Status, source string) error {
@@ -57,6 +107,15 @@ func printStatus(w io.Writer, st catalog.Status, source string) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "table %s in %s\n", st.Table, source)
+	switch {
+	case len(st.Regions) > 1:
+		fmt.Fprintf(&b, "region: several (%s): a backup holds one region's stream, so nothing is restorable; keep one region's files\n", strings.Join(st.Regions, ", "))
+	case st.Region != "":
+		fmt.Fprintf(&b, "region: %s\n", st.Region)
+	}
+	if st.Global != nil {
+		fmt.Fprintf(&b, "%s: the backup holds the stream of region %s, which carries every region's writes; a restore creates a single-region table\n", st.Global, st.Region)
+	}
 	switch len(st.Sources) {
 	case 0:
 		b.WriteString("coverage: none recorded (capture has not run)\n\n")
@@ -97,6 +156,8 @@ func printStatus(w io.Writer, st catalog.Status, source string) error {
 		switch {
 		case !s.Complete:
 			state = "incomplete"
+		case s.OtherRegion:
+			state = "complete, of region " + s.Region + "'s replica: cannot be combined with this backup's stream"
 		case s.Alone:
 			state = "complete, before the stream: restore it alone with --snapshot " + s.ID
 		case s.Method == "compaction":

@@ -32,6 +32,10 @@ type TableSpec struct {
 	// StreamViewType is KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES; empty
 	// creates the table without a stream.
 	StreamViewType string
+	// GlobalTableVersion and Replicas (region names) make DescribeTable answer as for a
+	// global table, which DynamoDB Local cannot create.
+	GlobalTableVersion string
+	Replicas           []string
 }
 
 // Record is a change to append to a shard. The fake assigns the sequence number, the

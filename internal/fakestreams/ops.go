@@ -267,6 +267,10 @@ func (s *Server) describeTable(in describeTableIn) (any, *apiError) {
 	if t.spec.SortKey != "" {
 		o.AttributeDefinitions = append(o.AttributeDefinitions, attributeDefinitionOut{AttributeName: t.spec.SortKey, AttributeType: "S"})
 	}
+	o.GlobalTableVersion = t.spec.GlobalTableVersion
+	for _, r := range t.spec.Replicas {
+		o.Replicas = append(o.Replicas, replicaOut{RegionName: r, ReplicaStatus: "ACTIVE"})
+	}
 	if t.streamARN != "" {
 		st := s.streams[t.streamARN]
 		o.LatestStreamArn, o.LatestStreamLabel = st.arn, st.label

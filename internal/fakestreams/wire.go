@@ -117,6 +117,14 @@ type tableOut struct {
 	StreamSpecification  *streamSpecificationOut `json:",omitempty"`
 	LatestStreamArn      string                  `json:",omitempty"`
 	LatestStreamLabel    string                  `json:",omitempty"`
+	GlobalTableVersion   string                  `json:",omitempty"`
+	Replicas             []replicaOut            `json:",omitempty"`
+}
+
+// replicaOut is one replica of a global table, as DescribeTable lists it.
+type replicaOut struct {
+	RegionName    string
+	ReplicaStatus string
 }
 
 type describeTableOut struct {

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/metrics"
+	"github.com/ddbtape/ddbtape/verify"
+)
+
+// Scheduled verification in `ddbtape run`: every verify.every, the backup at the end of
+// its restorable window (the most recent moment it can restore) is compared with a live
+// Scan while capture goes on (package verify). Each run's report replaces
+// <table>/verify.json and is reported as metrics; a restarted process reads the stored
+// report, so the schedule and the metrics go on from the last run. A run that could not
+// finish is tried again after 30 s, doubling up to 30 min; it never stops capture. A run
+// that found mismatches is not repeated sooner: its report and ddbtape_verify_mismatches
+// stay until the next run.
+
+// verifyJob runs the verifications t.Verify schedules.
+func verifyJob(s *tableSchedule) (job, bool) {
+	return job{name: "verification " + s.t.Name, run: s.runVerifications}, true
+}
+
+// verifyDue is when the next verification is due: at once without a report, every after
+// the last run's start, and after a growing wait (retryAfter) once a run ended in an
+// error, failures of them in a row (at least one is assumed after a restart). It does no
+// I/O.
+func verifyDue(every time.Duration, last *verify.Report, failures int) time.Time {
+	switch {
+	case last == nil:
+		return time.Time{}
+	case last.Result == verify.Error:
+		return last.FinishedAt.Add(retryAfter(max(failures, 1)))
+	}
+	return last.StartedAt.Add(every)
+}
+
+// nextReport completes the report of a run for the destination: a run that passed is the
+// last pass, otherwise the previous one stays; a run that did not finish leaves the next
+// sampled run where it was.
+func nextReport(rep verify.Report, last *verify.Report) verify.Report {
+	if last == nil {
+		return rep
+	}
+	if rep.LastPassAt.IsZero() {
+		rep.LastPassAt = last.LastPassAt
+	}
+	if rep.Result == verify.Error {
+		rep.NextSegment = last.NextSegment
+	}
+	return rep
+}
+
+// verificationMetrics is what the metrics say of a report.
+func verificationMetrics(r verify.Report) metrics.Verification {
+	return metrics.Verification{Result: r.Result, Compared: r.Compared, Mismatches: r.Mismatches, Expected: r.Expected, LastPass: r.LastPassAt}
+}
+
+func (s *tableSchedule) runVerifications(ctx context.Context) error {
+	var last *verify.Report
+	for {
+		r, ok, err := verify.ReadReport(ctx, s.d.bucket, s.t.Name)
+		if err == nil {
+			if ok {
+				last = &r
+				s.rec.VerifyKnown(s.t.Name, verificationMetrics(r))
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Warn("verification: cannot read the last report; trying again", "err", err)
+		if !sleep(ctx, recheckEvery) {
+			return nil
+		}
+	}
+	failures, waiting := 0, false
+	for {
+		wait := verifyDue(s.t.Verify.Every, last, failures).Sub(s.now())
+		if wait > 0 {
+			if !sleep(ctx, min(wait, recheckEvery)) {
+				return nil
+			}
+			if wait > recheckEvery {
+				continue
+			}
+		}
+		cfg := verify.Config{
+			Sample: s.t.Verify.Sample, MaxRCU: s.t.Verify.MaxRCU, RecheckWithin: s.t.Verify.RecheckWithin,
+			TempDir: s.d.cfg.SpoolDir, Logger: s.log, Now: s.now,
+		}
+		if last != nil {
+			cfg.StartSegment = last.NextSegment
+		}
+		rep, err := verify.Run(ctx, s.cat, s.d.db, cfg)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, catalog.ErrNoCoverage):
+			// Nothing restorable yet (no snapshot, capture not caught up, a gap waiting
+			// for a snapshot): nothing to verify, and not a failure.
+			level := slog.LevelDebug
+			if !waiting {
+				level = slog.LevelInfo
+			}
+			waiting = true
+			s.log.Log(ctx, level, "verification waits until something is restorable", "reason", err)
+			if !sleep(ctx, min(s.t.Verify.Every, recheckEvery)) {
+				return nil
+			}
+			continue
+		}
+		waiting = false
+		rep = nextReport(rep, last)
+		if werr := verify.WriteReport(ctx, s.d.bucket, rep); werr != nil {
+			s.log.Error("verification: cannot store the report; the metrics still say how it went", "err", werr)
+		}
+		s.rec.VerifyFinished(s.t.Name, verificationMetrics(rep))
+		last = &rep
+		attrs := []any{"at", rep.At, "snapshot", rep.SnapshotID, "compared", rep.Compared, "expected_differences", rep.Expected,
+			"mismatches", rep.Mismatches, "took", rep.FinishedAt.Sub(rep.StartedAt).Round(time.Millisecond)}
+		switch rep.Result {
+		case verify.Pass:
+			failures = 0
+			s.log.Info("verification passed: the backup restores what the table holds", attrs...)
+		case verify.Fail:
+			failures = 0
+			s.log.Error("verification FAILED: items differ that no later change explains; the backup does not hold what the table did (see verify.json in the destination, then take a new snapshot)",
+				append(attrs, "examples", rep.Examples)...)
+		default:
+			failures++
+			s.log.Error("verification could not finish; it is tried again", "err", err, "retry_in", retryAfter(failures))
+		}
+	}
+}
