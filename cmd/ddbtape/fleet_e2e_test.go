@@ -17,11 +17,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/internal/workload"
 	"github.com/ddbtape/ddbtape/lease"
+	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -418,6 +420,23 @@ func TestFleet_ThreeWorkersCaptureTwoTablesAndRestoresEqualTheTables(t *testing.
 				}
 			}
 			return missing == 0, fmt.Sprintf("%d of %d missing", missing, len(stream))
+		})
+	}
+	// The window trails DynamoDB's clock by a minute (its stamps are to the minute):
+	// wait until it reaches past the last write before stopping.
+	lastWrite := time.Now()
+	destBucket, err := dir.New(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range tables {
+		fleetWaitFor(t, 3*time.Minute, "the window of "+table+" past the last write", func() (bool, string) {
+			l, err := catalog.List(ctx, destBucket, nil, table)
+			if err != nil {
+				return false, err.Error()
+			}
+			end, ok := catalog.WindowEnd(l)
+			return ok && end.After(lastWrite), fmt.Sprintf("window end %s (%v), last write %s", end, ok, lastWrite)
 		})
 	}
 	for _, w := range workers {
