@@ -210,7 +210,17 @@ func (w *shardWorker) flush(ctx context.Context) error {
 		return nil
 	}
 	next.UpdatedAt = w.c.now().UTC()
-	if err := w.c.retry(ctx, w.log, "checkpoint", func() error { return w.checkpoints().Save(ctx, w.c.cfg.Table, next) }); err != nil {
+	// A stop (SIGTERM) between storing a segment and saving its checkpoint must not leave
+	// the checkpoint behind what is stored: the save goes on, bounded by the flush
+	// timeout. A lost lease is different: nothing more may be saved (the save through the
+	// lease would be refused anyway).
+	saveCtx := ctx
+	if !errors.Is(context.Cause(ctx), lease.ErrLost) {
+		var cancel context.CancelFunc
+		saveCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), w.c.cfg.FlushTimeout)
+		defer cancel()
+	}
+	if err := w.c.retry(saveCtx, w.log, "checkpoint", func() error { return w.checkpoints().Save(saveCtx, w.c.cfg.Table, next) }); err != nil {
 		return fmt.Errorf("save checkpoint of shard %s: %w", w.shard.ID, err)
 	}
 	w.pos, w.lastSave = next, w.c.now()
