@@ -11,7 +11,8 @@
 // nobody owns (new, released on shutdown, or finished) is taken at once. Workers balance
 // by taking leases from workers holding more than their fair share, a few per heartbeat.
 // A child shard's lease is taken only after its parent is checkpointed as finished, by
-// whichever worker held the parent. Checkpoints of a leased shard are saved through
+// whichever worker held the parent, whatever order the rows were created in (see
+// waitsForParent). Checkpoints of a leased shard are saved through
 // Lease.Store, conditional on the lease in the same write.
 package lease
 
@@ -20,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,6 +76,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	stream  string              // current stream ARN, from Track; nothing is taken before
+	listed  map[string]bool     // the shards of the latest listing given to Track; replaced, never changed
 	tracked map[string]bool     // shards known to have a lease item
 	seen    map[string]observed // last owner and counter seen per shard, and since when
 	held    map[string]*Lease
@@ -178,13 +181,22 @@ func (m *Manager) drop(l *Lease) {
 	}
 }
 
-// Track makes sure every listed shard of streamARN has a lease item, and makes streamARN
-// the stream whose leases are taken (items of an older stream are left alone).
+// Track makes sure every listed shard of streamARN has a lease item, parents' items
+// before their children's, and makes streamARN the stream whose leases are taken (items
+// of an older stream are left alone). list is the stream's whole listing: a child's
+// lease is taken without its parent's item only when the listing lacks the parent.
 func (m *Manager) Track(ctx context.Context, streamARN string, list []shards.Shard) error {
+	lineage := shards.BuildLineage(list)
+	ordered := lineage.Shards()
+	slices.SortStableFunc(ordered, func(a, b shards.Shard) int { return lineage.Depth(a.ID) - lineage.Depth(b.ID) })
+	listed := make(map[string]bool, len(ordered))
+	for _, s := range ordered {
+		listed[s.ID] = true
+	}
 	m.mu.Lock()
-	m.stream = streamARN
+	m.stream, m.listed = streamARN, listed
 	var todo []shards.Shard
-	for _, s := range list {
+	for _, s := range ordered {
 		if !m.tracked[s.ID] {
 			todo = append(todo, s)
 		}
@@ -256,7 +268,7 @@ func (m *Manager) Heartbeat(ctx context.Context) error {
 		}
 		m.tracked[in.ShardID] = true
 	}
-	stream, noTake := m.stream, m.noTake
+	stream, listed, noTake := m.stream, m.listed, m.noTake
 	seen := make(map[string]observed, len(m.seen))
 	for id, o := range m.seen {
 		seen[id] = o
@@ -279,7 +291,7 @@ func (m *Manager) Heartbeat(ctx context.Context) error {
 		o := seen[in.ShardID]
 		return in.Owner != "" && now.Sub(o.since) >= m.cfg.Duration
 	}
-	take, steal := plan(m.cfg.WorkerID, current, func(id string) bool { return heldNow[id] }, expired, m.cfg.MaxSteals)
+	take, steal := plan(m.cfg.WorkerID, current, func(id string) bool { return heldNow[id] }, func(id string) bool { return listed[id] }, expired, m.cfg.MaxSteals)
 	took := 0
 	for _, in := range append(take, steal...) {
 		why := "free"
