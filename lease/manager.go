@@ -134,12 +134,16 @@ func (m *Manager) Interval() time.Duration { return m.cfg.Interval }
 // Run beats until ctx is cancelled, then returns nil: once at once, then every Interval,
 // and right after Track found new shards. A failed heartbeat is logged and retried on
 // the next beat; a lease that could not be renewed for its duration ends (ErrLost).
+// A beat in progress when ctx is cancelled finishes first (see beat).
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(m.cfg.Interval)
 	defer t.Stop()
 	for {
-		if err := m.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+		if err := m.beat(ctx); err != nil {
 			m.log.Warn("lease heartbeat failed; will retry", "err", err)
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -150,16 +154,38 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
+// beat runs one Heartbeat whose writes are not cancelled with ctx. DynamoDB may apply a
+// write whose caller stopped waiting for the answer; a lease taken or renewed that way
+// would stay owned by this worker, unknown to it, after it released what it knew it held,
+// and others would wait a lease duration for it. Once ctx is cancelled the beat gets the
+// lease duration to finish (a renewal later than that is of no use), so a hung call cannot
+// hold a shutdown forever.
+func (m *Manager) beat(ctx context.Context) error {
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(m.cfg.Duration, cancel) })
+	defer stop()
+	return m.Heartbeat(bctx)
+}
+
 // Changed receives a value after a heartbeat took leases, so the caller can start their
 // readers without waiting.
 func (m *Manager) Changed() <-chan struct{} { return m.changed }
 
-// StopTaking makes later heartbeats only renew: for shutdown, while readers store what
-// they read.
+// StopTaking makes heartbeats only renew from now on: for shutdown, while readers store
+// what they read. A heartbeat in progress takes no further lease, and a take already in
+// flight gives its lease back as soon as it completes, so a stopping worker keeps no
+// lease it took after this call.
 func (m *Manager) StopTaking() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.noTake = true
+}
+
+func (m *Manager) stopping() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.noTake
 }
 
 // Held returns the leases held now.
@@ -294,6 +320,9 @@ func (m *Manager) Heartbeat(ctx context.Context) error {
 	take, steal := plan(m.cfg.WorkerID, current, func(id string) bool { return heldNow[id] }, func(id string) bool { return listed[id] }, expired, m.cfg.MaxSteals)
 	took := 0
 	for _, in := range append(take, steal...) {
+		if m.stopping() {
+			break
+		}
 		why := "free"
 		switch {
 		case in.Owner != "" && expired(in):
@@ -353,12 +382,18 @@ func (m *Manager) renew(ctx context.Context, l *Lease) {
 			":r":    stamp(now),
 			":e":    stamp(now.Add(m.cfg.Duration)),
 		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
 		l.renewed(h.Counter+1, now)
 	case errors.As(err, &failed):
+		if _, ours := m.ownWrite(ctx, failed, l.shardID, h.Counter+1, now); ours {
+			m.log.Debug("lease renewal was applied though its answer was lost", "shard", l.shardID)
+			l.renewed(h.Counter+1, now)
+			return
+		}
 		m.log.Warn("lease lost: another worker took the shard; stopping its reader", "shard", l.shardID, "counter", h.Counter)
 		l.end(ErrLost)
 	default:
@@ -405,35 +440,54 @@ func (m *Manager) take(ctx context.Context, in Info, why string) (bool, error) {
 		cond += " AND #c = :seen"
 	}
 	out, err := m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:                 aws.String(m.store.TableName()),
-		Key:                       ckdynamo.ShardKey(m.store.App(), m.cfg.Table, in.ShardID),
-		ConditionExpression:       aws.String(cond),
-		UpdateExpression:          aws.String("SET #o = :me, #c = :next, #r = :r, #e = :e"),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-		ReturnValues:              types.ReturnValueAllNew,
+		TableName:                           aws.String(m.store.TableName()),
+		Key:                                 ckdynamo.ShardKey(m.store.App(), m.cfg.Table, in.ShardID),
+		ConditionExpression:                 aws.String(cond),
+		UpdateExpression:                    aws.String("SET #o = :me, #c = :next, #r = :r, #e = :e"),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var attrs map[string]types.AttributeValue
 	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) {
-		m.log.Debug("lease changed before it could be taken", "shard", in.ShardID)
-		return false, nil
-	}
-	if err != nil {
+	switch {
+	case errors.As(err, &failed):
+		item, ours := m.ownWrite(ctx, failed, in.ShardID, in.Counter+1, now)
+		if !ours {
+			m.log.Debug("lease changed before it could be taken", "shard", in.ShardID)
+			return false, nil
+		}
+		m.log.Debug("lease take was applied though its answer was lost", "shard", in.ShardID)
+		attrs = item
+	case err != nil:
 		return false, fmt.Errorf("take lease of %s shard %s: %w", m.cfg.Table, in.ShardID, err)
+	default:
+		attrs = out.Attributes
 	}
-	l := &Lease{m: m, shardID: in.ShardID, counter: in.Counter + 1, renewedAt: now, done: make(chan struct{})}
-	if ckdynamo.HasCheckpoint(out.Attributes) {
-		pos, err := ckdynamo.DecodePosition(out.Attributes)
+	h := ckdynamo.Holder{Owner: m.cfg.WorkerID, Counter: in.Counter + 1}
+	l := &Lease{m: m, shardID: in.ShardID, counter: h.Counter, renewedAt: now, done: make(chan struct{})}
+	if ckdynamo.HasCheckpoint(attrs) {
+		pos, err := ckdynamo.DecodePosition(attrs)
 		if err != nil {
 			// The lease is ours now: give it back rather than read from a guess.
-			_ = m.release(ctx, in.ShardID, ckdynamo.Holder{Owner: m.cfg.WorkerID, Counter: in.Counter + 1})
+			_ = m.release(ctx, in.ShardID, h)
 			return false, fmt.Errorf("take lease of %s shard %s: its checkpoint is unreadable: %w", m.cfg.Table, in.ShardID, err)
 		}
 		l.pos, l.hasPos = pos, true
 	}
 	m.mu.Lock()
-	m.held[in.ShardID] = l
+	stopping := m.noTake
+	if !stopping {
+		m.held[in.ShardID] = l
+	}
 	m.mu.Unlock()
+	if stopping {
+		// StopTaking was called while this take was in flight: no reader will start
+		// for it, and Release may have run already. Give it back at once.
+		m.log.Info("lease taken while stopping; giving it back", "shard", in.ShardID)
+		return false, m.release(ctx, in.ShardID, h)
+	}
 	prev := in.Owner
 	if prev == "" {
 		prev = "nobody"
@@ -442,42 +496,12 @@ func (m *Manager) take(ctx context.Context, in Info, why string) (bool, error) {
 	return true, nil
 }
 
-// Release gives up every held lease so other workers take them at once. Call it after
-// the readers stopped and stored what they read.
-func (m *Manager) Release(ctx context.Context) error {
-	var errs []error
-	for _, l := range m.Held() {
-		if err := l.Release(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (m *Manager) release(ctx context.Context, shardID string, h ckdynamo.Holder) error {
-	_, err := m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:                 aws.String(m.store.TableName()),
-		Key:                       ckdynamo.ShardKey(m.store.App(), m.cfg.Table, shardID),
-		ConditionExpression:       aws.String("#o = :me AND #c = :held"),
-		UpdateExpression:          aws.String("SET #c = :next REMOVE #o, #e"),
-		ExpressionAttributeNames:  map[string]string{"#o": ckdynamo.AttrLeaseOwner, "#c": ckdynamo.AttrLeaseCounter, "#e": ckdynamo.AttrLeaseExpiresAt},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: h.Owner}, ":held": number(h.Counter), ":next": number(h.Counter + 1)},
-	})
-	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) {
-		return nil // no longer ours: nothing to give up
-	}
-	if err != nil {
-		return fmt.Errorf("release lease of %s shard %s: %w", m.cfg.Table, shardID, err)
-	}
-	m.log.Info("lease released", "shard", shardID)
-	return nil
-}
-
 func number(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: fmt.Sprint(n)}
 }
 
 func stamp(t time.Time) types.AttributeValue {
-	return &types.AttributeValueMemberS{Value: t.UTC().Format(time.RFC3339Nano)}
+	return &types.AttributeValueMemberS{Value: stampText(t)}
 }
+
+func stampText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
