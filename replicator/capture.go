@@ -254,9 +254,11 @@ func (r *run) loop(ctx context.Context) error {
 	stopping := false
 	stop := func() {
 		if !stopping {
+			// Stop taking leases before the readers stop and flush: a lease taken now
+			// would get no reader, and it is released with the others afterwards.
 			stopping = true
-			stopReading()
 			r.stopTaking()
+			stopReading()
 		}
 	}
 	if err := r.schedule(readCtx); err != nil {
