@@ -14,6 +14,11 @@
 // whichever worker held the parent, whatever order the rows were created in (see
 // waitsForParent). Checkpoints of a leased shard are saved through
 // Lease.Store, conditional on the lease in the same write.
+//
+// A graceful stop goes: StopTaking, let the readers store and checkpoint what they read
+// (leases are still renewed), stop Run (its beat in progress finishes: a write cut off in
+// flight may be applied with its answer lost), then Release, which also releases any
+// lease the table shows owned by this worker without its knowing.
 package lease
 
 import (
