@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
+	"github.com/ddbtape/ddbtape/checkpoint"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
@@ -159,9 +160,9 @@ func newLeaseStore(t *testing.T, api ckdynamo.API) *ckdynamo.Store {
 	return store
 }
 
-// leasedCapture is a capture of f's table that reads only the shards leases holds,
-// checkpointing into store.
-func (f *fixture) leasedCapture(t *testing.T, bucket storage.Bucket, store *ckdynamo.Store, leases Leases, mutate func(*Config)) *Capture {
+// captureWith is a capture of f's table checkpointing into store, reading only the shards
+// leases holds (nil: every shard).
+func (f *fixture) captureWith(t *testing.T, bucket storage.Bucket, store checkpoint.Store, leases Leases, mutate func(*Config)) *Capture {
 	t.Helper()
 	cfg := Config{
 		Table:     f.table,
@@ -258,7 +259,7 @@ func TestCapture_GracefulStopStopsTakingFlushesThenReleasesEveryLease(t *testing
 	}
 	rec.Manager = a
 	bucket := &recordingBucket{Bucket: f.bucket, ev: ev}
-	c := f.leasedCapture(t, bucket, store, rec, func(c *Config) { c.UntilIdle = 0; c.Roll.MaxRecords = 1000 })
+	c := f.captureWith(t, bucket, store, rec, func(c *Config) { c.UntilIdle = 0; c.Roll.MaxRecords = 1000 })
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
@@ -373,7 +374,7 @@ func TestCapture_ALeaseLostBetweenASegmentAndItsCheckpointSavesNothing(t *testin
 		}
 		ev.add("lease taken by b")
 	}}
-	if err := f.leasedCapture(t, bucket, store, a, nil).Run(t.Context()); err != nil {
+	if err := f.captureWith(t, bucket, store, a, nil).Run(t.Context()); err != nil {
 		t.Fatalf("a capture whose lease was lost stops normally, got %v", err)
 	}
 	if len(b.Held()) != 1 {
@@ -399,7 +400,7 @@ func TestCapture_ALeaseLostBetweenASegmentAndItsCheckpointSavesNothing(t *testin
 	// b continues from the last checkpoint: it stores the second segment's records again,
 	// then the rest.
 	evB := &events{}
-	if err := f.leasedCapture(t, &recordingBucket{Bucket: f.bucket, ev: evB}, store, b, nil).Run(t.Context()); err != nil {
+	if err := f.captureWith(t, &recordingBucket{Bucket: f.bucket, ev: evB}, store, b, nil).Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if first := evB.all()[0]; first != "segment "+s1+" "+all[7]+"-"+all[13] {
