@@ -213,11 +213,7 @@ func TestManager_LosingALeaseCancelsItsContextAndRefusesSaves(t *testing.T) {
 	if !errors.Is(err, ErrLost) || !errors.Is(err, checkpoint.ErrBackwards) {
 		t.Fatalf("stale holder's save = %v, want ErrLost, which is also checkpoint.ErrBackwards (no retry helps)", err)
 	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the lost lease's context was not cancelled")
-	}
+	within(t, ctx.Done(), "the lost lease's context to be cancelled")
 	if cause := context.Cause(ctx); !errors.Is(cause, ErrLost) {
 		t.Fatalf("context cause = %v, want ErrLost", cause)
 	}
