@@ -62,7 +62,7 @@ func CheckViewType(v string) error {
 func StreamOf(ctx context.Context, api TableAPI, table string) (Stream, error) {
 	var out *dynamodb.DescribeTableOutput
 	c := (&Reader{}).config()
-	err := c.retrier(c.Logger).do(ctx, "DescribeTable", "describe table "+table, func() (err error) {
+	err := c.retrier(c.Logger).do(ctx, "DescribeTable", "describe table "+table, func(ctx context.Context) (err error) {
 		out, err = api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 		return err
 	})
@@ -113,7 +113,7 @@ func (r *Reader) ListShards(ctx context.Context) ([]Shard, error) {
 	)
 	for page := 0; ; page++ {
 		var out *dynamodbstreams.DescribeStreamOutput
-		err := rt.do(ctx, "DescribeStream", "describe stream "+c.StreamARN, func() error {
+		err := rt.do(ctx, "DescribeStream", "describe stream "+c.StreamARN, func(ctx context.Context) error {
 			var err error
 			out, err = c.API.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{
 				StreamArn:             aws.String(c.StreamARN),

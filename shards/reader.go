@@ -210,7 +210,7 @@ func (s *shardRead) run(ctx context.Context) error {
 			out      *dynamodbstreams.GetRecordsOutput
 			polledAt time.Time
 		)
-		err := s.rt.do(ctx, "GetRecords", "get records "+s.shard.ID, func() error {
+		err := s.rt.do(ctx, "GetRecords", "get records "+s.shard.ID, func(ctx context.Context) error {
 			polledAt = s.c.Now()
 			var err error
 			out, err = s.c.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{
@@ -308,7 +308,7 @@ func (s *shardRead) iterator(ctx context.Context) (iter string, done bool, err e
 			in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
 		}
 		var out *dynamodbstreams.GetShardIteratorOutput
-		err := s.rt.do(ctx, "GetShardIterator", "get shard iterator "+s.shard.ID, func() error {
+		err := s.rt.do(ctx, "GetShardIterator", "get shard iterator "+s.shard.ID, func(ctx context.Context) error {
 			var err error
 			out, err = s.c.API.GetShardIterator(ctx, in)
 			return err
