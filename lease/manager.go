@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -225,6 +226,9 @@ func (m *Manager) Track(ctx context.Context, streamARN string, list []shards.Sha
 		listed[s.ID] = true
 	}
 	m.mu.Lock()
+	// A new listing can make leases takeable even when every row exists already (a
+	// heartbeat before the first Track marks the rows it saw as tracked): beat at once.
+	relisted := m.stream != streamARN || !maps.Equal(m.listed, listed)
 	m.stream, m.listed = streamARN, listed
 	var todo []shards.Shard
 	for _, s := range ordered {
@@ -241,7 +245,7 @@ func (m *Manager) Track(ctx context.Context, streamARN string, list []shards.Sha
 		m.tracked[s.ID] = true
 		m.mu.Unlock()
 	}
-	if len(todo) > 0 {
+	if relisted || len(todo) > 0 {
 		select {
 		case m.kick <- struct{}{}:
 		default:
