@@ -195,6 +195,8 @@ type run struct {
 	firstErr  error
 	// coveredFrom is given to shards started without a checkpoint and without a known parent.
 	coveredFrom time.Time
+	// emptySince is when the last worker ended, or the loop started (c.now).
+	emptySince time.Time
 }
 
 type workerResult struct {
@@ -251,6 +253,7 @@ func (r *run) loop(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 
+	r.emptySince = c.now()
 	stopping := false
 	stop := func() {
 		if !stopping {
@@ -261,7 +264,8 @@ func (r *run) loop(ctx context.Context) error {
 			stopReading()
 		}
 	}
-	if err := r.schedule(readCtx); err != nil {
+	// A listing cut short by a stop is no failure (here and below).
+	if err := r.schedule(readCtx); err != nil && readCtx.Err() == nil {
 		stop()
 		r.firstErr = err
 	}
@@ -272,13 +276,16 @@ func (r *run) loop(ctx context.Context) error {
 			// position is safe to read: it is what scheduling children needs.
 			r.positions[res.shardID] = r.workers[res.shardID].pos
 			delete(r.workers, res.shardID)
+			if len(r.workers) == 0 {
+				r.emptySince = c.now()
+			}
 			if res.err != nil {
 				if r.firstErr == nil {
 					r.firstErr = res.err
 				}
 				stop()
 			} else if !stopping {
-				if err := r.schedule(readCtx); err != nil {
+				if err := r.schedule(readCtx); err != nil && readCtx.Err() == nil {
 					r.firstErr = err
 					stop()
 				}
@@ -314,13 +321,18 @@ func (r *run) loop(ctx context.Context) error {
 }
 
 // idle reports whether every running shard is open and quiet for UntilIdle, and nothing
-// is waiting to start.
+// is waiting to start. With leases, reading no shard counts only once it lasted UntilIdle:
+// the heartbeat takes leases a moment after the shards are listed, longer on a busy
+// machine, and a capture that has not taken its leases yet is not idle.
 func (r *run) idle() bool {
 	now := r.c.now()
 	for _, w := range r.workers {
 		if w.idleFor(now) < r.c.cfg.UntilIdle {
 			return false
 		}
+	}
+	if r.c.cfg.Leases != nil && len(r.workers) == 0 && now.Sub(r.emptySince) < r.c.cfg.UntilIdle {
+		return false
 	}
 	return r.listed
 }

@@ -342,13 +342,13 @@ func TestCapture_ALeaseLostBetweenASegmentAndItsCheckpointSavesNothing(t *testin
 	ev := &events{}
 	db := ddblocal.Shared(t).DynamoDB()
 	store := newLeaseStore(t, recordingStoreAPI{API: db, ev: ev})
-	a, err := lease.New(db, store, lease.Config{Table: f.table, WorkerID: "a", Duration: time.Hour})
+	a, err := lease.New(db, store, lease.Config{Table: f.table, WorkerID: "a", Duration: time.Hour, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// b judges a's lease by its own clock, which the test moves.
 	bClock := &clock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
-	b, err := lease.New(db, store, lease.Config{Table: f.table, WorkerID: "b", Duration: time.Hour, Now: bClock.Now})
+	b, err := lease.New(db, store, lease.Config{Table: f.table, WorkerID: "b", Duration: time.Hour, Now: bClock.Now, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,20 @@ func TestCapture_ALeaseLostBetweenASegmentAndItsCheckpointSavesNothing(t *testin
 		}
 		ev.add("lease taken by b")
 	}}
-	if err := f.captureWith(t, bucket, store, a, nil).Run(t.Context()); err != nil {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.captureWith(t, bucket, store, a, func(c *Config) { c.UntilIdle = 0 }).Run(ctx) }()
+	waitFor(t, "b to take the lease over and a to notice", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("a ended (%v) before b took its lease over; events %q", err, ev.all())
+		default:
+		}
+		return ev.first("lease taken by b") >= 0 && len(a.Held()) == 0
+	})
+	cancel() // a's reader of the lost shard has stopped by itself; Run waits for it
+	if err := within(t, done, "a to stop"); err != nil {
 		t.Fatalf("a capture whose lease was lost stops normally, got %v", err)
 	}
 	if len(b.Held()) != 1 {
@@ -415,5 +428,93 @@ func TestCapture_ALeaseLostBetweenASegmentAndItsCheckpointSavesNothing(t *testin
 	}
 	if got := state.Shards[s1].SequenceNumber; got != all[19] {
 		t.Errorf("final checkpoint at %s, want %s", got, all[19])
+	}
+}
+
+// signalLeases closes stopTaking when StopTaking is first called.
+type signalLeases struct {
+	*lease.Manager
+	stopTaking chan struct{}
+	once       sync.Once
+}
+
+func (s *signalLeases) StopTaking() {
+	s.once.Do(func() { close(s.stopTaking) })
+	s.Manager.StopTaking()
+}
+
+// With --until-idle, a leased capture that holds no shard yet is not idle: on a busy
+// machine the heartbeat's first take can come after the coordinator's first idle check,
+// and the capture ended having read nothing.
+func TestCapture_ALeasedCaptureUntilIdleWaitsForItsFirstLease(t *testing.T) {
+	s1 := fakestreams.ShardID(1)
+	f := newFixture(t, s1)
+	var all []string
+	for i := range 10 {
+		s, err := f.fake.AppendRecords(s1, item(fmt.Sprintf("k%d", i), i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, s...)
+	}
+	store := newLeaseStore(t, nil)
+	// The capture's clock stands still, so by it nothing ever lasts UntilIdle; each idle
+	// check reads it once.
+	frozen := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	clockRead := make(chan struct{}, 1000)
+	leases := &signalLeases{stopTaking: make(chan struct{})}
+	api := leaseAPI{API: ddblocal.Shared(t).DynamoDB(), update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
+		if in.ReturnValues != types.ReturnValueAllNew {
+			return call(ctx)
+		}
+		// The take is slow: it completes after three idle checks, or once the capture
+		// stopped taking (it called itself idle).
+		for checks := 0; checks < 3; {
+			select {
+			case <-clockRead:
+				checks++
+			case <-leases.stopTaking:
+				return call(ctx)
+			}
+		}
+		return call(ctx)
+	}}
+	m, err := lease.New(api, store, lease.Config{Table: f.table, WorkerID: "a", Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases.Manager = m
+	c := f.captureWith(t, f.bucket, store, leases, nil)
+	ready := make(chan struct{})
+	c.now = func() time.Time {
+		select {
+		case <-ready:
+			select {
+			case clockRead <- struct{}{}:
+			default:
+			}
+		default:
+		}
+		return frozen
+	}
+	close(ready)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitFor(t, "every record read", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("the capture ended (%v) having read %d of %d records: it called itself idle before it took its lease", err, c.Stats().Records, len(all))
+		default:
+		}
+		return c.Stats().Records == int64(len(all))
+	})
+	cancel()
+	if err := within(t, done, "the capture to stop"); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(f.stored(t)[s1]); !equalStrings(got, all) {
+		t.Fatalf("stored %v, want %v", got, all)
 	}
 }

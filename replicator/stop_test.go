@@ -4,10 +4,16 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
+	"github.com/ddbtape/ddbtape/shards"
 )
 
 // hookedStore calls save instead of the store's Save.
@@ -71,6 +77,55 @@ func TestCapture_AStopDuringACheckpointSaveLetsTheSaveFinish(t *testing.T) {
 	}
 	if got := state.Shards[id].SequenceNumber; got != want[6] {
 		t.Fatalf("checkpoint at %q, want %s", got, want[6])
+	}
+	if got := seqs(f.stored(t)[id]); !equalStrings(got, want) {
+		t.Fatalf("stored %v, want %v", got, want)
+	}
+}
+
+// stoppingStreams cancels the capture (a SIGTERM) on the n-th DescribeStream and fails
+// that call as a stop does.
+type stoppingStreams struct {
+	shards.StreamsAPI
+	n      int32
+	calls  atomic.Int32
+	cancel context.CancelFunc
+}
+
+func (s *stoppingStreams) DescribeStream(ctx context.Context, in *dynamodbstreams.DescribeStreamInput, optFns ...func(*dynamodbstreams.Options)) (*dynamodbstreams.DescribeStreamOutput, error) {
+	if s.calls.Add(1) == s.n {
+		s.cancel()
+		return nil, context.Canceled
+	}
+	return s.StreamsAPI.DescribeStream(ctx, in, optFns...)
+}
+
+// A SIGTERM while the coordinator lists the shards again, after a shard was read to its
+// end, is a normal stop: the listing it cut short is no failure.
+func TestCapture_AStopDuringAListingIsANormalStop(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	f := newFixture(t, id)
+	want, err := f.fake.AppendRecords(id, item("a", 1), item("b", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.fake.CloseShard(id)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	awsCfg := f.fake.Config()
+	// Listings: the first schedule's, then the one after the closed shard ended.
+	streams := &stoppingStreams{StreamsAPI: dynamodbstreams.NewFromConfig(awsCfg), n: 2, cancel: cancel}
+	c, err := NewCapture(Config{Table: f.table, SpoolDir: t.TempDir(), Logger: testLogger(),
+		Reader: shards.Reader{PollInterval: 5 * time.Millisecond, MaxIdleInterval: 20 * time.Millisecond}},
+		dynamodb.NewFromConfig(awsCfg), streams, f.bucket, f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("a stop is a normal exit, got %v", err)
+	}
+	if streams.calls.Load() < 2 {
+		t.Fatalf("%d listings, want the stop during the second", streams.calls.Load())
 	}
 	if got := seqs(f.stored(t)[id]); !equalStrings(got, want) {
 		t.Fatalf("stored %v, want %v", got, want)
