@@ -9,12 +9,13 @@ import (
 // the scan so the balancing rules are tested on their own.
 //
 // Only workable leases count: not finished, and not waiting for their parent (see
-// waitsForParent), so a child waits for its parent whoever held the parent. The fair share is the
-// workable leases divided by the live workers (owners of leases that are not expired,
-// plus this worker), rounded up. Below it, the worker first takes leases nobody holds or
-// whose holder stopped renewing, oldest data first; if that is not enough it steals from
-// the most loaded worker while that one holds at least two more than this one, at most
-// maxSteals per heartbeat so that a worker joining a fleet moves shards gradually.
+// waitsForParent), so a child waits for its parent whoever held the parent. The fair
+// share is the workable leases divided by the live workers (owners of leases that are
+// not expired, plus this worker), rounded up. Below it, the worker first takes leases
+// nobody holds or whose holder stopped renewing, oldest data first; if that is not
+// enough it steals from the most loaded worker while that one holds at least two more
+// than this one, at most maxSteals per heartbeat so that a worker joining a fleet moves
+// shards gradually.
 //
 // held reports the leases this process holds; a lease the scan shows owned by me but not
 // held (a previous process with the same worker id) counts as another worker's and is
