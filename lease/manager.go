@@ -11,8 +11,14 @@
 // nobody owns (new, released on shutdown, or finished) is taken at once. Workers balance
 // by taking leases from workers holding more than their fair share, a few per heartbeat.
 // A child shard's lease is taken only after its parent is checkpointed as finished, by
-// whichever worker held the parent. Checkpoints of a leased shard are saved through
+// whichever worker held the parent, whatever order the rows were created in (see
+// waitsForParent). Checkpoints of a leased shard are saved through
 // Lease.Store, conditional on the lease in the same write.
+//
+// A graceful stop goes: StopTaking, let the readers store and checkpoint what they read
+// (leases are still renewed), stop Run (its beat in progress finishes: a write cut off in
+// flight may be applied with its answer lost), then Release, which also releases any
+// lease the table shows owned by this worker without its knowing.
 package lease
 
 import (
@@ -20,6 +26,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,6 +86,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	stream  string              // current stream ARN, from Track; nothing is taken before
+	listed  map[string]bool     // the shards of the latest listing given to Track; replaced, never changed
 	tracked map[string]bool     // shards known to have a lease item
 	seen    map[string]observed // last owner and counter seen per shard, and since when
 	held    map[string]*Lease
@@ -135,12 +144,16 @@ func (m *Manager) Interval() time.Duration { return m.cfg.Interval }
 // Run beats until ctx is cancelled, then returns nil: once at once, then every Interval,
 // and right after Track found new shards. A failed heartbeat is logged and retried on
 // the next beat; a lease that could not be renewed for its duration ends (ErrLost).
+// A beat in progress when ctx is cancelled finishes first (see beat).
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(m.cfg.Interval)
 	defer t.Stop()
 	for {
-		if err := m.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+		if err := m.beat(ctx); err != nil {
 			m.log.Warn("lease heartbeat failed; will retry", "err", err)
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -151,16 +164,38 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
+// beat runs one Heartbeat whose writes are not cancelled with ctx. DynamoDB may apply a
+// write whose caller stopped waiting for the answer; a lease taken or renewed that way
+// would stay owned by this worker, unknown to it, after it released what it knew it held,
+// and others would wait a lease duration for it. Once ctx is cancelled the beat gets the
+// lease duration to finish (a renewal later than that is of no use), so a hung call cannot
+// hold a shutdown forever.
+func (m *Manager) beat(ctx context.Context) error {
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(m.cfg.Duration, cancel) })
+	defer stop()
+	return m.Heartbeat(bctx)
+}
+
 // Changed receives a value after a heartbeat took leases, so the caller can start their
 // readers without waiting.
 func (m *Manager) Changed() <-chan struct{} { return m.changed }
 
-// StopTaking makes later heartbeats only renew: for shutdown, while readers store what
-// they read.
+// StopTaking makes heartbeats only renew from now on: for shutdown, while readers store
+// what they read. A heartbeat in progress takes no further lease, and a take already in
+// flight gives its lease back as soon as it completes, so a stopping worker keeps no
+// lease it took after this call.
 func (m *Manager) StopTaking() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.noTake = true
+}
+
+func (m *Manager) stopping() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.noTake
 }
 
 // Held returns the leases held now.
@@ -182,13 +217,25 @@ func (m *Manager) drop(l *Lease) {
 	}
 }
 
-// Track makes sure every listed shard of streamARN has a lease item, and makes streamARN
-// the stream whose leases are taken (items of an older stream are left alone).
+// Track makes sure every listed shard of streamARN has a lease item, parents' items
+// before their children's, and makes streamARN the stream whose leases are taken (items
+// of an older stream are left alone). list is the stream's whole listing: a child's
+// lease is taken without its parent's item only when the listing lacks the parent.
 func (m *Manager) Track(ctx context.Context, streamARN string, list []shards.Shard) error {
+	lineage := shards.BuildLineage(list)
+	ordered := lineage.Shards()
+	slices.SortStableFunc(ordered, func(a, b shards.Shard) int { return lineage.Depth(a.ID) - lineage.Depth(b.ID) })
+	listed := make(map[string]bool, len(ordered))
+	for _, s := range ordered {
+		listed[s.ID] = true
+	}
 	m.mu.Lock()
-	m.stream = streamARN
+	// A new listing can make leases takeable even when every row exists already (a
+	// heartbeat before the first Track marks the rows it saw as tracked): beat at once.
+	relisted := m.stream != streamARN || !maps.Equal(m.listed, listed)
+	m.stream, m.listed = streamARN, listed
 	var todo []shards.Shard
-	for _, s := range list {
+	for _, s := range ordered {
 		if !m.tracked[s.ID] {
 			todo = append(todo, s)
 		}
@@ -202,7 +249,7 @@ func (m *Manager) Track(ctx context.Context, streamARN string, list []shards.Sha
 		m.tracked[s.ID] = true
 		m.mu.Unlock()
 	}
-	if len(todo) > 0 {
+	if relisted || len(todo) > 0 {
 		select {
 		case m.kick <- struct{}{}:
 		default:
@@ -260,7 +307,7 @@ func (m *Manager) Heartbeat(ctx context.Context) error {
 		}
 		m.tracked[in.ShardID] = true
 	}
-	stream, noTake := m.stream, m.noTake
+	stream, listed, noTake := m.stream, m.listed, m.noTake
 	seen := make(map[string]observed, len(m.seen))
 	for id, o := range m.seen {
 		seen[id] = o
@@ -286,9 +333,12 @@ func (m *Manager) Heartbeat(ctx context.Context) error {
 	if m.cfg.Unowned != nil {
 		m.cfg.Unowned(unowned(current, func(in Info) bool { return !heldNow[in.ShardID] && expired(in) }))
 	}
-	take, steal := plan(m.cfg.WorkerID, current, func(id string) bool { return heldNow[id] }, expired, m.cfg.MaxSteals)
+	take, steal := plan(m.cfg.WorkerID, current, func(id string) bool { return heldNow[id] }, func(id string) bool { return listed[id] }, expired, m.cfg.MaxSteals)
 	took := 0
 	for _, in := range append(take, steal...) {
+		if m.stopping() {
+			break
+		}
 		why := "free"
 		switch {
 		case in.Owner != "" && expired(in):
@@ -348,12 +398,18 @@ func (m *Manager) renew(ctx context.Context, l *Lease) {
 			":r":    stamp(now),
 			":e":    stamp(now.Add(m.cfg.Duration)),
 		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
 		l.renewed(h.Counter+1, now)
 	case errors.As(err, &failed):
+		if _, ours := m.ownWrite(ctx, failed, l.shardID, h.Counter+1, now); ours {
+			m.log.Debug("lease renewal was applied though its answer was lost", "shard", l.shardID)
+			l.renewed(h.Counter+1, now)
+			return
+		}
 		m.log.Warn("lease lost: another worker took the shard; stopping its reader", "shard", l.shardID, "counter", h.Counter)
 		l.end(ErrLost)
 	default:
@@ -400,35 +456,54 @@ func (m *Manager) take(ctx context.Context, in Info, why string) (bool, error) {
 		cond += " AND #c = :seen"
 	}
 	out, err := m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:                 aws.String(m.store.TableName()),
-		Key:                       ckdynamo.ShardKey(m.store.App(), m.cfg.Table, in.ShardID),
-		ConditionExpression:       aws.String(cond),
-		UpdateExpression:          aws.String("SET #o = :me, #c = :next, #r = :r, #e = :e"),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-		ReturnValues:              types.ReturnValueAllNew,
+		TableName:                           aws.String(m.store.TableName()),
+		Key:                                 ckdynamo.ShardKey(m.store.App(), m.cfg.Table, in.ShardID),
+		ConditionExpression:                 aws.String(cond),
+		UpdateExpression:                    aws.String("SET #o = :me, #c = :next, #r = :r, #e = :e"),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var attrs map[string]types.AttributeValue
 	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) {
-		m.log.Debug("lease changed before it could be taken", "shard", in.ShardID)
-		return false, nil
-	}
-	if err != nil {
+	switch {
+	case errors.As(err, &failed):
+		item, ours := m.ownWrite(ctx, failed, in.ShardID, in.Counter+1, now)
+		if !ours {
+			m.log.Debug("lease changed before it could be taken", "shard", in.ShardID)
+			return false, nil
+		}
+		m.log.Debug("lease take was applied though its answer was lost", "shard", in.ShardID)
+		attrs = item
+	case err != nil:
 		return false, fmt.Errorf("take lease of %s shard %s: %w", m.cfg.Table, in.ShardID, err)
+	default:
+		attrs = out.Attributes
 	}
-	l := &Lease{m: m, shardID: in.ShardID, counter: in.Counter + 1, renewedAt: now, done: make(chan struct{})}
-	if ckdynamo.HasCheckpoint(out.Attributes) {
-		pos, err := ckdynamo.DecodePosition(out.Attributes)
+	h := ckdynamo.Holder{Owner: m.cfg.WorkerID, Counter: in.Counter + 1}
+	l := &Lease{m: m, shardID: in.ShardID, counter: h.Counter, renewedAt: now, done: make(chan struct{})}
+	if ckdynamo.HasCheckpoint(attrs) {
+		pos, err := ckdynamo.DecodePosition(attrs)
 		if err != nil {
 			// The lease is ours now: give it back rather than read from a guess.
-			_ = m.release(ctx, in.ShardID, ckdynamo.Holder{Owner: m.cfg.WorkerID, Counter: in.Counter + 1})
+			_ = m.release(ctx, in.ShardID, h)
 			return false, fmt.Errorf("take lease of %s shard %s: its checkpoint is unreadable: %w", m.cfg.Table, in.ShardID, err)
 		}
 		l.pos, l.hasPos = pos, true
 	}
 	m.mu.Lock()
-	m.held[in.ShardID] = l
+	stopping := m.noTake
+	if !stopping {
+		m.held[in.ShardID] = l
+	}
 	m.mu.Unlock()
+	if stopping {
+		// StopTaking was called while this take was in flight: no reader will start
+		// for it, and Release may have run already. Give it back at once.
+		m.log.Info("lease taken while stopping; giving it back", "shard", in.ShardID)
+		return false, m.release(ctx, in.ShardID, h)
+	}
 	prev := in.Owner
 	if prev == "" {
 		prev = "nobody"
@@ -437,42 +512,12 @@ func (m *Manager) take(ctx context.Context, in Info, why string) (bool, error) {
 	return true, nil
 }
 
-// Release gives up every held lease so other workers take them at once. Call it after
-// the readers stopped and stored what they read.
-func (m *Manager) Release(ctx context.Context) error {
-	var errs []error
-	for _, l := range m.Held() {
-		if err := l.Release(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (m *Manager) release(ctx context.Context, shardID string, h ckdynamo.Holder) error {
-	_, err := m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:                 aws.String(m.store.TableName()),
-		Key:                       ckdynamo.ShardKey(m.store.App(), m.cfg.Table, shardID),
-		ConditionExpression:       aws.String("#o = :me AND #c = :held"),
-		UpdateExpression:          aws.String("SET #c = :next REMOVE #o, #e"),
-		ExpressionAttributeNames:  map[string]string{"#o": ckdynamo.AttrLeaseOwner, "#c": ckdynamo.AttrLeaseCounter, "#e": ckdynamo.AttrLeaseExpiresAt},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: h.Owner}, ":held": number(h.Counter), ":next": number(h.Counter + 1)},
-	})
-	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) {
-		return nil // no longer ours: nothing to give up
-	}
-	if err != nil {
-		return fmt.Errorf("release lease of %s shard %s: %w", m.cfg.Table, shardID, err)
-	}
-	m.log.Info("lease released", "shard", shardID)
-	return nil
-}
-
 func number(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: fmt.Sprint(n)}
 }
 
 func stamp(t time.Time) types.AttributeValue {
-	return &types.AttributeValueMemberS{Value: t.UTC().Format(time.RFC3339Nano)}
+	return &types.AttributeValueMemberS{Value: stampText(t)}
 }
+
+func stampText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

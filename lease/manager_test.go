@@ -214,11 +214,7 @@ func TestManager_LosingALeaseCancelsItsContextAndRefusesSaves(t *testing.T) {
 	if !errors.Is(err, ErrLost) || !errors.Is(err, checkpoint.ErrBackwards) {
 		t.Fatalf("stale holder's save = %v, want ErrLost, which is also checkpoint.ErrBackwards (no retry helps)", err)
 	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the lost lease's context was not cancelled")
-	}
+	within(t, ctx.Done(), "the lost lease's context to be cancelled")
 	if cause := context.Cause(ctx); !errors.Is(cause, ErrLost) {
 		t.Fatalf("context cause = %v, want ErrLost", cause)
 	}
@@ -486,4 +482,43 @@ func TestManager_ReportsShardsWithoutALiveOwnerAtEachHeartbeat(t *testing.T) {
 	if want := []int{0, 0, 1, 0}; !slices.Equal(seen, want) || len(b.Held()) != 2 {
 		t.Errorf("unowned counts reported %v, want %v; b holds %v, want both", seen, want, heldIDs(b))
 	}
+}
+
+// A worker joining a table whose lease rows exist already (a restarted fleet): its first
+// heartbeat, before it listed the stream, sees the rows; the listing must still make it
+// beat at once rather than a heartbeat interval later.
+func TestManager_RunTakesRightAfterTheFirstTrackWhenTheRowsExist(t *testing.T) {
+	f := newFleet(t)
+	track(t, f.worker("earlier", newClock(), 1), shardList(2))
+	m, err := New(f.db, f.store, Config{Table: source, WorkerID: "a", Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	for end := time.Now().Add(time.Minute); !m.isTracked("shard-00") || !m.isTracked("shard-01"); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("Run's first heartbeat did not see the rows within a minute")
+		}
+	}
+	track(t, m, shardList(2))
+	deadline := time.After(time.Minute)
+	for len(m.Held()) < 2 {
+		select {
+		case <-m.Changed():
+		case <-deadline:
+			t.Fatalf("Run took %v of the 2 listed leases within a minute (the heartbeat is 15 minutes: Track must kick it)", heldIDs(m))
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil on cancel", err)
+	}
+}
+
+func (m *Manager) isTracked(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tracked[id]
 }

@@ -8,18 +8,21 @@ import (
 // plan decides which leases this worker takes in one heartbeat. It is a pure function of
 // the scan so the balancing rules are tested on their own.
 //
-// Only workable leases count: not finished, and whose parent is finished or not tracked
-// (so a child waits for its parent, whoever held the parent). The fair share is the
-// workable leases divided by the live workers (owners of leases that are not expired,
-// plus this worker), rounded up. Below it, the worker first takes leases nobody holds or
-// whose holder stopped renewing, oldest data first; if that is not enough it steals from
-// the most loaded worker while that one holds at least two more than this one, at most
-// maxSteals per heartbeat so that a worker joining a fleet moves shards gradually.
+// Only workable leases count: not finished, and not waiting for their parent (see
+// waitsForParent), so a child waits for its parent whoever held the parent. The fair
+// share is the workable leases divided by the live workers (owners of leases that are
+// not expired, plus this worker), rounded up. Below it, the worker first takes leases
+// nobody holds or whose holder stopped renewing, oldest data first; if that is not
+// enough it steals from the most loaded worker while that one holds at least two more
+// than this one, at most maxSteals per heartbeat so that a worker joining a fleet moves
+// shards gradually.
 //
 // held reports the leases this process holds; a lease the scan shows owned by me but not
 // held (a previous process with the same worker id) counts as another worker's and is
 // taken only once it expires, so two processes given one id cannot take turns forever.
-func plan(me string, leases []Info, held func(shardID string) bool, expired func(Info) bool, maxSteals int) (take, steal []Info) {
+//
+// listed reports the shards of this worker's latest listing of the stream.
+func plan(me string, leases []Info, held, listed func(shardID string) bool, expired func(Info) bool, maxSteals int) (take, steal []Info) {
 	byID := make(map[string]Info, len(leases))
 	for _, l := range leases {
 		byID[l.ShardID] = l
@@ -29,7 +32,7 @@ func plan(me string, leases []Info, held func(shardID string) bool, expired func
 		if l.Finished {
 			continue
 		}
-		if p, ok := byID[l.ParentShardID]; ok && l.ParentShardID != l.ShardID && !p.Finished {
+		if waitsForParent(l, byID, listed) {
 			continue
 		}
 		workable = append(workable, l)
@@ -89,6 +92,24 @@ func plan(me string, leases []Info, held func(shardID string) bool, expired func
 		mine++
 	}
 	return take, steal
+}
+
+// waitsForParent reports whether l's shard must wait for its parent: the parent's row shows
+// it unfinished, or the parent has no row yet. Rows are created one at a time by whichever
+// worker lists a shard first, so a child's row can exist before its parent's; a missing
+// parent row is only taken to mean the parent is gone (trimmed away by the stream's
+// retention, so nothing is left to read before the child) when this worker's own listing
+// has the child but not the parent. A listing that has both means the parent's row is on
+// its way; a listing that lacks the child (another worker listed it later) cannot tell,
+// and the next listing will.
+func waitsForParent(l Info, byID map[string]Info, listed func(string) bool) bool {
+	if l.ParentShardID == "" || l.ParentShardID == l.ShardID {
+		return false
+	}
+	if p, ok := byID[l.ParentShardID]; ok {
+		return !p.Finished
+	}
+	return !listed(l.ShardID) || listed(l.ParentShardID)
 }
 
 // compareSequence orders sequence numbers numerically, "" first.

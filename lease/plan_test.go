@@ -36,6 +36,7 @@ func TestPlan(t *testing.T) {
 		leases    []Info
 		held      []string // held by "me" locally (their Owner must be "me")
 		expired   []string
+		listed    []string // this worker's listing of the stream; nil: every lease's shard
 		maxSteals int
 		wantTake  []string
 		wantSteal []string
@@ -58,6 +59,15 @@ func TestPlan(t *testing.T) {
 		{name: "child of a finished parent is free", leases: []Info{finished(l(1, "")), child(2, 1, ""), child(3, 1, "")}, maxSteals: 1,
 			wantTake: []string{"s02", "s03"}},
 		{name: "child of an untracked parent is free", leases: []Info{child(2, 1, "")}, maxSteals: 1, wantTake: []string{"s02"}},
+		{name: "child whose listed parent has no row yet waits", leases: []Info{child(2, 1, ""), child(3, 1, "")},
+			listed: []string{"s01", "s02", "s03"}, maxSteals: 1},
+		{name: "child not in my listing waits for a parent without a row", leases: []Info{child(2, 1, ""), l(4, "")},
+			listed: []string{"s04"}, maxSteals: 1, wantTake: []string{"s04"}},
+		{name: "children of a parent trimmed away (in no listing) are workable", leases: []Info{child(2, 1, "b"), child(3, 1, "")},
+			listed: []string{"s02", "s03"}, maxSteals: 1, wantTake: []string{"s03"}},
+		{name: "grandchild waits while its parent waits for a parent without a row", leases: []Info{child(2, 1, ""), child(5, 2, "")},
+			listed: []string{"s01", "s02", "s05"}, maxSteals: 1},
+		{name: "a shard naming itself as parent is free", leases: []Info{child(2, 2, "")}, maxSteals: 1, wantTake: []string{"s02"}},
 		{name: "finished leases are neither taken nor counted", leases: []Info{finished(l(1, "")), finished(l(2, "")), l(3, "b"), l(4, "")}, maxSteals: 1,
 			wantTake: []string{"s04"}},
 		{name: "my previous process's lease waits for expiry", leases: []Info{l(1, "me")}, maxSteals: 1},
@@ -73,7 +83,15 @@ func TestPlan(t *testing.T) {
 			for _, id := range tt.expired {
 				expired[id] = true
 			}
-			take, steal := plan("me", tt.leases, func(id string) bool { return held[id] }, func(in Info) bool { return expired[in.ShardID] }, tt.maxSteals)
+			listed := map[string]bool{}
+			for _, in := range tt.leases {
+				listed[in.ShardID] = tt.listed == nil
+			}
+			for _, id := range tt.listed {
+				listed[id] = true
+			}
+			take, steal := plan("me", tt.leases, func(id string) bool { return held[id] }, func(id string) bool { return listed[id] },
+				func(in Info) bool { return expired[in.ShardID] }, tt.maxSteals)
 			if got := ids(take); !reflect.DeepEqual(got, tt.wantTake) {
 				t.Errorf("take = %v, want %v", got, tt.wantTake)
 			}

@@ -37,7 +37,10 @@ const releaseTimeout = 30 * time.Second
 // withLeases runs f (the coordinator's loop) with the lease heartbeat beside it. The
 // heartbeat outlives ctx until f returns, so leases stay held while readers store what
 // they read after a SIGTERM; then every lease is released so other workers take over at
-// once instead of waiting for expiry.
+// once instead of waiting for expiry. The order is what makes that "every": stop taking
+// (f's stop does it before the readers flush), flush, stop the heartbeat and wait for
+// its beat in progress to finish (a write cut off in flight could leave a lease owned
+// but unknown), and only then release.
 func (c *Capture) withLeases(ctx context.Context, f func() error) error {
 	ls := c.cfg.Leases
 	if ls == nil {

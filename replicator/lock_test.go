@@ -14,18 +14,6 @@ import (
 	"github.com/ddbtape/ddbtape/storage"
 )
 
-// waitFor polls cond until it holds; it fails the test after a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func putLock(t *testing.T, b storage.Bucket, d capturelock.Doc) {
 	t.Helper()
 	data, err := json.Marshal(d)

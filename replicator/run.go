@@ -30,6 +30,8 @@ type run struct {
 	firstErr error
 	// relists counts schedule calls, to look for a replaced stream now and then.
 	relists int
+	// emptySince is when the last worker ended, or the loop started (c.now).
+	emptySince time.Time
 }
 
 type workerResult struct {
@@ -102,12 +104,15 @@ func (r *run) loop(ctx context.Context) error {
 	flushEvery := time.NewTicker(c.cfg.CoverageInterval)
 	defer flushEvery.Stop()
 
+	r.emptySince = c.now()
 	stopping := false
 	stop := func() {
 		if !stopping {
+			// Stop taking leases before the readers stop and flush: a lease taken now
+			// would get no reader, and it is released with the others afterwards.
 			stopping = true
-			stopReading()
 			r.stopTaking()
+			stopReading()
 		}
 	}
 	fail := func(err error) {
@@ -128,6 +133,9 @@ func (r *run) loop(ctx context.Context) error {
 			w := r.workers[res.shardID]
 			w.stream.positions[res.shardID] = w.pos
 			delete(r.workers, res.shardID)
+			if len(r.workers) == 0 {
+				r.emptySince = c.now()
+			}
 			if res.err != nil {
 				if r.firstErr == nil {
 					r.firstErr = res.err
@@ -181,13 +189,18 @@ func (r *run) loop(ctx context.Context) error {
 }
 
 // idle reports whether every running shard is open and quiet for UntilIdle, and every
-// stream was listed.
+// stream was listed. With leases, reading no shard counts only once it lasted UntilIdle:
+// the heartbeat takes leases a moment after the shards are listed, longer on a busy
+// machine, and a capture that has not taken its leases yet is not idle.
 func (r *run) idle() bool {
 	now := r.c.now()
 	for _, w := range r.workers {
 		if w.idleFor(now) < r.c.cfg.UntilIdle {
 			return false
 		}
+	}
+	if r.c.cfg.Leases != nil && len(r.workers) == 0 && now.Sub(r.emptySince) < r.c.cfg.UntilIdle {
+		return false
 	}
 	for _, sr := range r.streams {
 		if !sr.listed {

@@ -58,7 +58,7 @@ type shardWorker struct {
 	// --until-idle only once its coverage reached the start of its idleness, so that
 	// everything written before it went quiet is restorable when capture exits.
 	idleServer, covered atomic.Int64
-	records   atomic.Int64
+	records             atomic.Int64
 }
 
 func (w *shardWorker) idleFor(now time.Time) time.Duration {
@@ -186,16 +186,21 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 
 // flush makes the pending segment durable, then saves the checkpoint. The order is the
 // pipeline's rule: the checkpoint never moves past a record that is not durably stored.
+//
+// A stop (ctx cancelled) ends the retries' waits, never a write in flight: a write cut
+// off midway may still take effect with its outcome unknown, and a checkpoint saved that
+// way would make the final flush's save of the older position fail as moving backwards.
+// Each attempt is bounded by FlushTimeout instead.
 func (w *shardWorker) flush(ctx context.Context) error {
 	next := w.pos
 	next.Finished = next.Finished || w.ended
 	if w.seg.Len() > 0 {
 		var name writer.SegmentName
 		rows, size := w.seg.Len(), w.seg.Bytes()
-		err := w.c.retry(ctx, w.log, "segment", func() (err error) {
+		err := w.c.retry(ctx, w.log, "segment", w.whole(ctx, func(ctx context.Context) (err error) {
 			name, err = writer.Flush(ctx, w.c.bucket, w.seg)
 			return err
-		})
+		}))
 		if err != nil {
 			return fmt.Errorf("store segment of shard %s (checkpoint not advanced): %w", w.shard.ID, err)
 		}
@@ -210,17 +215,8 @@ func (w *shardWorker) flush(ctx context.Context) error {
 		return nil
 	}
 	next.UpdatedAt = w.c.now().UTC()
-	// A stop (SIGTERM) between storing a segment and saving its checkpoint must not leave
-	// the checkpoint behind what is stored: the save goes on, bounded by the flush
-	// timeout. A lost lease is different: nothing more may be saved (the save through the
-	// lease would be refused anyway).
-	saveCtx := ctx
-	if !errors.Is(context.Cause(ctx), lease.ErrLost) {
-		var cancel context.CancelFunc
-		saveCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), w.c.cfg.FlushTimeout)
-		defer cancel()
-	}
-	if err := w.c.retry(saveCtx, w.log, "checkpoint", func() error { return w.checkpoints().Save(saveCtx, w.c.cfg.Table, next) }); err != nil {
+	save := func(ctx context.Context) error { return w.checkpoints().Save(ctx, w.c.cfg.Table, next) }
+	if err := w.c.retry(ctx, w.log, "checkpoint", w.whole(ctx, save)); err != nil {
 		return fmt.Errorf("save checkpoint of shard %s: %w", w.shard.ID, err)
 	}
 	w.pos, w.lastSave = next, w.c.now()
@@ -287,6 +283,16 @@ func (w *shardWorker) beginSession(ctx context.Context, server time.Time) error 
 	}
 	p.CoveredFrom, p.CoveredUntil = fresh(), time.Time{}
 	return nil
+}
+
+// whole returns one attempt of write, run to its end whether or not ctx is cancelled
+// meanwhile (see flush), within FlushTimeout.
+func (w *shardWorker) whole(ctx context.Context, write func(context.Context) error) func() error {
+	return func() error {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.c.cfg.FlushTimeout)
+		defer cancel()
+		return write(actx)
+	}
 }
 
 // coveredUntil is how far a shard is known to be stored: the later of what was known, the

@@ -32,6 +32,8 @@ const (
 	retryInitialInterval = 250 * time.Millisecond
 	retryMaxInterval     = 10 * time.Second
 	retryLogEvery        = 30 * time.Second
+	// callGrace is how long a call in flight when its reader is stopped may still take.
+	callGrace = 30 * time.Second
 )
 
 // retrier runs calls with retries. It belongs to one Read (one shard) or one ListShards
@@ -50,17 +52,15 @@ type clockFunc func() time.Time
 
 func (f clockFunc) Now() time.Time { return f() }
 
-// callTimeout bounds one call that a stop does not cut short.
-const callTimeout = time.Minute
-
 // do calls f until it succeeds, fails with an error that is not transient, ctx ends, or
 // the retry bound is spent. It returns f's error unchanged when not transient, ctx.Err()
 // when ctx ended, and an error wrapping ErrGaveUp and the last error when the bound is hit.
 //
-// A call in flight when ctx ends is let finish (within callTimeout) and its answer
-// dropped: every request sent is one DynamoDB answered, so the count of calls the
-// Observer hears matches what was billed, and a stop never leaves a request half-sent.
-func (rt *retrier) do(ctx context.Context, op, what string, f func(ctx context.Context) error) error {
+// A stop (ctx cancelled) ends the waits between attempts and starts no new one, but lets
+// an attempt in flight finish (within callGrace), with the context f is given: what a
+// call did and cost is then known. Every call counted by the Observer was sent, and the
+// records of a GetRecords answered as the reader stops reach its handler.
+func (rt *retrier) do(ctx context.Context, op, what string, f func(context.Context) error) error {
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     retryInitialInterval,
 		RandomizationFactor: backoff.DefaultRandomizationFactor,
@@ -75,13 +75,8 @@ func (rt *retrier) do(ctx context.Context, op, what string, f func(ctx context.C
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
-		err := f(callCtx)
-		cancel()
 		rt.obs.Call(op)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		err := whole(ctx, f)
 		if err == nil {
 			if attempt > 1 {
 				rt.log.Info("call succeeded after retries", "call", what, "attempts", attempt)
@@ -110,6 +105,15 @@ func (rt *retrier) do(ctx context.Context, op, what string, f func(ctx context.C
 			return err
 		}
 	}
+}
+
+// whole runs one call of f, which a cancellation of ctx leaves to finish within callGrace.
+func whole(ctx context.Context, f func(context.Context) error) error {
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(callGrace, cancel) })
+	defer stop()
+	return f(cctx)
 }
 
 // logRetry logs the first retry and then at most one line per retryLogEvery, with the

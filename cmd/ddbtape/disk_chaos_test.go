@@ -152,14 +152,17 @@ func (d *smallDisk) setReadOnly(t *testing.T, ro bool) {
 	if ro {
 		opt = "remount,bind,ro"
 	}
-	var err error
-	for range 50 {
-		if err = d.try("mount", "-o", opt, d.Dir); err == nil {
+	deadline := time.Now().Add(time.Minute) // generous: on a busy machine the moment can be long
+	for {
+		err := d.try("mount", "-o", opt, d.Dir)
+		if err == nil {
 			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatal(err)
 }
 
 // fill writes a file named name until the disk has no byte left; it returns its path

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,13 @@ func storeOutage(t *testing.T, seed uint64, readOnly, checkpointsElsewhere bool,
 		t.Fatal(err)
 	}
 	waitUntil(t, 2*time.Minute, "capture stores the first writes", allStored("healthy"))
+	// ... and checkpoints them: a checkpoint save still on its way when the outage begins
+	// would, with checkpoints on another disk, rightly land during it.
+	waitUntil(t, 2*time.Minute, "capture checkpoints the first writes", func() (bool, string) {
+		recs, _ := segmentRecords(t, view, table)
+		seq, last := readCheckpoint(t, ckptPath), lastSeqs(recs)
+		return maps.Equal(seq, last), fmt.Sprintf("checkpoint %v, last stored %v", seq, last)
+	})
 
 	// The disk refuses writes; writes to the table go on.
 	var filler string

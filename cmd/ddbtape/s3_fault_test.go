@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,20 +109,19 @@ func TestCapture_S3OutageHoldsCheckpointsAndLosesNothing(t *testing.T) {
 	ckptDir := t.TempDir()
 	ckptFile := filepath.Join(ckptDir, table+".json")
 	dest := "s3://" + bucket + "/backups/"
+	spool := t.TempDir()
 	cmd := ddbtapeCommand(ctx, t, srv.Env(), "capture", "--table", table, "--dest", dest, "--checkpoint", ckptDir,
-		"--roll-records", "50", "--roll-age", "500ms", "--poll-interval", "100ms")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+		"--roll-records", "50", "--roll-age", "500ms", "--poll-interval", "100ms", "--spool-dir", spool)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the first 200 records checkpointed", func() bool {
-		for _, seq := range checkpointSeqs(t, ckptFile) {
-			if seq != "" {
-				return len(s3Records(ctx, t, srv.Client(), bucket, "backups/", table)) == 200
-			}
-		}
-		return false
+	// Stored and checkpointed: a checkpoint save still on its way when S3 goes away would
+	// move the checkpoint during the outage, rightly, since its segment is stored.
+	waitFor(t, 2*time.Minute, "the first 200 records stored and checkpointed", func() bool {
+		stored := s3Records(ctx, t, srv.Client(), bucket, "backups/", table)
+		return len(stored) == 200 && maps.Equal(checkpointSeqs(t, ckptFile), lastSeqs(stored))
 	})
 
 	srv.Pause() // S3 goes away while writes go on
@@ -129,7 +129,9 @@ func TestCapture_S3OutageHoldsCheckpointsAndLosesNothing(t *testing.T) {
 	if err := w.Run(ctx, 200); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(4 * time.Second)
+	// Capture reads the new records (it polls every 100 ms) into a segment in its spool
+	// directory, which stays there while the upload is retried.
+	waitFor(t, 2*time.Minute, "capture to read new records it cannot store", func() bool { return spooled(t, spool) > 0 })
 	during := checkpointSeqs(t, ckptFile)
 	// Capture has read the new records (it polls every 100 ms) but cannot store them:
 	// its checkpoints must not have moved.
@@ -142,15 +144,9 @@ func TestCapture_S3OutageHoldsCheckpointsAndLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every record the checkpoint claimed during the outage was already stored before it.
-	stored := s3Records(ctx, t, srv.Client(), bucket, "backups/", table)
-	last := map[string]string{}
-	for _, r := range stored {
-		if k := writer.SequenceKey(r.seq); k > last[r.shard] {
-			last[r.shard] = k
-		}
-	}
+	last := lastSeqs(s3Records(ctx, t, srv.Client(), bucket, "backups/", table))
 	for shard, seq := range during {
-		if writer.SequenceKey(seq) > last[shard] {
+		if writer.SequenceKey(seq) > writer.SequenceKey(last[shard]) {
 			t.Fatalf("during the outage shard %s was checkpointed at %s, past the last stored record %s", shard, seq, last[shard])
 		}
 	}
@@ -163,6 +159,36 @@ func TestCapture_S3OutageHoldsCheckpointsAndLosesNothing(t *testing.T) {
 	}
 	stream := drainStream(ctx, t, local.Streams(), ddblocal.StreamARN(t, db, table))
 	compareRecords(t, stream, s3Records(ctx, t, srv.Client(), bucket, "backups/", table), true)
+}
+
+// spooled counts the files under a capture's --spool-dir: segments being written.
+func spooled(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		if os.IsNotExist(err) {
+			return nil // removed while walking
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("list spool: %v", err)
+	}
+	return n
+}
+
+// lastSeqs is the highest sequence number stored per shard.
+func lastSeqs(recs []streamRecord) map[string]string {
+	last := map[string]string{}
+	for _, r := range recs {
+		if writer.SequenceKey(r.seq) > writer.SequenceKey(last[r.shard]) {
+			last[r.shard] = r.seq
+		}
+	}
+	return last
 }
 
 // waitFor polls cond until it holds or the time is up.
