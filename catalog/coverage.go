@@ -221,7 +221,10 @@ func (m model) end(r, started time.Time) limit {
 		if g.To.Before(r) {
 			continue
 		}
-		res = res.tighter(limit{at: g.From, shard: g.ShardID, gap: g, reason: describeGap(*g)})
+		// A gap explains a shard's coverage ending where it starts better than the end does.
+		if l := (limit{at: g.From, shard: g.ShardID, gap: g, reason: describeGap(*g)}); !l.at.After(res.at) {
+			res = l
+		}
 	}
 	return res
 }

@@ -62,10 +62,11 @@ func snapshotManifests(t *testing.T, dest, table string) map[string]writer.Manif
 
 // TestRunEndToEnd_SnapshotsCompactsPrunesAndRestoresEqualTheTables runs `ddbtape run`
 // against DynamoDB Local with two tables while writes go on: table A takes a scan
-// snapshot every 75 s, compacts every 3 s and keeps 80 s; table B takes one snapshot at
+// snapshot every 120 s, compacts every 3 s and keeps 130 s; table B takes one snapshot at
 // start and then only compacts. The restorable window trails DynamoDB's clock by a
-// minute (DynamoDB Local stamps to the minute), so a snapshot can be compacted, and an
-// older one let go, only a minute after it finished: A's schedule leaves that time. The metrics show the work, /readyz turns ready, old
+// minute and a half at most (a stamp margin, and capture's listings every 30 s), so a
+// snapshot can be compacted, and an older one let go, only then: A's schedule leaves
+// that time. The metrics show the work, /readyz turns ready, old
 // snapshots of A are deleted, SIGTERM exits 0 with everything stored, and a restore of
 // each table at latest (B's from a compaction) equals a live Scan.
 func TestRunEndToEnd_SnapshotsCompactsPrunesAndRestoresEqualTheTables(t *testing.T) {
@@ -97,8 +98,8 @@ snapshot: {at-start-if-missing: true}
 compaction: {every: 3s}
 tables:
   - name: %s
-    snapshot: {every: 75s}
-    retention: 80s
+    snapshot: {every: 120s}
+    retention: 130s
   - name: %s
 http: {address: %q, ready-checkpoint-age: 30s}
 shutdown-grace: 20s
@@ -180,7 +181,7 @@ shutdown-grace: 20s
 		sb, cb := count(body, "ddbtape_snapshot_duration_seconds_count", tableB), count(body, "ddbtape_compaction_duration_seconds_count", tableB)
 		return sa >= 2 && ca >= 1 && sb >= 1 && cb >= 1, fmt.Sprintf("A: %v snapshots, %v compactions; B: %v snapshots, %v compactions", sa, ca, sb, cb)
 	})
-	// Retention of A deletes the first snapshot once a newer one is 80 s old.
+	// Retention of A deletes the first snapshot once a newer one is 130 s old.
 	fleetWaitFor(t, 3*time.Minute, "retention to delete A's first snapshot "+firstA, func() (bool, string) {
 		_, ok := snapshotManifests(t, dest, tableA)[firstA]
 		return !ok, fmt.Sprintf("%d snapshots of A", len(snapshotManifests(t, dest, tableA)))
