@@ -475,3 +475,34 @@ func TestNewPlan_SegmentSelectionKeepsAMarginAtHourBoundaries(t *testing.T) {
 		t.Errorf("segments %v, want %v", got, want)
 	}
 }
+
+// Every time status prints comes back through --at: a window's first and last whole
+// seconds are restorable, also when its ends fall between seconds.
+func TestWindow_SecondsArePlansNewPlanAccepts(t *testing.T) {
+	l := Listing{
+		Table:     testTable,
+		Snapshots: []Snapshot{snap("s1", "09:00:00", "09:10:00")},
+		Ledger:    FromCheckpoint(table(shard("shardId-x", "", "08:00:00", "12:00:00"))),
+	}
+	l.Snapshots[0].Manifest.FinishedAt = at("09:10:00").Add(437 * time.Millisecond)
+	ws := Windows(l)
+	if len(ws) != 1 {
+		t.Fatalf("windows %v", ws)
+	}
+	first, last := ws[0].Seconds()
+	if !first.Equal(at("09:10:01")) || !last.Equal(at("12:00:00")) {
+		t.Fatalf("seconds %s to %s, want 09:10:01 to 12:00:00", first, last)
+	}
+	for _, tm := range []time.Time{first, last} {
+		if _, err := NewPlan(l, tm); err != nil {
+			t.Errorf("printed second %s refused: %v", tm, err)
+		}
+		parsed, err := ParseAt(tm.Format(time.RFC3339))
+		if err != nil || !parsed.Time.Equal(tm) {
+			t.Errorf("%s does not parse back: %v %v", tm, parsed, err)
+		}
+	}
+	if _, err := NewPlan(l, first.Truncate(time.Second).Add(-time.Second)); err == nil {
+		t.Error("the second before the window's first was accepted")
+	}
+}
