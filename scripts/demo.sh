@@ -22,7 +22,7 @@ rm -rf "$dest"
 echo "== creating $table and writing to it"
 go run ./internal/cmd/demo-load --endpoint-url "$endpoint" --table "$table" --writes 400
 
-echo "== ddbtape capture (until the stream is idle for 3s)"
+echo "== ddbtape capture (until the stream is idle for 3s and the backup covers it: about a minute, as DynamoDB Local stamps records to the minute)"
 bin/ddbtape capture --table "$table" --dest "$dest" --until-idle 3s --endpoint-url "$endpoint"
 
 echo "== ddbtape snapshot (a parallel Scan into Parquet parts, with a manifest)"
