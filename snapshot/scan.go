@@ -34,6 +34,13 @@ func (j *Job) scanSegment(ctx context.Context, st *segmentState, next *atomic.In
 	for {
 		out, err := j.page(ctx, st.Segment, start)
 		if err != nil {
+			if ctx.Err() != nil && part.Len() > 0 {
+				// Interrupted (SIGINT, SIGTERM): store what was read and where it ended, so
+				// --resume continues from here instead of rescanning it.
+				if serr := j.storePart(ctx, st, &part, next, start, false, rows, itemBytes); serr != nil {
+					j.cfg.Logger.Warn("could not store the pages read before the interruption; --resume reads them again", "snapshot", j.ID(), "segment", st.Segment, "err", serr)
+				}
+			}
 			return err
 		}
 		var pageBytes int64
@@ -59,36 +66,53 @@ func (j *Job) scanSegment(ctx context.Context, st *segmentState, next *atomic.In
 		if !last && !part.Due(j.cfg.Part) {
 			continue
 		}
-		if part.Len() > 0 {
-			n := int(next.Add(1) - 1)
-			mp, err := writer.FlushPart(ctx, j.bucket, part, j.job.TableName, j.job.SnapshotID, n)
-			if err != nil {
-				return fmt.Errorf("segment %d: %w", st.Segment, err)
-			}
-			j.stats.parts.Add(1)
-			st.Parts = append(st.Parts, mp)
-			part = writer.NewPart(j.cfg.SpoolDir)
+		if err := j.storePart(ctx, st, &part, next, start, last, rows, itemBytes); err != nil {
+			return err
 		}
-		st.LastEvaluatedKey = ""
-		if !last {
-			if st.LastEvaluatedKey, err = ddbjson.FromDynamoDB(start); err != nil {
-				return fmt.Errorf("segment %d: encode last evaluated key: %w", st.Segment, err)
-			}
-		}
-		st.Rows += rows
-		st.ItemBytes += itemBytes
 		rows, itemBytes = 0, 0
-		st.Done = last
-		st.UpdatedAt = j.cfg.Now().UTC()
-		if err := putJSON(ctx, j.state, segmentStateName(st.Segment), st); err != nil {
-			return fmt.Errorf("segment %d: save state: %w", st.Segment, err)
-		}
 		if last {
 			j.cfg.Logger.Debug("segment done", "snapshot", j.ID(), "segment", st.Segment, "rows", st.Rows, "parts", len(st.Parts))
 			return nil
 		}
 	}
 }
+
+// storePart stores the pages spooled in *part (if any) as the segment's next part, then
+// saves the segment's state: the position after them (start; none when last) and its
+// totals. The state moves only after the part is stored. An interruption does not cut
+// these writes off (they store what was read already), within storeTimeout.
+func (j *Job) storePart(ctx context.Context, st *segmentState, part **writer.Part, next *atomic.Int64, start map[string]types.AttributeValue, last bool, rows, itemBytes int64) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if (*part).Len() > 0 {
+		n := int(next.Add(1) - 1)
+		mp, err := writer.FlushPart(ctx, j.bucket, *part, j.job.TableName, j.job.SnapshotID, n)
+		if err != nil {
+			return fmt.Errorf("segment %d: %w", st.Segment, err)
+		}
+		j.stats.parts.Add(1)
+		st.Parts = append(st.Parts, mp)
+		*part = writer.NewPart(j.cfg.SpoolDir)
+	}
+	st.LastEvaluatedKey = ""
+	if !last {
+		var err error
+		if st.LastEvaluatedKey, err = ddbjson.FromDynamoDB(start); err != nil {
+			return fmt.Errorf("segment %d: encode last evaluated key: %w", st.Segment, err)
+		}
+	}
+	st.Rows += rows
+	st.ItemBytes += itemBytes
+	st.Done = last
+	st.UpdatedAt = j.cfg.Now().UTC()
+	if err := putJSON(ctx, j.state, segmentStateName(st.Segment), st); err != nil {
+		return fmt.Errorf("segment %d: save state: %w", st.Segment, err)
+	}
+	return nil
+}
+
+// storeTimeout bounds storing one part and its segment's state.
+const storeTimeout = 2 * time.Minute
 
 // row encodes one scanned item as a part row: its key and the whole item, DynamoDB JSON.
 func (j *Job) row(item map[string]types.AttributeValue) (writer.SnapshotItem, error) {
