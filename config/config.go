@@ -64,9 +64,12 @@ type Config struct {
 	// SpoolDir holds segments being written; empty means the system temp directory.
 	SpoolDir     string
 	PollInterval time.Duration
-	RetryBound   time.Duration
-	Tables       []Table
-	HTTP         HTTP
+	// IdlePollInterval caps the wait between polls of an idle shard (0: a minute, at most
+	// roll.age).
+	IdlePollInterval time.Duration
+	RetryBound       time.Duration
+	Tables           []Table
+	HTTP             HTTP
 	// ShutdownGrace is how long a stop (SIGTERM) may take to flush and checkpoint.
 	ShutdownGrace time.Duration
 	Log           Log

@@ -21,6 +21,7 @@ type rawConfig struct {
 	SpoolDir      string        `yaml:"spool-dir"`
 	Start         string        `yaml:"start"`
 	PollInterval  *Duration     `yaml:"poll-interval"`
+	IdlePoll      *Duration     `yaml:"idle-poll-interval"`
 	RetryBound    *Duration     `yaml:"retry-bound"`
 	Roll          rawRoll       `yaml:"roll"`
 	Snapshot      rawSnapshot   `yaml:"snapshot"`

@@ -32,6 +32,7 @@ type Metrics struct {
 	segmentRecords         *prometheus.CounterVec
 	segmentBytes           *prometheus.CounterVec
 	getRecords             *prometheus.CounterVec
+	getRecordsCost         *prometheus.CounterVec
 	throttles, retries     *prometheus.CounterVec
 	gaps                   *prometheus.CounterVec
 	snapshotDur            *prometheus.HistogramVec
@@ -75,6 +76,8 @@ type shardState struct {
 	// lastRecordAt is when records last arrived (wall clock), zero before the first.
 	lastRecordAt time.Time
 	checkpointAt time.Time
+	// calls counts its GetRecords requests since reading started.
+	calls int64
 }
 
 // durationBuckets cover a snapshot or compaction from seconds to a day.
@@ -107,6 +110,7 @@ func New(o Options) *Metrics {
 	m.segmentRecords = counter("segment_records_written_total", "Records in the change segments durably stored.", "table")
 	m.segmentBytes = counter("segment_bytes_written_total", "Size of the change segments durably stored (Parquet bytes).", "table")
 	m.getRecords = counter("getrecords_calls_total", "GetRecords requests made, the unit DynamoDB Streams bills, whatever their outcome.", "table")
+	m.getRecordsCost = counter("getrecords_cost_dollars_total", "Estimated cost of the GetRecords requests made, at the list price of DynamoDB Streams read request units (USD 0.02 per 100,000; the first 2.5 million a month are free, which this ignores).", "table")
 	m.throttles = counter("throttles_total", "Calls refused for rate (throttling), by API operation.", "table", "op")
 	m.retries = counter("retries_total", "Retried call attempts, by API operation.", "table", "op")
 	m.gaps = counter("gaps_total", "Stretches of a shard lost before they were read, by cause (trimmed, vanished, continuity): restores across them fail until a new snapshot.", "table", "cause")
@@ -161,8 +165,16 @@ func (m *Metrics) ShardStopped(table, shard string) {
 	delete(m.shards, shardKey{table, shard})
 }
 
+// StreamsReadRequestPrice is the list price of one DynamoDB Streams read request unit
+// (one GetRecords call) in USD: 0.02 per 100,000.
+const StreamsReadRequestPrice = 0.02 / 100_000
+
 func (m *Metrics) GetRecordsCall(table, shard string) {
 	m.getRecords.WithLabelValues(table).Inc()
+	m.getRecordsCost.WithLabelValues(table).Add(StreamsReadRequestPrice)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shard(table, shard).calls++
 }
 
 func (m *Metrics) RecordsCaptured(table, shard string, n int, bytes int64, lastCreated time.Time) {
@@ -299,6 +311,9 @@ var (
 	checkpointAgeDesc = prometheus.NewDesc("ddbtape_checkpoint_age_seconds",
 		"Time since the shard's checkpoint was last saved (since reading started when it was not yet).",
 		[]string{"table", "shard"}, nil)
+	shardCallsDesc = prometheus.NewDesc("ddbtape_shard_getrecords_calls",
+		"GetRecords requests made on the shard since this process started reading it (an idle shard polls at most once a minute by default).",
+		[]string{"table", "shard"}, nil)
 	readingDesc = prometheus.NewDesc("ddbtape_shards_reading",
 		"Shards being read.", []string{"table"}, nil)
 	snapshotAgeDesc = prometheus.NewDesc("ddbtape_snapshot_age_seconds",
@@ -310,6 +325,7 @@ func (c shardCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
 	ch <- idleDesc
 	ch <- checkpointAgeDesc
+	ch <- shardCallsDesc
 	ch <- readingDesc
 	ch <- snapshotAgeDesc
 }
@@ -349,6 +365,7 @@ func (c shardCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, since(r.s.readThrough, r.s.started), r.k.table, r.k.shard)
 		ch <- prometheus.MustNewConstMetric(idleDesc, prometheus.GaugeValue, since(r.s.lastRecordAt, r.s.started), r.k.table, r.k.shard)
 		ch <- prometheus.MustNewConstMetric(checkpointAgeDesc, prometheus.GaugeValue, since(r.s.checkpointAt, r.s.started), r.k.table, r.k.shard)
+		ch <- prometheus.MustNewConstMetric(shardCallsDesc, prometheus.GaugeValue, float64(r.s.calls), r.k.table, r.k.shard)
 	}
 	for table, n := range reading {
 		ch <- prometheus.MustNewConstMetric(readingDesc, prometheus.GaugeValue, float64(n), table)

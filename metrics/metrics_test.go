@@ -58,6 +58,14 @@ ddbtape_bytes_captured_total{table="users"} 10
 # HELP ddbtape_getrecords_calls_total GetRecords requests made, the unit DynamoDB Streams bills, whatever their outcome.
 # TYPE ddbtape_getrecords_calls_total counter
 ddbtape_getrecords_calls_total{table="orders"} 2
+# HELP ddbtape_getrecords_cost_dollars_total Estimated cost of the GetRecords requests made, at the list price of DynamoDB Streams read request units (USD 0.02 per 100,000; the first 2.5 million a month are free, which this ignores).
+# TYPE ddbtape_getrecords_cost_dollars_total counter
+ddbtape_getrecords_cost_dollars_total{table="orders"} 4e-07
+# HELP ddbtape_shard_getrecords_calls GetRecords requests made on the shard since this process started reading it (an idle shard polls at most once a minute by default).
+# TYPE ddbtape_shard_getrecords_calls gauge
+ddbtape_shard_getrecords_calls{shard="shard-1",table="orders"} 1
+ddbtape_shard_getrecords_calls{shard="shard-2",table="orders"} 1
+ddbtape_shard_getrecords_calls{shard="shard-9",table="users"} 0
 # HELP ddbtape_throttles_total Calls refused for rate (throttling), by API operation.
 # TYPE ddbtape_throttles_total counter
 ddbtape_throttles_total{op="GetRecords",table="orders"} 1
@@ -83,7 +91,7 @@ ddbtape_info{app="orders-service",worker="w-1"} 1
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
 		"ddbtape_records_captured_total", "ddbtape_bytes_captured_total", "ddbtape_getrecords_calls_total",
-		"ddbtape_throttles_total", "ddbtape_retries_total", "ddbtape_segments_written_total",
+		"ddbtape_getrecords_cost_dollars_total", "ddbtape_shard_getrecords_calls", "ddbtape_throttles_total", "ddbtape_retries_total", "ddbtape_segments_written_total",
 		"ddbtape_segment_records_written_total", "ddbtape_segment_bytes_written_total", "ddbtape_gaps_total", "ddbtape_info"); err != nil {
 		t.Error(err)
 	}
@@ -224,8 +232,8 @@ func TestMetrics_EveryNameIsUnderDdbtapeAndLinted(t *testing.T) {
 			t.Errorf("metric %s is not under ddbtape_", name)
 		}
 	}
-	if own != 30 {
-		t.Errorf("%d ddbtape metric families, want 30", own)
+	if own != 32 {
+		t.Errorf("%d ddbtape metric families, want 32", own)
 	}
 	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil {

@@ -126,6 +126,12 @@ func NewCapture(cfg Config, tables shards.TableAPI, streams shards.StreamsAPI, b
 	if err := cfg.Roll.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Reader.MaxIdleInterval <= 0 {
+		// An idle shard is polled at most once a minute (GetRecords calls are billed), and
+		// never less often than its segment rolls: a resumed write waits no longer to be
+		// read than to be stored.
+		cfg.Reader.MaxIdleInterval = min(shards.DefaultMaxIdleInterval, cfg.Roll.MaxAge)
+	}
 	if cfg.RelistInterval <= 0 {
 		cfg.RelistInterval = 30 * time.Second
 	}

@@ -45,7 +45,10 @@ func ParseStartPosition(s string) (StartPosition, error) {
 // Defaults of the Reader's settings.
 const (
 	DefaultPollInterval    = time.Second
-	DefaultMaxIdleInterval = 5 * time.Second
+	// DefaultMaxIdleInterval makes an idle shard cost at most 60 GetRecords an hour (the
+	// calls are billed, per shard), and keeps the wait before a resumed write is read
+	// within a segment's default roll age.
+	DefaultMaxIdleInterval = time.Minute
 	DefaultLimit           = 1000 // the most GetRecords returns in one call
 	DefaultRetryBound      = 5 * time.Minute
 )

@@ -552,12 +552,12 @@ func TestReader_CancelledContextStopsPromptly(t *testing.T) {
 
 func TestReader_DefaultsApply(t *testing.T) {
 	c := (&Reader{}).config()
-	if c.PollInterval != time.Second || c.MaxIdleInterval != 5*time.Second || c.Limit != 1000 ||
+	if c.PollInterval != time.Second || c.MaxIdleInterval != time.Minute || c.Limit != 1000 ||
 		c.RetryBound != 5*time.Minute || c.Sleep == nil || c.Now == nil || c.Logger == nil {
 		t.Errorf("defaults = %+v", c)
 	}
-	c = (&Reader{PollInterval: 10 * time.Second}).config()
-	if c.MaxIdleInterval != 10*time.Second {
+	c = (&Reader{PollInterval: 90 * time.Second}).config()
+	if c.MaxIdleInterval != 90*time.Second {
 		t.Errorf("MaxIdleInterval %v below PollInterval %v", c.MaxIdleInterval, c.PollInterval)
 	}
 }

@@ -47,6 +47,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		rollBytes  = fs.Int64("roll-bytes", defaults.MaxBytes, "roll a segment after this many bytes of records")
 		rollAge    = fs.Duration("roll-age", defaults.MaxAge, "roll a segment once its first record is this old")
 		pollEvery  = fs.Duration("poll-interval", shards.DefaultPollInterval, "how often an open shard is polled (GetRecords calls are billed)")
+		idlePoll   = fs.Duration("idle-poll-interval", 0, "the longest wait between polls of an idle shard (default: a minute, at most --roll-age): an idle shard costs at most 3600/this GetRecords an hour")
 		retryBound = fs.Duration("retry-bound", shards.DefaultRetryBound, "how long a failing call is retried before capture stops and says so")
 		storeBound = fs.Duration("store-retry-bound", replicator.DefaultStoreRetryBound, "how long storing a segment or checkpoint is retried (reading paused, checkpoint held) before capture stops and says so")
 	)
@@ -85,7 +86,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if err := roll.Validate(); err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	for name, d := range map[string]time.Duration{"until-idle": *untilIdle, "poll-interval": *pollEvery, "retry-bound": *retryBound, "store-retry-bound": *storeBound} {
+	for name, d := range map[string]time.Duration{"until-idle": *untilIdle, "poll-interval": *pollEvery, "idle-poll-interval": *idlePoll, "retry-bound": *retryBound, "store-retry-bound": *storeBound} {
 		if err := nonNegative(name, d); err != nil {
 			return err
 		}
@@ -138,7 +139,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 			Roll:        roll,
 			UntilIdle:   *untilIdle,
 			SpoolDir:    *spoolDir,
-			Reader:      shards.Reader{PollInterval: *pollEvery, RetryBound: *retryBound},
+			Reader:      shards.Reader{PollInterval: *pollEvery, MaxIdleInterval: *idlePoll, RetryBound: *retryBound},
 			Leases:      leases,
 			Logger:      log,
 			// StoreRetryBound 0 takes the default.

@@ -199,7 +199,7 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		StartLatest: t.Start == "latest",
 		Roll:        writer.RollPolicy{MaxRecords: t.Roll.Records, MaxBytes: t.Roll.Bytes, MaxAge: t.Roll.Age},
 		SpoolDir:    d.cfg.SpoolDir,
-		Reader:      shards.Reader{PollInterval: d.cfg.PollInterval, RetryBound: d.cfg.RetryBound},
+		Reader:      shards.Reader{PollInterval: d.cfg.PollInterval, MaxIdleInterval: d.cfg.IdlePollInterval, RetryBound: d.cfg.RetryBound},
 		Metrics:     rec,
 		Leases:      leases,
 		// The final flush must end inside the grace period, with a margin for the
