@@ -1,9 +1,3 @@
-// Command benchtool supports scripts/bench-restore.sh: it writes a synthetic backup with
-// the writer package (no DynamoDB needed), and runs the baseline a restore into a table
-// is measured against, a bare parallel BatchWriteItem of the same items.
-//
-//	benchtool gen  -dir DIR -table NAME -items N -changes M -shards S -size BYTES
-//	benchtool load -endpoint URL -table NAME -file RESTORED.json -workers W
 package main
 
 import (
@@ -19,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -30,53 +23,44 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "benchtool: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-func run(args []string) error {
-	if len(args) == 0 {
-		return errors.New("usage: benchtool gen|load [flags]")
-	}
-	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	dirFlag := fs.String("dir", "", "gen: backup directory")
-	table := fs.String("table", "bench", "table name")
-	items := fs.Int("items", 200_000, "gen: items in the snapshot")
-	changes := fs.Int("changes", 1_000_000, "gen: changes after the snapshot")
-	shards := fs.Int("shards", 4, "gen: shards the changes are spread over")
-	size := fs.Int("size", 300, "gen: approximate item size in bytes")
-	endpoint := fs.String("endpoint", "", "load: DynamoDB endpoint")
-	file := fs.String("file", "", "load: a restore --to-file output")
-	workers := fs.Int("workers", 8, "load: BatchWriteItem calls in flight")
-	if err := fs.Parse(args[1:]); err != nil {
+// runGen writes a synthetic backup for scripts/bench-restore.sh and internal/bench.
+func runGen(ctx context.Context, fs *flag.FlagSet, table *string, args []string) error {
+	dirFlag := fs.String("dir", "", "backup directory (required)")
+	items := fs.Int("items", 200_000, "items in the snapshot")
+	changes := fs.Int("changes", 1_000_000, "changes after the snapshot")
+	shards := fs.Int("shards", 4, "shards the changes are spread over")
+	size := fs.Int("size", 300, "approximate item size in bytes")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	began := time.Now()
-	switch args[0] {
-	case "gen":
-		if *dirFlag == "" {
-			return errors.New("-dir is required")
-		}
-		if err := gen(ctx, *dirFlag, *table, *items, *changes, *shards, *size); err != nil {
-			return err
-		}
-		fmt.Printf("wrote a backup of %s: %d snapshot items, %d changes over %d shards, in %s\n", *table, *items, *changes, *shards, time.Since(began).Round(time.Millisecond))
-	case "load":
-		if *endpoint == "" || *file == "" {
-			return errors.New("-endpoint and -file are required")
-		}
-		n, err := load(ctx, *endpoint, *table, *file, *workers)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("loaded %d items into %s in %s\n", n, *table, time.Since(began).Round(time.Millisecond))
-	default:
-		return fmt.Errorf("unknown subcommand %q", args[0])
+	if *dirFlag == "" {
+		return errors.New("-dir is required")
 	}
+	began := time.Now()
+	if err := gen(ctx, *dirFlag, *table, *items, *changes, *shards, *size); err != nil {
+		return err
+	}
+	fmt.Printf("wrote a backup of %s: %d snapshot items, %d changes over %d shards, in %s\n", *table, *items, *changes, *shards, since(began))
+	return nil
+}
+
+// runLoad is the baseline of restore --to-table (see load).
+func runLoad(ctx context.Context, fs *flag.FlagSet, table *string, args []string) error {
+	endpoint := fs.String("endpoint", "", "DynamoDB endpoint (required)")
+	file := fs.String("file", "", "a restore --to-file output (required)")
+	workers := fs.Int("workers", 8, "BatchWriteItem calls in flight")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *endpoint == "" || *file == "" {
+		return errors.New("-endpoint and -file are required")
+	}
+	began := time.Now()
+	n, err := load(ctx, client(*endpoint), *table, *file, *workers)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("loaded %d items into %s in %s\n", n, *table, since(began))
 	return nil
 }
 
@@ -168,11 +152,7 @@ func gen(ctx context.Context, root, table string, items, changes, shards, size i
 // load creates table (pk S, on demand, no stream) and writes every item of a restore
 // output with parallel BatchWriteItem, resending unprocessed items: the least a loader
 // can do, the baseline of restore --to-table.
-func load(ctx context.Context, endpoint, table, file string, workers int) (int, error) {
-	db := dynamodb.New(dynamodb.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("bench", "bench", ""),
-	})
+func load(ctx context.Context, db *dynamodb.Client, table, file string, workers int) (int, error) {
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String(table),
 		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
