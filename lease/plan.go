@@ -3,6 +3,8 @@ package lease
 import (
 	"slices"
 	"strings"
+
+	"github.com/ddbtape/ddbtape/shards"
 )
 
 // plan decides which leases this worker takes in one heartbeat. It is a pure function of
@@ -38,7 +40,7 @@ func plan(me string, leases []Info, held, listed func(shardID string) bool, expi
 		workable = append(workable, l)
 	}
 	slices.SortFunc(workable, func(a, b Info) int {
-		if c := compareSequence(a.StartingSequence, b.StartingSequence); c != 0 {
+		if c := shards.SequenceNumber(a.StartingSequence).Compare(shards.SequenceNumber(b.StartingSequence)); c != 0 {
 			return c
 		}
 		return strings.Compare(a.ShardID, b.ShardID)
@@ -110,18 +112,6 @@ func waitsForParent(l Info, byID map[string]Info, listed func(string) bool) bool
 		return !p.Finished
 	}
 	return !listed(l.ShardID) || listed(l.ParentShardID)
-}
-
-// compareSequence orders sequence numbers numerically, "" first.
-func compareSequence(a, b string) int {
-	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-	if len(a) != len(b) {
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
 }
 
 // unowned counts the leases that could be read now (not finished, and with no unfinished

@@ -363,7 +363,7 @@ func (s *shardRead) gap(ctx context.Context, call string, cause error) error {
 
 // gone hands h the final batch of a shard that no longer exists.
 func (s *shardRead) gone(ctx context.Context, cause error) error {
-	complete := s.shard.EndingSequence != "" && s.last != "" && compareSequence(s.last, s.shard.EndingSequence) >= 0
+	complete := s.shard.EndingSequence != "" && s.last != "" && SequenceNumber(s.last).Compare(SequenceNumber(s.shard.EndingSequence)) >= 0
 	if complete {
 		s.log.Info("shard no longer exists; it was already read to its end", "last_sequence", s.last)
 	} else {
@@ -371,17 +371,4 @@ func (s *shardRead) gone(ctx context.Context, cause error) error {
 			"after", s.last, "error", cause)
 	}
 	return s.h(ctx, Batch{ShardID: s.shard.ID, PolledAt: s.c.Now(), Trimmed: !complete, End: true})
-}
-
-// compareSequence compares two decimal sequence numbers numerically (they vary in length).
-func compareSequence(a, b string) int {
-	a = strings.TrimLeft(a, "0")
-	b = strings.TrimLeft(b, "0")
-	if len(a) != len(b) {
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/shards"
 )
 
 // The table's items. The key is (pk, sk), both strings:
@@ -96,12 +97,12 @@ func gapSortKey(g checkpoint.Gap) string {
 // seqKey makes a sequence number comparable as text in a condition expression: two
 // decimal digits of length, then the digits without leading zeros ("100" -> "03100";
 // nothing stored -> "00"). Numeric order equals text order, for any length a sequence
-// number can have (DynamoDB's have 21 to 40 digits).
+// number can have (DynamoDB's have 21 to 40 digits). It is this table's own encoding, kept
+// in the items of existing tables, so it is not shards.SequenceNumber.Key (whose fixed
+// width stops sorting past 40 digits).
 func seqKey(seq string) (string, error) {
-	for i := 0; i < len(seq); i++ {
-		if seq[i] < '0' || seq[i] > '9' {
-			return "", fmt.Errorf("sequence number %q is not a decimal number", seq)
-		}
+	if seq != "" && !shards.SequenceNumber(seq).Valid() {
+		return "", fmt.Errorf("sequence number %q is not a decimal number", seq)
 	}
 	digits := strings.TrimLeft(seq, "0")
 	if digits == "" && seq != "" {
