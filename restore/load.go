@@ -4,25 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
 	"github.com/ddbtape/ddbtape/replay"
-	"github.com/ddbtape/ddbtape/transient"
+	"github.com/ddbtape/ddbtape/retry"
 )
-
-// ErrGaveUp means DynamoDB kept refusing writes (throttling, server errors) for longer
-// than the retry bound. Nothing was dropped silently: the error says how many items were
-// written. Raise the table's capacity or lower --max-wcu, then run the restore again into
-// the table (without --create): it only writes what still differs.
-var ErrGaveUp = errors.New("gave up retrying writes")
 
 // BatchWriteAPI is the DynamoDB call the loader uses.
 type BatchWriteAPI interface {
@@ -43,7 +35,7 @@ type LoadOptions struct {
 	// an item, estimated from its JSON); zero: no cap.
 	MaxWCU float64
 	// RetryBound is how long one batch is retried without any progress before Load gives
-	// up with ErrGaveUp; zero: two minutes.
+	// up with an error wrapping retry.ErrGaveUp; zero: two minutes.
 	RetryBound time.Duration
 	// Progress counts items written; nil: none.
 	Progress replay.Counter
@@ -67,7 +59,7 @@ type loader struct {
 	api     BatchWriteAPI
 	table   string
 	opts    LoadOptions
-	limit   *limiter
+	limit   *retry.Limiter
 	sent    atomic.Int64
 	puts    atomic.Int64
 	deletes atomic.Int64
@@ -87,11 +79,13 @@ func Load(ctx context.Context, api BatchWriteAPI, table string, opts LoadOptions
 		opts.RetryBound = 2 * time.Minute
 	}
 	if opts.sleep == nil {
-		opts.sleep = sleepCtx
+		opts.sleep = retry.Sleep
 	}
-	l := &loader{api: api, table: table, opts: opts}
-	if opts.MaxWCU > 0 {
-		l.limit = &limiter{rate: opts.MaxWCU}
+	// Writes are booked before they are sent (their cost is known) and spaced out at the
+	// rate; idle time banks no burst.
+	l := &loader{api: api, table: table, opts: opts, limit: retry.NewLimiter(opts.MaxWCU, 0)}
+	if l.limit != nil {
+		l.limit.Sleep = opts.sleep
 	}
 	batches := make(chan []Write, opts.Workers)
 	g, gctx := errgroup.WithContext(ctx)
@@ -136,7 +130,7 @@ func Load(ctx context.Context, api BatchWriteAPI, table string, opts LoadOptions
 	err := g.Wait()
 	st := LoadStats{Puts: l.puts.Load(), Deletes: l.deletes.Load()}
 	st.Unwritten = l.sent.Load() - st.Puts - st.Deletes
-	if err != nil && errors.Is(err, ErrGaveUp) {
+	if err != nil && errors.Is(err, retry.ErrGaveUp) {
 		err = fmt.Errorf("write to table %s: %w: %d items written, %d not written", table, err, st.Puts+st.Deletes, st.Unwritten)
 	}
 	return st, err
@@ -163,50 +157,46 @@ func (l *loader) write(ctx context.Context, b []Write) error {
 		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key}})
 		cost++
 	}
-	if l.limit != nil {
-		if err := l.opts.sleep(ctx, l.limit.reserve(cost)); err != nil {
-			return err
-		}
+	if err := l.limit.Take(ctx, cost); err != nil {
+		return err
 	}
-	bo := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(50*time.Millisecond),
-		backoff.WithMaxInterval(5*time.Second),
-		backoff.WithMaxElapsedTime(l.opts.RetryBound),
-	)
-	for len(reqs) > 0 {
+	return retry.Do(ctx, retry.Policy{
+		What: "batch write to " + l.table, Initial: 50 * time.Millisecond, Max: 5 * time.Second, Bound: l.opts.RetryBound,
+		Retryable: func(err error) (string, bool) {
+			if errors.Is(err, errUnprocessed) {
+				return "unprocessed items", true
+			}
+			return retry.Reason(err)
+		},
+		Hint:  "raise the table's capacity or lower --max-wcu, then run the restore again into the table (without --create)",
+		Sleep: l.opts.sleep,
+	}, func(ctx context.Context) error {
 		out, err := l.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{l.table: reqs}})
-		var left []types.WriteRequest
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return ctx.Err()
-		case err != nil && !transient.Retryable(err):
+		case err != nil && !retry.Retryable(err):
 			return fmt.Errorf("batch write to %s: %w", l.table, err)
 		case err != nil:
-			left = reqs
-		default:
-			left = out.UnprocessedItems[l.table]
-			l.count(reqs, left)
-			if len(left) < len(reqs) {
-				bo.Reset() // progress: the bound counts time without any
-			}
+			return err
 		}
+		left := out.UnprocessedItems[l.table]
+		l.count(reqs, left)
 		if len(left) == 0 {
 			return nil
 		}
-		d := bo.NextBackOff()
-		if d == backoff.Stop {
-			if err == nil {
-				err = fmt.Errorf("%d items still unprocessed", len(left))
-			}
-			return fmt.Errorf("%w for %s (last error: %v)", ErrGaveUp, l.opts.RetryBound, err)
-		}
-		if err := l.opts.sleep(ctx, d); err != nil {
-			return err
+		err = fmt.Errorf("%d items still %w", len(left), errUnprocessed)
+		if len(left) < len(reqs) {
+			err = retry.Progress(err) // the bound counts time without any
 		}
 		reqs = left
-	}
-	return nil
+		return err
+	})
 }
+
+// errUnprocessed is the failure of a batch whose items DynamoDB left unprocessed (it
+// does so when throttled): they are sent again.
+var errUnprocessed = errors.New("unprocessed")
 
 // count credits the requests of reqs that are not in left.
 func (l *loader) count(reqs, left []types.WriteRequest) {
@@ -230,42 +220,4 @@ func (l *loader) count(reqs, left []types.WriteRequest) {
 	if l.opts.Progress != nil {
 		l.opts.Progress.Add(puts+dels, 0)
 	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// limiter spaces out reservations so that cost per second stays at rate.
-type limiter struct {
-	mu   sync.Mutex
-	rate float64
-	next time.Time
-	now  func() time.Time // tests; nil: time.Now
-}
-
-// reserve books cost and returns how long to wait before using it.
-func (l *limiter) reserve(cost float64) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if l.now != nil {
-		now = l.now()
-	}
-	if l.next.Before(now) {
-		l.next = now
-	}
-	wait := l.next.Sub(now)
-	l.next = l.next.Add(time.Duration(cost / l.rate * float64(time.Second)))
-	return wait
 }

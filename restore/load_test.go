@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 // fakeBatchWriter is a table in memory whose BatchWriteItem answers per call.
@@ -118,8 +120,8 @@ func TestLoad_GivesUpAfterTheBoundAndSaysHowManyWereWritten(t *testing.T) {
 		return nil
 	}
 	st, err := Load(context.Background(), f, "t", LoadOptions{Workers: 1, RetryBound: 20 * time.Millisecond, sleep: sleep}, produceN(200))
-	if !errors.Is(err, ErrGaveUp) {
-		t.Fatalf("err = %v, want ErrGaveUp", err)
+	if !errors.Is(err, retry.ErrGaveUp) {
+		t.Fatalf("err = %v, want retry.ErrGaveUp", err)
 	}
 	// The batch in flight and those queued behind it are unwritten; the producer stopped.
 	if st.Puts != 100 || st.Unwritten < batchLimit || int64(len(f.items)) != st.Puts {
@@ -135,30 +137,7 @@ func TestLoad_StopsAtOnceOnARequestMistake(t *testing.T) {
 		return 0, &smithy.GenericAPIError{Code: "ValidationException", Message: "bad item"}
 	}}
 	_, err := Load(context.Background(), f, "t", LoadOptions{Workers: 1, sleep: noSleep}, produceN(10))
-	if err == nil || errors.Is(err, ErrGaveUp) || !strings.Contains(err.Error(), "bad item") || f.calls != 1 {
+	if err == nil || errors.Is(err, retry.ErrGaveUp) || !strings.Contains(err.Error(), "bad item") || f.calls != 1 {
 		t.Errorf("err = %v after %d calls", err, f.calls)
-	}
-}
-
-func TestLimiter_SpacesReservationsAtTheRate(t *testing.T) {
-	now := time.Unix(0, 0)
-	l := &limiter{rate: 100, now: func() time.Time { return now }}
-	var waits []time.Duration
-	for range 4 {
-		waits = append(waits, l.reserve(50)) // half a second each at 100 WCU/s
-	}
-	want := []time.Duration{0, 500 * time.Millisecond, time.Second, 1500 * time.Millisecond}
-	for i := range want {
-		if waits[i] != want[i] {
-			t.Errorf("waits %v, want %v", waits, want)
-			break
-		}
-	}
-	now = now.Add(10 * time.Second) // idle time does not bank a burst
-	if w := l.reserve(50); w != 0 {
-		t.Errorf("after idling: wait %s", w)
-	}
-	if w := l.reserve(50); w != 500*time.Millisecond {
-		t.Errorf("second after idling: wait %s", w)
 	}
 }

@@ -8,12 +8,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
 	"github.com/ddbtape/ddbtape/replay"
-	"github.com/ddbtape/ddbtape/transient"
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 // ScanAPI is the DynamoDB call that reads the live table.
@@ -57,10 +56,9 @@ func LiveScan(api ScanAPI, table string, keyNames []string, o ScanOptions) repla
 			segs = append(segs, i)
 		}
 	}
-	var lim *limiter
-	if o.MaxRCU > 0 {
-		lim = &limiter{rate: o.MaxRCU}
-	}
+	// A page's cost is known once it is read: each waits until the pages before it are
+	// paid for, then spends its own; idle time banks no burst.
+	lim := retry.NewLimiter(o.MaxRCU, 0)
 	return func(ctx context.Context, fn func(keys, item string) error) error {
 		// fn is called from several goroutines here; Apply's callback is safe for that.
 		g, gctx := errgroup.WithContext(ctx)
@@ -72,9 +70,9 @@ func LiveScan(api ScanAPI, table string, keyNames []string, o ScanOptions) repla
 	}
 }
 
-// scanSegment reads one segment. With lim, each page waits until the capacity the pages
-// before it consumed is paid for, then books its own: the average rate holds.
-func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []string, seg, total int, lim *limiter, fn func(keys, item string) error) error {
+// scanSegment reads one segment, each page under lim (nil: no cap) and retried for up to
+// two minutes.
+func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []string, seg, total int, lim *retry.Limiter, fn func(keys, item string) error) error {
 	in := &dynamodb.ScanInput{
 		TableName:      aws.String(table),
 		ConsistentRead: aws.Bool(true),
@@ -86,27 +84,19 @@ func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []stri
 	}
 	key := make(map[string]types.AttributeValue, len(keyNames))
 	for {
-		if lim != nil {
-			if err := sleepCtx(ctx, lim.reserve(0)); err != nil {
-				return err
-			}
+		if err := lim.Wait(ctx); err != nil {
+			return err
 		}
 		var out *dynamodb.ScanOutput
-		bo := backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(2*time.Minute), backoff.WithMaxInterval(5*time.Second)), ctx)
-		err := backoff.Retry(func() error {
+		err := retry.Do(ctx, scanRetry, func(ctx context.Context) error {
 			var err error
 			out, err = api.Scan(ctx, in)
-			if err != nil && (ctx.Err() != nil || !transient.Retryable(err)) {
-				return backoff.Permanent(err)
-			}
 			return err
-		}, bo)
+		})
 		if err != nil {
 			return fmt.Errorf("scan %s segment %d: %w", table, seg, err)
 		}
-		if lim != nil {
-			lim.reserve(readUnits(out))
-		}
+		lim.Spend(readUnits(out))
 		for _, it := range out.Items {
 			for _, n := range keyNames {
 				v, ok := it[n]
@@ -133,6 +123,9 @@ func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []stri
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 }
+
+// scanRetry is how a page of the live table is retried.
+var scanRetry = retry.Policy{What: "scan page", Initial: 500 * time.Millisecond, Max: 5 * time.Second, Bound: 2 * time.Minute}
 
 // readUnits is what a page cost: what DynamoDB reported, or else an estimate of a
 // strongly consistent read (a unit per 4 KB of items, at least one).

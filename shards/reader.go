@@ -12,6 +12,8 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 // StartPosition says where a shard without checkpoint is read from.
@@ -65,7 +67,7 @@ type Reader struct {
 	// Limit is GetRecords' Limit; a full batch makes the reader poll again at once.
 	Limit int32
 	// RetryBound is how long one call may keep failing with retryable errors (throttling,
-	// 5xx, connection errors) before Read gives up with an error wrapping ErrGaveUp.
+	// 5xx, connection errors) before Read gives up with an error wrapping retry.ErrGaveUp.
 	RetryBound time.Duration
 	// Sleep waits d or until ctx ends; injectable so tests do not sleep.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -83,7 +85,7 @@ type Observer interface {
 	// Retry is a failed request about to be retried; throttled tells a rate limit.
 	Retry(op string, throttled bool)
 	// GaveUp is a request that kept failing for the whole retry bound: the call returns
-	// an error wrapping ErrGaveUp.
+	// an error wrapping retry.ErrGaveUp.
 	GaveUp(op string)
 }
 
@@ -115,7 +117,7 @@ func (r *Reader) config() Reader {
 		c.RetryBound = DefaultRetryBound
 	}
 	if c.Sleep == nil {
-		c.Sleep = sleepContext
+		c.Sleep = retry.Sleep
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -126,9 +128,7 @@ func (r *Reader) config() Reader {
 	return c
 }
 
-func (r *Reader) retrier(log *slog.Logger) *retrier {
-	return &retrier{sleep: r.Sleep, now: r.Now, bound: r.RetryBound, log: log, obs: r.Observer}
-}
+func (r *Reader) retrier(log *slog.Logger) *retrier { return newRetrier(r, log) }
 
 // maxConsecutiveGaps stops a reader whose fresh TRIM_HORIZON iterators keep meeting
 // trimmed data: something else is wrong, and looping would only record gap after gap.
@@ -144,7 +144,7 @@ const maxConsecutiveExpired = 3
 //
 // Read returns nil after h accepted the batch with End set: the shard is closed and read
 // to its end. It returns ctx.Err() when ctx ends, h's error unchanged when h fails, and
-// an error wrapping ErrGaveUp when a call kept failing with retryable errors for longer
+// an error wrapping retry.ErrGaveUp when a call kept failing with retryable errors for longer
 // than RetryBound; in every case h has seen nothing that was not read, and nothing the
 // caller stored is skipped when it resumes from its checkpoint.
 //

@@ -19,6 +19,7 @@ import (
 	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -388,7 +389,7 @@ func (r *runner) toNewTable(ctx context.Context, db *dynamodb.Client, name strin
 
 // loadError says how far a failed load got, so nobody has to guess what the table holds.
 func loadError(err error, st restore.LoadStats) error {
-	if errors.Is(err, restore.ErrGaveUp) {
+	if errors.Is(err, retry.ErrGaveUp) {
 		return err // already counts what was written
 	}
 	return fmt.Errorf("%w (%d puts and %d deletes written, %d not written; run the restore again into the table, without --create: it writes only what still differs)",

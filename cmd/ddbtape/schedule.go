@@ -13,6 +13,7 @@ import (
 	"github.com/ddbtape/ddbtape/config"
 	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/retention"
+	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/snapshot"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -233,7 +234,7 @@ func (s *tableSchedule) takeSnapshot(ctx context.Context, reason string) error {
 	}
 	took := s.now().Sub(start)
 	s.rec.SnapshotFinished(s.t.Name, took, err)
-	if errors.Is(err, snapshot.ErrGaveUp) {
+	if errors.Is(err, retry.ErrGaveUp) {
 		s.rec.RetriesExhausted(s.t.Name, "Scan")
 	}
 	if err != nil {

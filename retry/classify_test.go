@@ -1,4 +1,4 @@
-package transient
+package retry
 
 import (
 	"context"

@@ -1,9 +1,4 @@
-// Package transient classifies errors of AWS calls (DynamoDB, DynamoDB Streams, S3): is a
-// failure worth another attempt, and is it a rate limit? Every retry loop in ddbtape asks
-// here, so a truncated answer or a reset connection is treated the same in capture,
-// snapshot and restore. Errors are classified with errors.As and error codes, never by
-// message text.
-package transient
+package retry
 
 import (
 	"context"
