@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
-	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/metrics"
 )
 
@@ -39,7 +38,7 @@ func (f *fleetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.workerID, "worker-id", "", "with --checkpoint dynamodb://TABLE: this worker's name in the lease table, unique per process (default: hostname-pid)")
 	fs.BoolVar(&f.createTable, "create-checkpoint-table", false, "create the dynamodb:// checkpoint table if missing (on-demand billing) and wait until it is ACTIVE")
 	fs.StringVar(&f.checkpointEndpoint, "checkpoint-endpoint-url", "", "DynamoDB endpoint of the dynamodb:// checkpoint table (default: --endpoint-url, else the SDK's configuration)")
-	fs.DurationVar(&f.leaseDuration, "lease-duration", lease.DefaultDuration, "how long a worker's shard lease lives without renewal; a dead worker's shards are taken over after it")
+	fs.DurationVar(&f.leaseDuration, "lease-duration", ckdynamo.DefaultLeaseDuration, "how long a worker's shard lease lives without renewal; a dead worker's shards are taken over after it")
 }
 
 // isDynamoDBCheckpoint reports whether --checkpoint names a DynamoDB table.
@@ -98,8 +97,8 @@ func (f *fleetFlags) openDynamoDBCheckpoints(ctx context.Context, cfg aws.Config
 
 // newLeases returns the lease manager of one table for this worker.
 // rec hears how many shards have no live owner after each heartbeat.
-func (f *fleetFlags) newLeases(client *dynamodb.Client, store *ckdynamo.Store, table string, rec metrics.Recorder, log *slog.Logger) (*lease.Manager, error) {
-	return lease.New(client, store, lease.Config{Table: table, WorkerID: f.worker(), Duration: f.leaseDuration, Logger: log,
+func (f *fleetFlags) newLeases(client *dynamodb.Client, store *ckdynamo.Store, table string, rec metrics.Recorder, log *slog.Logger) (*ckdynamo.Leases, error) {
+	return ckdynamo.NewLeases(client, store, ckdynamo.LeaseConfig{Table: table, WorkerID: f.worker(), Duration: f.leaseDuration, Logger: log,
 		Unowned: func(n int) { rec.LeasesUnowned(table, n) }})
 }
 
@@ -107,7 +106,7 @@ func (f *fleetFlags) newLeases(client *dynamodb.Client, store *ckdynamo.Store, t
 // lease age (time since the owner's last renewal, by this host's clock), counter, and the
 // shard's checkpoint. For `ddbtape status` with --checkpoint dynamodb://TABLE.
 func printLeases(ctx context.Context, w io.Writer, store *ckdynamo.Store, table string, now time.Time) error {
-	infos, err := lease.List(ctx, store, table)
+	infos, err := store.ListLeases(ctx, table)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/ddbtape/ddbtape/checkpoint"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
-	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/shards"
 )
 
@@ -24,7 +23,7 @@ func TestPrintLeases_ShowsOwnersAgesAndCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	m, err := lease.New(db, store, lease.Config{Table: "orders", WorkerID: "host-a-1", Duration: time.Minute, Now: func() time.Time { return now }})
+	m, err := ckdynamo.NewLeases(db, store, ckdynamo.LeaseConfig{Table: "orders", WorkerID: "host-a-1", Duration: time.Minute, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

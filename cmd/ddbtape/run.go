@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/config"
-	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/replicator"
 	"github.com/ddbtape/ddbtape/shards"
@@ -181,7 +181,7 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 	if isDynamoDBCheckpoint(d.cfg.Checkpoint) {
 		// A DynamoDB checkpoint table means a fleet: shards are shared through leases,
 		// as with capture --checkpoint dynamodb://.
-		fleet := fleetFlags{app: d.cfg.AppName, workerID: d.cfg.WorkerID, leaseDuration: lease.DefaultDuration}
+		fleet := fleetFlags{app: d.cfg.AppName, workerID: d.cfg.WorkerID, leaseDuration: ckdynamo.DefaultLeaseDuration}
 		store, client, err := fleet.openDynamoDBCheckpoints(ctx, d.awsCfg, d.cfg.Checkpoint, d.cfg.EndpointURL)
 		if err != nil {
 			return nil, nil, fmt.Errorf("checkpoint: %w", err)

@@ -1,4 +1,4 @@
-package lease
+package dynamodb
 
 import (
 	"fmt"
@@ -6,26 +6,26 @@ import (
 	"testing"
 )
 
-func TestPlan(t *testing.T) {
+func TestLeasePlan(t *testing.T) {
 	// l builds a lease: shard id "sN" starting at sequence N, so lineage order is N order.
-	l := func(n int, owner string) Info {
-		return Info{ShardID: fmt.Sprintf("s%02d", n), StartingSequence: fmt.Sprint(100 + n), Owner: owner}
+	l := func(n int, owner string) LeaseInfo {
+		return LeaseInfo{ShardID: fmt.Sprintf("s%02d", n), StartingSequence: fmt.Sprint(100 + n), Owner: owner}
 	}
-	child := func(n, parent int, owner string) Info {
+	child := func(n, parent int, owner string) LeaseInfo {
 		in := l(n, owner)
 		in.ParentShardID = fmt.Sprintf("s%02d", parent)
 		return in
 	}
-	finished := func(in Info) Info { in.Finished = true; in.Owner = ""; return in }
-	many := func(owner string, from, n int) []Info {
-		var out []Info
+	finished := func(in LeaseInfo) LeaseInfo { in.Finished = true; in.Owner = ""; return in }
+	many := func(owner string, from, n int) []LeaseInfo {
+		var out []LeaseInfo
 		for i := from; i < from+n; i++ {
 			out = append(out, l(i, owner))
 		}
 		return out
 	}
-	cat := func(parts ...[]Info) []Info {
-		var out []Info
+	cat := func(parts ...[]LeaseInfo) []LeaseInfo {
+		var out []LeaseInfo
 		for _, p := range parts {
 			out = append(out, p...)
 		}
@@ -33,7 +33,7 @@ func TestPlan(t *testing.T) {
 	}
 	tests := []struct {
 		name      string
-		leases    []Info
+		leases    []LeaseInfo
 		held      []string // held by "me" locally (their Owner must be "me")
 		expired   []string
 		listed    []string // this worker's listing of the stream; nil: every lease's shard
@@ -41,7 +41,7 @@ func TestPlan(t *testing.T) {
 		wantTake  []string
 		wantSteal []string
 	}{
-		{name: "alone, every free lease, oldest first", leases: []Info{l(3, ""), l(1, ""), l(2, "")}, maxSteals: 1,
+		{name: "alone, every free lease, oldest first", leases: []LeaseInfo{l(3, ""), l(1, ""), l(2, "")}, maxSteals: 1,
 			wantTake: []string{"s01", "s02", "s03"}},
 		{name: "nothing to do at the fair share", leases: cat(many("me", 0, 2), many("b", 2, 2)), held: []string{"s00", "s01"}, maxSteals: 1},
 		{name: "free leases up to the fair share only", leases: cat(many("b", 0, 2), many("", 2, 4)), maxSteals: 1,
@@ -55,23 +55,23 @@ func TestPlan(t *testing.T) {
 		{name: "no steal over a difference of one", leases: cat(many("me", 0, 3), many("b", 3, 4), many("c", 7, 4)), held: []string{"s00", "s01", "s02"}, maxSteals: 3},
 		{name: "a difference of two is evened", leases: cat(many("me", 0, 2), many("b", 2, 4), many("c", 6, 4)), held: []string{"s00", "s01"}, maxSteals: 3,
 			wantSteal: []string{"s05"}},
-		{name: "child waits for its unfinished parent", leases: []Info{l(1, "b"), child(2, 1, ""), child(3, 1, "")}, maxSteals: 1},
-		{name: "child of a finished parent is free", leases: []Info{finished(l(1, "")), child(2, 1, ""), child(3, 1, "")}, maxSteals: 1,
+		{name: "child waits for its unfinished parent", leases: []LeaseInfo{l(1, "b"), child(2, 1, ""), child(3, 1, "")}, maxSteals: 1},
+		{name: "child of a finished parent is free", leases: []LeaseInfo{finished(l(1, "")), child(2, 1, ""), child(3, 1, "")}, maxSteals: 1,
 			wantTake: []string{"s02", "s03"}},
-		{name: "child of an untracked parent is free", leases: []Info{child(2, 1, "")}, maxSteals: 1, wantTake: []string{"s02"}},
-		{name: "child whose listed parent has no row yet waits", leases: []Info{child(2, 1, ""), child(3, 1, "")},
+		{name: "child of an untracked parent is free", leases: []LeaseInfo{child(2, 1, "")}, maxSteals: 1, wantTake: []string{"s02"}},
+		{name: "child whose listed parent has no row yet waits", leases: []LeaseInfo{child(2, 1, ""), child(3, 1, "")},
 			listed: []string{"s01", "s02", "s03"}, maxSteals: 1},
-		{name: "child not in my listing waits for a parent without a row", leases: []Info{child(2, 1, ""), l(4, "")},
+		{name: "child not in my listing waits for a parent without a row", leases: []LeaseInfo{child(2, 1, ""), l(4, "")},
 			listed: []string{"s04"}, maxSteals: 1, wantTake: []string{"s04"}},
-		{name: "children of a parent trimmed away (in no listing) are workable", leases: []Info{child(2, 1, "b"), child(3, 1, "")},
+		{name: "children of a parent trimmed away (in no listing) are workable", leases: []LeaseInfo{child(2, 1, "b"), child(3, 1, "")},
 			listed: []string{"s02", "s03"}, maxSteals: 1, wantTake: []string{"s03"}},
-		{name: "grandchild waits while its parent waits for a parent without a row", leases: []Info{child(2, 1, ""), child(5, 2, "")},
+		{name: "grandchild waits while its parent waits for a parent without a row", leases: []LeaseInfo{child(2, 1, ""), child(5, 2, "")},
 			listed: []string{"s01", "s02", "s05"}, maxSteals: 1},
-		{name: "a shard naming itself as parent is free", leases: []Info{child(2, 2, "")}, maxSteals: 1, wantTake: []string{"s02"}},
-		{name: "finished leases are neither taken nor counted", leases: []Info{finished(l(1, "")), finished(l(2, "")), l(3, "b"), l(4, "")}, maxSteals: 1,
+		{name: "a shard naming itself as parent is free", leases: []LeaseInfo{child(2, 2, "")}, maxSteals: 1, wantTake: []string{"s02"}},
+		{name: "finished leases are neither taken nor counted", leases: []LeaseInfo{finished(l(1, "")), finished(l(2, "")), l(3, "b"), l(4, "")}, maxSteals: 1,
 			wantTake: []string{"s04"}},
-		{name: "my previous process's lease waits for expiry", leases: []Info{l(1, "me")}, maxSteals: 1},
-		{name: "my previous process's expired lease is free", leases: []Info{l(1, "me")}, expired: []string{"s01"}, maxSteals: 1, wantTake: []string{"s01"}},
+		{name: "my previous process's lease waits for expiry", leases: []LeaseInfo{l(1, "me")}, maxSteals: 1},
+		{name: "my previous process's expired lease is free", leases: []LeaseInfo{l(1, "me")}, expired: []string{"s01"}, maxSteals: 1, wantTake: []string{"s01"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestPlan(t *testing.T) {
 				listed[id] = true
 			}
 			take, steal := plan("me", tt.leases, func(id string) bool { return held[id] }, func(id string) bool { return listed[id] },
-				func(in Info) bool { return expired[in.ShardID] }, tt.maxSteals)
+				func(in LeaseInfo) bool { return expired[in.ShardID] }, tt.maxSteals)
 			if got := ids(take); !reflect.DeepEqual(got, tt.wantTake) {
 				t.Errorf("take = %v, want %v", got, tt.wantTake)
 			}
@@ -102,7 +102,7 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-func ids(in []Info) []string {
+func ids(in []LeaseInfo) []string {
 	var out []string
 	for _, i := range in {
 		out = append(out, i.ShardID)
@@ -111,21 +111,21 @@ func ids(in []Info) []string {
 }
 
 func TestUnowned_CountsReadableShardsWithoutALiveOwner(t *testing.T) {
-	l := func(id, parent, owner string, finished bool) Info {
-		return Info{ShardID: id, ParentShardID: parent, Owner: owner, Finished: finished}
+	l := func(id, parent, owner string, finished bool) LeaseInfo {
+		return LeaseInfo{ShardID: id, ParentShardID: parent, Owner: owner, Finished: finished}
 	}
 	tests := []struct {
 		name    string
-		leases  []Info
+		leases  []LeaseInfo
 		expired []string
 		want    int
 	}{
-		{name: "every lease owned", leases: []Info{l("a", "", "w1", false), l("b", "", "w2", false)}, want: 0},
-		{name: "a free lease", leases: []Info{l("a", "", "w1", false), l("b", "", "", false)}, want: 1},
-		{name: "an expired lease", leases: []Info{l("a", "", "dead", false), l("b", "", "w2", false)}, expired: []string{"a"}, want: 1},
-		{name: "finished shards need nobody", leases: []Info{l("a", "", "", true)}, want: 0},
-		{name: "a child waiting for its unfinished parent is not counted", leases: []Info{l("a", "", "w1", false), l("b", "a", "", false)}, want: 0},
-		{name: "a child of a finished parent is", leases: []Info{l("a", "", "", true), l("b", "a", "", false)}, want: 1},
+		{name: "every lease owned", leases: []LeaseInfo{l("a", "", "w1", false), l("b", "", "w2", false)}, want: 0},
+		{name: "a free lease", leases: []LeaseInfo{l("a", "", "w1", false), l("b", "", "", false)}, want: 1},
+		{name: "an expired lease", leases: []LeaseInfo{l("a", "", "dead", false), l("b", "", "w2", false)}, expired: []string{"a"}, want: 1},
+		{name: "finished shards need nobody", leases: []LeaseInfo{l("a", "", "", true)}, want: 0},
+		{name: "a child waiting for its unfinished parent is not counted", leases: []LeaseInfo{l("a", "", "w1", false), l("b", "a", "", false)}, want: 0},
+		{name: "a child of a finished parent is", leases: []LeaseInfo{l("a", "", "", true), l("b", "a", "", false)}, want: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,7 +133,7 @@ func TestUnowned_CountsReadableShardsWithoutALiveOwner(t *testing.T) {
 			for _, id := range tc.expired {
 				exp[id] = true
 			}
-			if got := unowned(tc.leases, func(in Info) bool { return exp[in.ShardID] }); got != tc.want {
+			if got := unowned(tc.leases, func(in LeaseInfo) bool { return exp[in.ShardID] }); got != tc.want {
 				t.Errorf("unowned = %d, want %d", got, tc.want)
 			}
 		})

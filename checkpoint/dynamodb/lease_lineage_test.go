@@ -1,4 +1,4 @@
-package lease
+package dynamodb
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // A worker killed while tracking (or a listing that pages children before their parent)
 // can leave a child's row in the table before its parent's. The child must still wait for
 // its parent: reading it first would store a key's later changes before its earlier ones.
-func TestManager_AChildWhoseRowCameFirstWaitsForItsParent(t *testing.T) {
+func TestLeases_AChildWhoseRowCameFirstWaitsForItsParent(t *testing.T) {
 	f := newFleet(t)
 	parent := shards.Shard{ID: "parent", StartingSequence: "100"}
 	kids := []shards.Shard{
@@ -34,7 +34,7 @@ func TestManager_AChildWhoseRowCameFirstWaitsForItsParent(t *testing.T) {
 	var mu sync.Mutex
 	var order []string
 	gate, parentWrite := make(chan struct{}), make(chan struct{}, 1)
-	api := hookedAPI{API: f.db, update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
+	api := hookedAPI{LeaseAPI: f.db, update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
 		if writeOf(in) == writeTrack {
 			mu.Lock()
 			order = append(order, shardOf(in))
@@ -47,7 +47,7 @@ func TestManager_AChildWhoseRowCameFirstWaitsForItsParent(t *testing.T) {
 		return call(ctx)
 	}}
 	c := newClock()
-	b, err := New(api, f.store, Config{Table: source, WorkerID: "b", Duration: duration, Now: c.Now})
+	b, err := NewLeases(api, f.store, LeaseConfig{Table: source, WorkerID: "b", Duration: duration, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestManager_AChildWhoseRowCameFirstWaitsForItsParent(t *testing.T) {
 
 // A child whose parent was trimmed from the stream before anyone tracked it (a first
 // capture of an old stream) has nothing to wait for.
-func TestManager_AChildOfATrimmedParentIsTaken(t *testing.T) {
+func TestLeases_AChildOfATrimmedParentIsTaken(t *testing.T) {
 	f := newFleet(t)
 	a := f.worker("a", newClock(), 1)
 	track(t, a, []shards.Shard{{ID: "child-1", ParentID: "trimmed", StartingSequence: "200"}})

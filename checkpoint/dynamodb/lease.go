@@ -1,4 +1,4 @@
-package lease
+package dynamodb
 
 import (
 	"context"
@@ -8,18 +8,17 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
-	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 )
 
-// ErrLost means this worker no longer holds a shard's lease: it was not renewed in time,
+// ErrLeaseLost means this worker no longer holds a shard's lease: it was not renewed in time,
 // or another worker took it to balance the fleet. The shard's reader stops; the new holder
 // continues from the last checkpoint, so nothing is lost (records read but not
 // checkpointed are read again, and readers dedupe them).
 // It also matches checkpoint.ErrBackwards, so store retries give up at once.
-var ErrLost = ckdynamo.NewStaleError("lease lost: another worker took over the shard and continues from its last checkpoint")
+var ErrLeaseLost error = &staleError{msg: "lease lost: another worker took over the shard and continues from its last checkpoint"}
 
-// ErrReleased means the lease was given up on purpose (shutdown), so others take it at once.
-var ErrReleased = errors.New("lease released")
+// ErrLeaseReleased means the lease was given up on purpose (shutdown), so others take it at once.
+var ErrLeaseReleased = errors.New("lease released")
 
 // errFinished ends a lease whose shard was checkpointed as read to its end.
 var errFinished = errors.New("shard finished")
@@ -27,7 +26,7 @@ var errFinished = errors.New("shard finished")
 // Lease is this worker's hold on one shard. It ends (Done is closed) when it is lost,
 // released, or its shard is saved as finished.
 type Lease struct {
-	m       *Manager
+	m       *Leases
 	shardID string
 	pos     checkpoint.Position
 	hasPos  bool
@@ -54,7 +53,7 @@ func (l *Lease) Position() (checkpoint.Position, bool) { return l.pos, l.hasPos 
 // Done is closed when the lease ends.
 func (l *Lease) Done() <-chan struct{} { return l.done }
 
-// Err is nil while the lease is held, then why it ended: ErrLost, ErrReleased, or a
+// Err is nil while the lease is held, then why it ended: ErrLeaseLost, ErrLeaseReleased, or a
 // finished shard.
 func (l *Lease) Err() error {
 	l.mu.Lock()
@@ -70,7 +69,7 @@ func (l *Lease) Counter() int64 {
 }
 
 // Bind returns a context that is cancelled when ctx is or the lease ends; its
-// context.Cause is then the lease's Err (ErrLost when it was lost). The shard's reader
+// context.Cause is then the lease's Err (ErrLeaseLost when it was lost). The shard's reader
 // runs under it. Call the cancel function when the reader is done.
 func (l *Lease) Bind(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -86,17 +85,17 @@ func (l *Lease) Bind(ctx context.Context) (context.Context, context.CancelFunc) 
 
 // Store returns the checkpoint store for this shard: Save is done only while the lease is
 // held (conditional on its owner and counter in the same write), and fails with an error
-// wrapping ErrLost otherwise, so even a reader that has not yet noticed the loss cannot
+// wrapping ErrLeaseLost otherwise, so even a reader that has not yet noticed the loss cannot
 // write after the new holder started. Load and AddGap are the manager's store's.
 func (l *Lease) Store() checkpoint.Store { return leasedStore{l} }
 
-func (l *Lease) holder() (ckdynamo.Holder, error) {
+func (l *Lease) holder() (leaseHolder, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
-		return ckdynamo.Holder{}, l.err
+		return leaseHolder{}, l.err
 	}
-	return ckdynamo.Holder{Owner: l.m.cfg.WorkerID, Counter: l.counter}, nil
+	return leaseHolder{Owner: l.m.cfg.WorkerID, Counter: l.counter}, nil
 }
 
 func (l *Lease) renewed(counter int64, at time.Time) {
@@ -129,7 +128,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		return nil
 	}
 	err = l.m.release(ctx, l.shardID, h)
-	l.end(ErrReleased)
+	l.end(ErrLeaseReleased)
 	return err
 }
 
@@ -155,19 +154,19 @@ func (s leasedStore) Save(ctx context.Context, table string, pos checkpoint.Posi
 		if errors.Is(err, errFinished) && pos.Finished {
 			return nil // saved already; a repeated final save changes nothing
 		}
-		return fmt.Errorf("save checkpoint of %s shard %s: %w", table, l.shardID, ErrLost)
+		return fmt.Errorf("save checkpoint of %s shard %s: %w", table, l.shardID, ErrLeaseLost)
 	}
-	err = l.m.store.SaveAsHolder(ctx, table, pos, h)
+	err = l.m.store.saveAsHolder(ctx, table, pos, h)
 	switch {
 	case err == nil:
 		if pos.Finished {
 			l.end(errFinished)
 		}
 		return nil
-	case errors.Is(err, ckdynamo.ErrNotHolder):
+	case errors.Is(err, errNotHolder):
 		l.m.log.Warn("lease lost: a checkpoint save found another holder; stopping the shard", "shard", l.shardID, "err", err)
-		l.end(ErrLost)
-		return fmt.Errorf("%w: %w", ErrLost, err)
+		l.end(ErrLeaseLost)
+		return fmt.Errorf("%w: %w", ErrLeaseLost, err)
 	}
 	return err
 }

@@ -1,4 +1,4 @@
-package lease
+package dynamodb
 
 import (
 	"context"
@@ -7,19 +7,15 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
-	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/shards"
 )
-
-func TestMain(m *testing.M) { ddblocal.Main(m) }
 
 const (
 	source    = "orders"
@@ -51,16 +47,14 @@ func (c *clock) Advance(d time.Duration) {
 type fleet struct {
 	t     *testing.T
 	db    *ddb.Client
-	store *ckdynamo.Store
+	store *Store
 }
-
-var tableSeq atomic.Int64
 
 func newFleet(t *testing.T) *fleet {
 	t.Helper()
 	db := ddblocal.Shared(t).DynamoDB()
 	name := fmt.Sprintf("leases-%d-%d", time.Now().UnixNano()%1e9, tableSeq.Add(1))
-	store, err := ckdynamo.New(db, name, "test")
+	store, err := New(db, name, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +64,9 @@ func newFleet(t *testing.T) *fleet {
 	return &fleet{t: t, db: db, store: store}
 }
 
-func (f *fleet) worker(id string, c *clock, maxSteals int) *Manager {
+func (f *fleet) worker(id string, c *clock, maxSteals int) *Leases {
 	f.t.Helper()
-	m, err := New(f.db, f.store, Config{Table: source, WorkerID: id, Duration: duration, Interval: duration / 4, MaxSteals: maxSteals, Now: c.Now})
+	m, err := NewLeases(f.db, f.store, LeaseConfig{Table: source, WorkerID: id, Duration: duration, Interval: duration / 4, MaxSteals: maxSteals, Now: c.Now})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -87,7 +81,7 @@ func shardList(n int) []shards.Shard {
 	return out
 }
 
-func beat(t *testing.T, ms ...*Manager) {
+func beat(t *testing.T, ms ...*Leases) {
 	t.Helper()
 	for _, m := range ms {
 		if err := m.Heartbeat(t.Context()); err != nil {
@@ -96,14 +90,14 @@ func beat(t *testing.T, ms ...*Manager) {
 	}
 }
 
-func track(t *testing.T, m *Manager, list []shards.Shard) {
+func track(t *testing.T, m *Leases, list []shards.Shard) {
 	t.Helper()
 	if err := m.Track(t.Context(), streamARN, list); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func heldIDs(m *Manager) []string {
+func heldIDs(m *Leases) []string {
 	var out []string
 	for _, l := range m.Held() {
 		out = append(out, l.ShardID())
@@ -114,7 +108,7 @@ func heldIDs(m *Manager) []string {
 
 func owners(t *testing.T, f *fleet) map[string]string {
 	t.Helper()
-	infos, err := List(t.Context(), f.store, source)
+	infos, err := f.store.ListLeases(t.Context(), source)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +119,7 @@ func owners(t *testing.T, f *fleet) map[string]string {
 	return out
 }
 
-func TestManager_TakesFreeLeasesAndRenewsThem(t *testing.T) {
+func TestLeases_TakesFreeLeasesAndRenewsThem(t *testing.T) {
 	f := newFleet(t)
 	c := newClock()
 	a := f.worker("a", c, 1)
@@ -148,7 +142,7 @@ func TestManager_TakesFreeLeasesAndRenewsThem(t *testing.T) {
 	}
 }
 
-func TestManager_ADeadWorkersLeaseIsTakenOnlyAfterItExpires(t *testing.T) {
+func TestLeases_ADeadWorkersLeaseIsTakenOnlyAfterItExpires(t *testing.T) {
 	f := newFleet(t)
 	ca, cb := newClock(), newClock()
 	a, b := f.worker("a", ca, 1), f.worker("b", cb, 1)
@@ -183,7 +177,7 @@ func TestManager_ADeadWorkersLeaseIsTakenOnlyAfterItExpires(t *testing.T) {
 	}
 }
 
-func TestManager_LosingALeaseCancelsItsContextAndRefusesSaves(t *testing.T) {
+func TestLeases_LosingALeaseCancelsItsContextAndRefusesSaves(t *testing.T) {
 	f := newFleet(t)
 	ca, cb := newClock(), newClock()
 	a, b := f.worker("a", ca, 1), f.worker("b", cb, 1)
@@ -211,12 +205,12 @@ func TestManager_LosingALeaseCancelsItsContextAndRefusesSaves(t *testing.T) {
 
 	// a's reader wakes up before a's heartbeat noticed: its save must not land.
 	err := la.Store().Save(t.Context(), source, checkpoint.Position{StreamARN: streamARN, ShardID: "shard-00", SequenceNumber: "200"})
-	if !errors.Is(err, ErrLost) || !errors.Is(err, checkpoint.ErrBackwards) {
-		t.Fatalf("stale holder's save = %v, want ErrLost, which is also checkpoint.ErrBackwards (no retry helps)", err)
+	if !errors.Is(err, ErrLeaseLost) || !errors.Is(err, checkpoint.ErrBackwards) {
+		t.Fatalf("stale holder's save = %v, want ErrLeaseLost, which is also checkpoint.ErrBackwards (no retry helps)", err)
 	}
 	within(t, ctx.Done(), "the lost lease's context to be cancelled")
-	if cause := context.Cause(ctx); !errors.Is(cause, ErrLost) {
-		t.Fatalf("context cause = %v, want ErrLost", cause)
+	if cause := context.Cause(ctx); !errors.Is(cause, ErrLeaseLost) {
+		t.Fatalf("context cause = %v, want ErrLeaseLost", cause)
 	}
 	if len(a.Held()) != 0 {
 		t.Fatalf("a still lists %v as held", heldIDs(a))
@@ -233,7 +227,7 @@ func TestManager_LosingALeaseCancelsItsContextAndRefusesSaves(t *testing.T) {
 	}
 }
 
-func TestManager_RenewalNoticesALostLease(t *testing.T) {
+func TestLeases_RenewalNoticesALostLease(t *testing.T) {
 	f := newFleet(t)
 	ca, cb := newClock(), newClock()
 	a, b := f.worker("a", ca, 1), f.worker("b", cb, 1)
@@ -252,15 +246,15 @@ func TestManager_RenewalNoticesALostLease(t *testing.T) {
 	default:
 		t.Fatal("a's renewal did not end the lease b took")
 	}
-	if !errors.Is(la.Err(), ErrLost) {
-		t.Fatalf("lease err = %v, want ErrLost", la.Err())
+	if !errors.Is(la.Err(), ErrLeaseLost) {
+		t.Fatalf("lease err = %v, want ErrLeaseLost", la.Err())
 	}
 	if len(a.Held()) != 0 {
 		t.Fatal("a still holds a lease after losing its only one")
 	}
 }
 
-func TestManager_WorkersBalanceByStealingAFewPerBeat(t *testing.T) {
+func TestLeases_WorkersBalanceByStealingAFewPerBeat(t *testing.T) {
 	f := newFleet(t)
 	c := newClock()
 	a := f.worker("a", c, 1)
@@ -287,7 +281,7 @@ func TestManager_WorkersBalanceByStealingAFewPerBeat(t *testing.T) {
 	}
 	// The table agrees with what each worker believes it holds: no shard has two readers.
 	tbl := owners(t, f)
-	for _, m := range []*Manager{a, b, d} {
+	for _, m := range []*Leases{a, b, d} {
 		for _, id := range heldIDs(m) {
 			if tbl[id] != m.cfg.WorkerID {
 				t.Errorf("%s believes it holds %s, the table says %q", m.cfg.WorkerID, id, tbl[id])
@@ -296,7 +290,7 @@ func TestManager_WorkersBalanceByStealingAFewPerBeat(t *testing.T) {
 	}
 }
 
-func TestManager_AChildIsTakenOnlyAfterItsParentFinished(t *testing.T) {
+func TestLeases_AChildIsTakenOnlyAfterItsParentFinished(t *testing.T) {
 	f := newFleet(t)
 	ca, cb := newClock(), newClock()
 	a, b := f.worker("a", ca, 1), f.worker("b", cb, 1)
@@ -331,7 +325,7 @@ func TestManager_AChildIsTakenOnlyAfterItsParentFinished(t *testing.T) {
 	}
 }
 
-func TestManager_ReleasedLeasesAreTakenAtOnce(t *testing.T) {
+func TestLeases_ReleasedLeasesAreTakenAtOnce(t *testing.T) {
 	f := newFleet(t)
 	c := newClock()
 	a, b := f.worker("a", c, 1), f.worker("b", c, 1)
@@ -348,8 +342,8 @@ func TestManager_ReleasedLeasesAreTakenAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, l := range leases {
-		if !errors.Is(l.Err(), ErrReleased) {
-			t.Errorf("lease %s err = %v, want ErrReleased", l.ShardID(), l.Err())
+		if !errors.Is(l.Err(), ErrLeaseReleased) {
+			t.Errorf("lease %s err = %v, want ErrLeaseReleased", l.ShardID(), l.Err())
 		}
 	}
 	track(t, b, shardList(4))
@@ -366,10 +360,10 @@ func TestManager_ReleasedLeasesAreTakenAtOnce(t *testing.T) {
 	}
 }
 
-func TestManager_ConcurrentTakersGetEachLeaseOnce(t *testing.T) {
+func TestLeases_ConcurrentTakersGetEachLeaseOnce(t *testing.T) {
 	f := newFleet(t)
 	c := newClock()
-	var ms []*Manager
+	var ms []*Leases
 	for i := range 4 {
 		m := f.worker(fmt.Sprintf("w%d", i), c, 1)
 		track(t, m, shardList(8))
@@ -410,7 +404,7 @@ func TestManager_ConcurrentTakersGetEachLeaseOnce(t *testing.T) {
 	}
 }
 
-func TestManager_StopTakingOnlyRenews(t *testing.T) {
+func TestLeases_StopTakingOnlyRenews(t *testing.T) {
 	f := newFleet(t)
 	c := newClock()
 	a := f.worker("a", c, 1)
@@ -422,9 +416,9 @@ func TestManager_StopTakingOnlyRenews(t *testing.T) {
 	}
 }
 
-func TestManager_RunTakesRightAfterTrack(t *testing.T) {
+func TestLeases_RunTakesRightAfterTrack(t *testing.T) {
 	f := newFleet(t)
-	m, err := New(f.db, f.store, Config{Table: source, WorkerID: "a", Duration: time.Hour})
+	m, err := NewLeases(f.db, f.store, LeaseConfig{Table: source, WorkerID: "a", Duration: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,20 +443,20 @@ func TestManager_RunTakesRightAfterTrack(t *testing.T) {
 	}
 }
 
-func TestNew_RefusesAHeartbeatTooSlowForTheDuration(t *testing.T) {
+func TestNewLeases_RefusesAHeartbeatTooSlowForTheDuration(t *testing.T) {
 	f := newFleet(t)
-	if _, err := New(f.db, f.store, Config{Table: source, WorkerID: "a", Duration: time.Second, Interval: 600 * time.Millisecond}); err == nil {
-		t.Fatal("New accepted a heartbeat slower than half the lease duration")
+	if _, err := NewLeases(f.db, f.store, LeaseConfig{Table: source, WorkerID: "a", Duration: time.Second, Interval: 600 * time.Millisecond}); err == nil {
+		t.Fatal("NewLeases accepted a heartbeat slower than half the lease duration")
 	}
 }
 
-func TestManager_ReportsShardsWithoutALiveOwnerAtEachHeartbeat(t *testing.T) {
+func TestLeases_ReportsShardsWithoutALiveOwnerAtEachHeartbeat(t *testing.T) {
 	f := newFleet(t)
 	ca, cb := newClock(), newClock()
 	a := f.worker("a", ca, 1)
 	var mu sync.Mutex
 	var seen []int
-	b, err := New(f.db, f.store, Config{Table: source, WorkerID: "b", Duration: duration, Interval: duration / 4, Now: cb.Now,
+	b, err := NewLeases(f.db, f.store, LeaseConfig{Table: source, WorkerID: "b", Duration: duration, Interval: duration / 4, Now: cb.Now,
 		Unowned: func(n int) { mu.Lock(); seen = append(seen, n); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
@@ -487,10 +481,10 @@ func TestManager_ReportsShardsWithoutALiveOwnerAtEachHeartbeat(t *testing.T) {
 // A worker joining a table whose lease rows exist already (a restarted fleet): its first
 // heartbeat, before it listed the stream, sees the rows; the listing must still make it
 // beat at once rather than a heartbeat interval later.
-func TestManager_RunTakesRightAfterTheFirstTrackWhenTheRowsExist(t *testing.T) {
+func TestLeases_RunTakesRightAfterTheFirstTrackWhenTheRowsExist(t *testing.T) {
 	f := newFleet(t)
 	track(t, f.worker("earlier", newClock(), 1), shardList(2))
-	m, err := New(f.db, f.store, Config{Table: source, WorkerID: "a", Duration: time.Hour})
+	m, err := NewLeases(f.db, f.store, LeaseConfig{Table: source, WorkerID: "a", Duration: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,7 +511,7 @@ func TestManager_RunTakesRightAfterTheFirstTrackWhenTheRowsExist(t *testing.T) {
 	}
 }
 
-func (m *Manager) isTracked(id string) bool {
+func (m *Leases) isTracked(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.tracked[id]

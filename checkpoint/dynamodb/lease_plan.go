@@ -1,4 +1,4 @@
-package lease
+package dynamodb
 
 import (
 	"slices"
@@ -24,12 +24,12 @@ import (
 // taken only once it expires, so two processes given one id cannot take turns forever.
 //
 // listed reports the shards of this worker's latest listing of the stream.
-func plan(me string, leases []Info, held, listed func(shardID string) bool, expired func(Info) bool, maxSteals int) (take, steal []Info) {
-	byID := make(map[string]Info, len(leases))
+func plan(me string, leases []LeaseInfo, held, listed func(shardID string) bool, expired func(LeaseInfo) bool, maxSteals int) (take, steal []LeaseInfo) {
+	byID := make(map[string]LeaseInfo, len(leases))
 	for _, l := range leases {
 		byID[l.ShardID] = l
 	}
-	workable := make([]Info, 0, len(leases))
+	workable := make([]LeaseInfo, 0, len(leases))
 	for _, l := range leases {
 		if l.Finished {
 			continue
@@ -39,7 +39,7 @@ func plan(me string, leases []Info, held, listed func(shardID string) bool, expi
 		}
 		workable = append(workable, l)
 	}
-	slices.SortFunc(workable, func(a, b Info) int {
+	slices.SortFunc(workable, func(a, b LeaseInfo) int {
 		if c := shards.SequenceNumber(a.StartingSequence).Compare(shards.SequenceNumber(b.StartingSequence)); c != 0 {
 			return c
 		}
@@ -47,8 +47,8 @@ func plan(me string, leases []Info, held, listed func(shardID string) bool, expi
 	})
 
 	const previous = " (previous process)"
-	counts := map[string][]Info{me: nil}
-	var free []Info
+	counts := map[string][]LeaseInfo{me: nil}
+	var free []LeaseInfo
 	mine := 0
 	for _, l := range workable {
 		switch {
@@ -104,7 +104,7 @@ func plan(me string, leases []Info, held, listed func(shardID string) bool, expi
 // has the child but not the parent. A listing that has both means the parent's row is on
 // its way; a listing that lacks the child (another worker listed it later) cannot tell,
 // and the next listing will.
-func waitsForParent(l Info, byID map[string]Info, listed func(string) bool) bool {
+func waitsForParent(l LeaseInfo, byID map[string]LeaseInfo, listed func(string) bool) bool {
 	if l.ParentShardID == "" || l.ParentShardID == l.ShardID {
 		return false
 	}
@@ -116,8 +116,8 @@ func waitsForParent(l Info, byID map[string]Info, listed func(string) bool) bool
 
 // unowned counts the leases that could be read now (not finished, and with no unfinished
 // parent among leases) that nobody holds: free, or expired by expired.
-func unowned(leases []Info, expired func(Info) bool) int {
-	byID := make(map[string]Info, len(leases))
+func unowned(leases []LeaseInfo, expired func(LeaseInfo) bool) int {
+	byID := make(map[string]LeaseInfo, len(leases))
 	for _, l := range leases {
 		byID[l.ShardID] = l
 	}

@@ -1,4 +1,4 @@
-package lease
+package dynamodb
 
 import (
 	"context"
@@ -38,10 +38,10 @@ func proxied(t *testing.T) (*ddb.Client, *faultproxy.Proxy) {
 	return ddb.NewFromConfig(inst.AWSConfig(), func(o *ddb.Options) { o.BaseEndpoint = aws.String(p.URL()) }), p
 }
 
-func TestManager_RunStoppedDuringATakeFinishesItAndKnowsTheOutcome(t *testing.T) {
+func TestLeases_RunStoppedDuringATakeFinishesItAndKnowsTheOutcome(t *testing.T) {
 	f := newFleet(t)
 	stopped, inFlight := make(chan struct{}), make(chan struct{}, 1)
-	api := hookedAPI{API: f.db, update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
+	api := hookedAPI{LeaseAPI: f.db, update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
 		if writeOf(in) != writeTake {
 			return call(ctx)
 		}
@@ -55,7 +55,7 @@ func TestManager_RunStoppedDuringATakeFinishesItAndKnowsTheOutcome(t *testing.T)
 		}
 		return out, err
 	}}
-	m, err := New(api, f.store, Config{Table: source, WorkerID: "a", Duration: time.Hour})
+	m, err := NewLeases(api, f.store, LeaseConfig{Table: source, WorkerID: "a", Duration: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +78,11 @@ func TestManager_RunStoppedDuringATakeFinishesItAndKnowsTheOutcome(t *testing.T)
 	noOwners(t, f, "after Release")
 }
 
-func TestManager_AStoppingWorkerKeepsNoLeaseTakenAfterStopTaking(t *testing.T) {
+func TestLeases_AStoppingWorkerKeepsNoLeaseTakenAfterStopTaking(t *testing.T) {
 	f := newFleet(t)
 	applied, answer := make(chan struct{}), make(chan struct{})
 	var takes atomic.Int32
-	api := hookedAPI{API: f.db, update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
+	api := hookedAPI{LeaseAPI: f.db, update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
 		if writeOf(in) != writeTake {
 			return call(ctx)
 		}
@@ -93,7 +93,7 @@ func TestManager_AStoppingWorkerKeepsNoLeaseTakenAfterStopTaking(t *testing.T) {
 		}
 		return out, err
 	}}
-	a, err := New(api, f.store, Config{Table: source, WorkerID: "a", Duration: duration, Now: newClock().Now})
+	a, err := NewLeases(api, f.store, LeaseConfig{Table: source, WorkerID: "a", Duration: duration, Now: newClock().Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,10 +115,10 @@ func TestManager_AStoppingWorkerKeepsNoLeaseTakenAfterStopTaking(t *testing.T) {
 	noOwners(t, f, "after a take that completed after StopTaking")
 }
 
-func TestManager_ATakeWhoseAnswerWasLostIsHeldAndReleased(t *testing.T) {
+func TestLeases_ATakeWhoseAnswerWasLostIsHeldAndReleased(t *testing.T) {
 	f := newFleet(t)
 	db, proxy := proxied(t)
-	a, err := New(db, f.store, Config{Table: source, WorkerID: "a", Duration: duration, Now: newClock().Now})
+	a, err := NewLeases(db, f.store, LeaseConfig{Table: source, WorkerID: "a", Duration: duration, Now: newClock().Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,11 +139,11 @@ func TestManager_ATakeWhoseAnswerWasLostIsHeldAndReleased(t *testing.T) {
 	noOwners(t, f, "after Release")
 }
 
-func TestManager_ARenewalWhoseAnswerWasLostKeepsTheLease(t *testing.T) {
+func TestLeases_ARenewalWhoseAnswerWasLostKeepsTheLease(t *testing.T) {
 	f := newFleet(t)
 	db, proxy := proxied(t)
 	c := newClock()
-	a, err := New(db, f.store, Config{Table: source, WorkerID: "a", Duration: duration, Now: c.Now})
+	a, err := NewLeases(db, f.store, LeaseConfig{Table: source, WorkerID: "a", Duration: duration, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,17 +171,17 @@ func TestManager_ARenewalWhoseAnswerWasLostKeepsTheLease(t *testing.T) {
 	noOwners(t, f, "after Release")
 }
 
-func TestManager_ReleaseAlsoReleasesALeaseTakenByAWriteWhoseOutcomeWasUnknown(t *testing.T) {
+func TestLeases_ReleaseAlsoReleasesALeaseTakenByAWriteWhoseOutcomeWasUnknown(t *testing.T) {
 	f := newFleet(t)
 	errLost := errors.New("every answer lost")
-	api := hookedAPI{API: f.db, update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
+	api := hookedAPI{LeaseAPI: f.db, update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
 		out, err := call(ctx)
 		if writeOf(in) == writeTake {
 			return nil, errLost // applied, but the worker cannot know
 		}
 		return out, err
 	}}
-	a, err := New(api, f.store, Config{Table: source, WorkerID: "a", Duration: duration, Now: newClock().Now})
+	a, err := NewLeases(api, f.store, LeaseConfig{Table: source, WorkerID: "a", Duration: duration, Now: newClock().Now})
 	if err != nil {
 		t.Fatal(err)
 	}

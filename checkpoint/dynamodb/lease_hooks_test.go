@@ -1,4 +1,4 @@
-package lease
+package dynamodb
 
 import (
 	"context"
@@ -9,20 +9,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 )
 
 // hookedAPI is the real DynamoDB Local client with a hook around every UpdateItem, so a
 // test can hold one write back, or model a server that applies a write whose answer the
 // caller never gets. Reads go through the checkpoint store's own client.
 type hookedAPI struct {
-	API
+	LeaseAPI
 	update func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error)
 }
 
 func (h hookedAPI) UpdateItem(ctx context.Context, in *ddb.UpdateItemInput, optFns ...func(*ddb.Options)) (*ddb.UpdateItemOutput, error) {
-	return h.update(ctx, in, func(ctx context.Context) (*ddb.UpdateItemOutput, error) { return h.API.UpdateItem(ctx, in, optFns...) })
+	return h.update(ctx, in, func(ctx context.Context) (*ddb.UpdateItemOutput, error) {
+		return h.LeaseAPI.UpdateItem(ctx, in, optFns...)
+	})
 }
 
 // write is which of the manager's writes an UpdateItem is.
@@ -49,7 +49,7 @@ func writeOf(in *ddb.UpdateItemInput) write {
 
 // shardOf is the shard an UpdateItem writes.
 func shardOf(in *ddb.UpdateItemInput) string {
-	return strings.TrimPrefix(ckdynamo.String(in.Key, ckdynamo.AttrSK), ckdynamo.ShardSortKey(""))
+	return strings.TrimPrefix(attrString(in.Key, attrSK), shardSortKey(""))
 }
 
 // within fails the test unless ch receives within a generous deadline (a condition the

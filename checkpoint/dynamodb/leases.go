@@ -1,25 +1,4 @@
-// Package lease shares the shards of a table's stream among several capture workers
-// through leases kept in the DynamoDB checkpoint table, the way the Kinesis Client
-// Library does: no consensus of our own, only DynamoDB's conditional writes.
-//
-// Each shard's item (see checkpoint/dynamodb) carries a lease owner and a lease counter.
-// A worker's Manager renews its leases on a heartbeat by raising the counter under the
-// condition that it is still the owner with the counter it last wrote; a failed condition
-// means another worker took the lease, and the lease ends (ErrLost), which cancels the
-// shard reader's context (Lease.Bind). A lease whose counter stood still for the lease
-// duration, as seen by another worker's own clock, is expired and may be taken; a lease
-// nobody owns (new, released on shutdown, or finished) is taken at once. Workers balance
-// by taking leases from workers holding more than their fair share, a few per heartbeat.
-// A child shard's lease is taken only after its parent is checkpointed as finished, by
-// whichever worker held the parent, whatever order the rows were created in (see
-// waitsForParent). Checkpoints of a leased shard are saved through
-// Lease.Store, conditional on the lease in the same write.
-//
-// A graceful stop goes: StopTaking, let the readers store and checkpoint what they read
-// (leases are still renewed), stop Run (its beat in progress finishes: a write cut off in
-// flight may be applied with its answer lost), then Release, which also releases any
-// lease the table shows owned by this worker without its knowing.
-package lease
+package dynamodb
 
 import (
 	"context"
@@ -36,31 +15,30 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
 
-	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/shards"
 )
 
-// Defaults of Config.
+// Defaults of LeaseConfig.
 const (
-	DefaultDuration  = 20 * time.Second
-	DefaultMaxSteals = 1
+	DefaultLeaseDuration = 20 * time.Second
+	DefaultMaxSteals     = 1
 )
 
-// API is the part of the DynamoDB client the manager writes with (it reads through the
+// LeaseAPI is the part of the DynamoDB client the manager writes with (it reads through the
 // checkpoint store).
-type API interface {
+type LeaseAPI interface {
 	UpdateItem(ctx context.Context, in *ddb.UpdateItemInput, optFns ...func(*ddb.Options)) (*ddb.UpdateItemOutput, error)
 }
 
-// Config is one worker's lease settings for one table.
-type Config struct {
+// LeaseConfig is one worker's lease settings for one table.
+type LeaseConfig struct {
 	// Table is the captured table whose shards are leased.
 	Table string
 	// WorkerID names this worker in the lease table; unique per process (default in the
 	// CLI: hostname and pid).
 	WorkerID string
 	// Duration is how long a lease lives without renewal before others may take it
-	// (default DefaultDuration). It bounds how long a dead worker's shards wait.
+	// (default DefaultLeaseDuration). It bounds how long a dead worker's shards wait.
 	Duration time.Duration
 	// Interval is the heartbeat (default Duration/4); at most Duration/2.
 	Interval time.Duration
@@ -75,13 +53,13 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-// Manager holds one worker's leases on one table's shards. Create it with New, run its
+// Leases holds one worker's leases on one table's shards. Create it with NewLeases, run its
 // heartbeat with Run (or call Heartbeat), tell it the shards with Track, and Release on
 // shutdown. Safe for concurrent use.
-type Manager struct {
-	api   API
-	store *ckdynamo.Store
-	cfg   Config
+type Leases struct {
+	api   LeaseAPI
+	store *Store
+	cfg   LeaseConfig
 	log   *slog.Logger
 
 	mu      sync.Mutex
@@ -103,9 +81,9 @@ type observed struct {
 	since   time.Time
 }
 
-// New returns a manager for cfg.Table's shards, keeping leases in store's table and
+// NewLeases returns a manager for cfg.Table's shards, keeping leases in store's table and
 // namespace.
-func New(api API, store *ckdynamo.Store, cfg Config) (*Manager, error) {
+func NewLeases(api LeaseAPI, store *Store, cfg LeaseConfig) (*Leases, error) {
 	if cfg.Table == "" {
 		return nil, errors.New("lease manager: no table")
 	}
@@ -113,7 +91,7 @@ func New(api API, store *ckdynamo.Store, cfg Config) (*Manager, error) {
 		return nil, errors.New("lease manager: no worker id")
 	}
 	if cfg.Duration <= 0 {
-		cfg.Duration = DefaultDuration
+		cfg.Duration = DefaultLeaseDuration
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = cfg.Duration / 4
@@ -130,7 +108,7 @@ func New(api API, store *ckdynamo.Store, cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{
+	return &Leases{
 		api: api, store: store, cfg: cfg,
 		log:     cfg.Logger.With("table", cfg.Table, "worker_id", cfg.WorkerID),
 		tracked: map[string]bool{}, seen: map[string]observed{}, held: map[string]*Lease{},
@@ -139,13 +117,13 @@ func New(api API, store *ckdynamo.Store, cfg Config) (*Manager, error) {
 }
 
 // Interval is the heartbeat.
-func (m *Manager) Interval() time.Duration { return m.cfg.Interval }
+func (m *Leases) Interval() time.Duration { return m.cfg.Interval }
 
 // Run beats until ctx is cancelled, then returns nil: once at once, then every Interval,
 // and right after Track found new shards. A failed heartbeat is logged and retried on
-// the next beat; a lease that could not be renewed for its duration ends (ErrLost).
+// the next beat; a lease that could not be renewed for its duration ends (ErrLeaseLost).
 // A beat in progress when ctx is cancelled finishes first (see beat).
-func (m *Manager) Run(ctx context.Context) error {
+func (m *Leases) Run(ctx context.Context) error {
 	t := time.NewTicker(m.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -170,7 +148,7 @@ func (m *Manager) Run(ctx context.Context) error {
 // and others would wait a lease duration for it. Once ctx is cancelled the beat gets the
 // lease duration to finish (a renewal later than that is of no use), so a hung call cannot
 // hold a shutdown forever.
-func (m *Manager) beat(ctx context.Context) error {
+func (m *Leases) beat(ctx context.Context) error {
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(m.cfg.Duration, cancel) })
@@ -180,26 +158,26 @@ func (m *Manager) beat(ctx context.Context) error {
 
 // Changed receives a value after a heartbeat took leases, so the caller can start their
 // readers without waiting.
-func (m *Manager) Changed() <-chan struct{} { return m.changed }
+func (m *Leases) Changed() <-chan struct{} { return m.changed }
 
 // StopTaking makes heartbeats only renew from now on: for shutdown, while readers store
 // what they read. A heartbeat in progress takes no further lease, and a take already in
 // flight gives its lease back as soon as it completes, so a stopping worker keeps no
 // lease it took after this call.
-func (m *Manager) StopTaking() {
+func (m *Leases) StopTaking() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.noTake = true
 }
 
-func (m *Manager) stopping() bool {
+func (m *Leases) stopping() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.noTake
 }
 
 // Held returns the leases held now.
-func (m *Manager) Held() []*Lease {
+func (m *Leases) Held() []*Lease {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]*Lease, 0, len(m.held))
@@ -209,7 +187,7 @@ func (m *Manager) Held() []*Lease {
 	return out
 }
 
-func (m *Manager) drop(l *Lease) {
+func (m *Leases) drop(l *Lease) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.held[l.shardID] == l {
@@ -221,7 +199,7 @@ func (m *Manager) drop(l *Lease) {
 // before their children's, and makes streamARN the stream whose leases are taken (items
 // of an older stream are left alone). list is the stream's whole listing: a child's
 // lease is taken without its parent's item only when the listing lacks the parent.
-func (m *Manager) Track(ctx context.Context, streamARN string, list []shards.Shard) error {
+func (m *Leases) Track(ctx context.Context, streamARN string, list []shards.Shard) error {
 	lineage := shards.BuildLineage(list)
 	ordered := lineage.Shards()
 	slices.SortStableFunc(ordered, func(a, b shards.Shard) int { return lineage.Depth(a.ID) - lineage.Depth(b.ID) })
@@ -260,26 +238,26 @@ func (m *Manager) Track(ctx context.Context, streamARN string, list []shards.Sha
 
 // track writes what a lease item needs without touching anything already there (a
 // checkpoint saved before leases were used, or another worker's lease).
-func (m *Manager) track(ctx context.Context, streamARN string, s shards.Shard) error {
+func (m *Leases) track(ctx context.Context, streamARN string, s shards.Shard) error {
 	values := map[string]types.AttributeValue{
 		":kind": &types.AttributeValueMemberS{Value: "shard"},
 		":id":   &types.AttributeValueMemberS{Value: s.ID},
 		":arn":  &types.AttributeValueMemberS{Value: streamARN},
 		":zero": &types.AttributeValueMemberN{Value: "0"},
 	}
-	names := map[string]string{"#kind": "kind", "#id": ckdynamo.AttrShardID, "#arn": ckdynamo.AttrStreamARN, "#c": ckdynamo.AttrLeaseCounter}
+	names := map[string]string{"#kind": "kind", "#id": attrShardID, "#arn": attrStreamARN, "#c": attrLeaseCounter}
 	expr := "SET #kind = if_not_exists(#kind, :kind), #id = if_not_exists(#id, :id), #arn = if_not_exists(#arn, :arn), #c = if_not_exists(#c, :zero)"
 	if s.ParentID != "" {
-		names["#p"], values[":p"] = ckdynamo.AttrParentShardID, &types.AttributeValueMemberS{Value: s.ParentID}
+		names["#p"], values[":p"] = attrParentShardID, &types.AttributeValueMemberS{Value: s.ParentID}
 		expr += ", #p = if_not_exists(#p, :p)"
 	}
 	if s.StartingSequence != "" {
-		names["#start"], values[":start"] = ckdynamo.AttrStartingSequence, &types.AttributeValueMemberS{Value: s.StartingSequence}
+		names["#start"], values[":start"] = attrStartingSequence, &types.AttributeValueMemberS{Value: s.StartingSequence}
 		expr += ", #start = :start"
 	}
 	_, err := m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
 		TableName:                 aws.String(m.store.TableName()),
-		Key:                       ckdynamo.ShardKey(m.store.App(), m.cfg.Table, s.ID),
+		Key:                       shardKey(m.store.App(), m.cfg.Table, s.ID),
 		UpdateExpression:          aws.String(expr),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
@@ -292,9 +270,9 @@ func (m *Manager) track(ctx context.Context, streamARN string, s shards.Shard) e
 
 // Heartbeat is one beat: renew every held lease, read every lease of the table, then
 // take leases that are free or expired and steal a few to balance the fleet.
-func (m *Manager) Heartbeat(ctx context.Context) error {
+func (m *Leases) Heartbeat(ctx context.Context) error {
 	m.renewAll(ctx)
-	infos, err := List(ctx, m.store, m.cfg.Table)
+	infos, err := m.store.ListLeases(ctx, m.cfg.Table)
 	if err != nil {
 		return err
 	}
@@ -326,12 +304,12 @@ func (m *Manager) Heartbeat(ctx context.Context) error {
 			current = append(current, in)
 		}
 	}
-	expired := func(in Info) bool {
+	expired := func(in LeaseInfo) bool {
 		o := seen[in.ShardID]
 		return in.Owner != "" && now.Sub(o.since) >= m.cfg.Duration
 	}
 	if m.cfg.Unowned != nil {
-		m.cfg.Unowned(unowned(current, func(in Info) bool { return !heldNow[in.ShardID] && expired(in) }))
+		m.cfg.Unowned(unowned(current, func(in LeaseInfo) bool { return !heldNow[in.ShardID] && expired(in) }))
 	}
 	take, steal := plan(m.cfg.WorkerID, current, func(id string) bool { return heldNow[id] }, func(id string) bool { return listed[id] }, expired, m.cfg.MaxSteals)
 	took := 0
@@ -365,7 +343,7 @@ func (m *Manager) Heartbeat(ctx context.Context) error {
 
 // renewAll renews the held leases, several at once so one slow write does not starve
 // the others of their renewal.
-func (m *Manager) renewAll(ctx context.Context) {
+func (m *Leases) renewAll(ctx context.Context) {
 	var g errgroup.Group
 	g.SetLimit(8)
 	for _, l := range m.Held() {
@@ -374,7 +352,7 @@ func (m *Manager) renewAll(ctx context.Context) {
 	_ = g.Wait()
 }
 
-func (m *Manager) renew(ctx context.Context, l *Lease) {
+func (m *Leases) renew(ctx context.Context, l *Lease) {
 	l.op.Lock()
 	defer l.op.Unlock()
 	h, err := l.holder()
@@ -384,17 +362,17 @@ func (m *Manager) renew(ctx context.Context, l *Lease) {
 	now := m.cfg.Now()
 	_, err = m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
 		TableName:           aws.String(m.store.TableName()),
-		Key:                 ckdynamo.ShardKey(m.store.App(), m.cfg.Table, l.shardID),
+		Key:                 shardKey(m.store.App(), m.cfg.Table, l.shardID),
 		ConditionExpression: aws.String("#o = :me AND #c = :held"),
 		UpdateExpression:    aws.String("SET #c = :next, #r = :r, #e = :e"),
 		ExpressionAttributeNames: map[string]string{
-			"#o": ckdynamo.AttrLeaseOwner, "#c": ckdynamo.AttrLeaseCounter,
-			"#r": ckdynamo.AttrLeaseRenewedAt, "#e": ckdynamo.AttrLeaseExpiresAt,
+			"#o": attrLeaseOwner, "#c": attrLeaseCounter,
+			"#r": attrLeaseRenewedAt, "#e": attrLeaseExpiresAt,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":me":   &types.AttributeValueMemberS{Value: h.Owner},
-			":held": number(h.Counter),
-			":next": number(h.Counter + 1),
+			":held": num(h.Counter),
+			":next": num(h.Counter + 1),
 			":r":    stamp(now),
 			":e":    stamp(now.Add(m.cfg.Duration)),
 		},
@@ -411,7 +389,7 @@ func (m *Manager) renew(ctx context.Context, l *Lease) {
 			return
 		}
 		m.log.Warn("lease lost: another worker took the shard; stopping its reader", "shard", l.shardID, "counter", h.Counter)
-		l.end(ErrLost)
+		l.end(ErrLeaseLost)
 	default:
 		l.mu.Lock()
 		since := l.renewedAt
@@ -420,7 +398,7 @@ func (m *Manager) renew(ctx context.Context, l *Lease) {
 			// Others may already have taken it; the reader stops rather than work for
 			// nothing (its saves would be refused anyway).
 			m.log.Warn("lease lost: not renewed for a lease duration; stopping the shard's reader", "shard", l.shardID, "err", err)
-			l.end(ErrLost)
+			l.end(ErrLeaseLost)
 			return
 		}
 		m.log.Warn("lease renewal failed; will retry", "shard", l.shardID, "err", err)
@@ -429,16 +407,16 @@ func (m *Manager) renew(ctx context.Context, l *Lease) {
 
 // take takes in's lease if it still has the owner and counter the scan saw. It reports
 // false when another worker changed it first.
-func (m *Manager) take(ctx context.Context, in Info, why string) (bool, error) {
+func (m *Leases) take(ctx context.Context, in LeaseInfo, why string) (bool, error) {
 	now := m.cfg.Now()
 	names := map[string]string{
-		"#o": ckdynamo.AttrLeaseOwner, "#c": ckdynamo.AttrLeaseCounter, "#f": ckdynamo.AttrFinished,
-		"#r": ckdynamo.AttrLeaseRenewedAt, "#e": ckdynamo.AttrLeaseExpiresAt,
+		"#o": attrLeaseOwner, "#c": attrLeaseCounter, "#f": attrFinished,
+		"#r": attrLeaseRenewedAt, "#e": attrLeaseExpiresAt,
 	}
 	values := map[string]types.AttributeValue{
 		":me":    &types.AttributeValueMemberS{Value: m.cfg.WorkerID},
-		":seen":  number(in.Counter),
-		":next":  number(in.Counter + 1),
+		":seen":  num(in.Counter),
+		":next":  num(in.Counter + 1),
 		":false": &types.AttributeValueMemberBOOL{Value: false},
 		":r":     stamp(now),
 		":e":     stamp(now.Add(m.cfg.Duration)),
@@ -457,7 +435,7 @@ func (m *Manager) take(ctx context.Context, in Info, why string) (bool, error) {
 	}
 	out, err := m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
 		TableName:                           aws.String(m.store.TableName()),
-		Key:                                 ckdynamo.ShardKey(m.store.App(), m.cfg.Table, in.ShardID),
+		Key:                                 shardKey(m.store.App(), m.cfg.Table, in.ShardID),
 		ConditionExpression:                 aws.String(cond),
 		UpdateExpression:                    aws.String("SET #o = :me, #c = :next, #r = :r, #e = :e"),
 		ExpressionAttributeNames:            names,
@@ -481,10 +459,10 @@ func (m *Manager) take(ctx context.Context, in Info, why string) (bool, error) {
 	default:
 		attrs = out.Attributes
 	}
-	h := ckdynamo.Holder{Owner: m.cfg.WorkerID, Counter: in.Counter + 1}
+	h := leaseHolder{Owner: m.cfg.WorkerID, Counter: in.Counter + 1}
 	l := &Lease{m: m, shardID: in.ShardID, counter: h.Counter, renewedAt: now, done: make(chan struct{})}
-	if ckdynamo.HasCheckpoint(attrs) {
-		pos, err := ckdynamo.DecodePosition(attrs)
+	if hasCheckpoint(attrs) {
+		pos, err := decodePosition(attrs)
 		if err != nil {
 			// The lease is ours now: give it back rather than read from a guess.
 			_ = m.release(ctx, in.ShardID, h)
@@ -510,10 +488,6 @@ func (m *Manager) take(ctx context.Context, in Info, why string) (bool, error) {
 	}
 	m.log.Info("lease taken", "shard", in.ShardID, "reason", why, "previous_owner", prev, "counter", in.Counter+1)
 	return true, nil
-}
-
-func number(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: fmt.Sprint(n)}
 }
 
 func stamp(t time.Time) types.AttributeValue {

@@ -1,4 +1,4 @@
-package lease
+package dynamodb
 
 import (
 	"context"
@@ -9,8 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 )
 
 // Release gives up every lease this worker owns so other workers take them at once. Call
@@ -22,7 +20,7 @@ import (
 // have taken or renewed a lease without this worker knowing. Worker ids are unique per
 // process, and a lease left by an earlier process with the same id has no reader either.
 // It returns nil once the table showed no lease of this worker left.
-func (m *Manager) Release(ctx context.Context) error {
+func (m *Leases) Release(ctx context.Context) error {
 	m.StopTaking()
 	var errs []error
 	for _, l := range m.Held() {
@@ -37,8 +35,8 @@ func (m *Manager) Release(ctx context.Context) error {
 }
 
 // releaseOwned releases every lease of the table whose owner is this worker.
-func (m *Manager) releaseOwned(ctx context.Context) error {
-	infos, err := List(ctx, m.store, m.cfg.Table)
+func (m *Leases) releaseOwned(ctx context.Context) error {
+	infos, err := m.store.ListLeases(ctx, m.cfg.Table)
 	if err != nil {
 		return fmt.Errorf("release leases: %w", err)
 	}
@@ -48,21 +46,21 @@ func (m *Manager) releaseOwned(ctx context.Context) error {
 			continue
 		}
 		m.log.Warn("releasing a lease the table shows owned by this worker, which did not hold it (a write whose answer was lost)", "shard", in.ShardID, "counter", in.Counter)
-		if err := m.release(ctx, in.ShardID, ckdynamo.Holder{Owner: in.Owner, Counter: in.Counter}); err != nil {
+		if err := m.release(ctx, in.ShardID, leaseHolder{Owner: in.Owner, Counter: in.Counter}); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (m *Manager) release(ctx context.Context, shardID string, h ckdynamo.Holder) error {
+func (m *Leases) release(ctx context.Context, shardID string, h leaseHolder) error {
 	_, err := m.api.UpdateItem(ctx, &ddb.UpdateItemInput{
 		TableName:                 aws.String(m.store.TableName()),
-		Key:                       ckdynamo.ShardKey(m.store.App(), m.cfg.Table, shardID),
+		Key:                       shardKey(m.store.App(), m.cfg.Table, shardID),
 		ConditionExpression:       aws.String("#o = :me AND #c = :held"),
 		UpdateExpression:          aws.String("SET #c = :next REMOVE #o, #e"),
-		ExpressionAttributeNames:  map[string]string{"#o": ckdynamo.AttrLeaseOwner, "#c": ckdynamo.AttrLeaseCounter, "#e": ckdynamo.AttrLeaseExpiresAt},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: h.Owner}, ":held": number(h.Counter), ":next": number(h.Counter + 1)},
+		ExpressionAttributeNames:  map[string]string{"#o": attrLeaseOwner, "#c": attrLeaseCounter, "#e": attrLeaseExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: h.Owner}, ":held": num(h.Counter), ":next": num(h.Counter + 1)},
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
@@ -80,12 +78,12 @@ func (m *Manager) release(ctx context.Context, shardID string, h ckdynamo.Holder
 // applied it, and the retry's condition then fails on the first attempt's result. The
 // write's time stamp (to the nanosecond) tells it from any other. It returns the item as
 // the failed condition found it.
-func (m *Manager) ownWrite(ctx context.Context, failed *types.ConditionalCheckFailedException, shardID string, counter int64, at time.Time) (map[string]types.AttributeValue, bool) {
+func (m *Leases) ownWrite(ctx context.Context, failed *types.ConditionalCheckFailedException, shardID string, counter int64, at time.Time) (map[string]types.AttributeValue, bool) {
 	item := failed.Item
 	if item == nil {
 		// Servers that do not return the item with the failure: read it.
-		err := m.store.Query(ctx, m.cfg.Table, func(it map[string]types.AttributeValue) error {
-			if ckdynamo.IsShardItem(it) && ckdynamo.String(it, ckdynamo.AttrShardID) == shardID {
+		err := m.store.query(ctx, m.cfg.Table, func(it map[string]types.AttributeValue) error {
+			if isShardItem(it) && attrString(it, attrShardID) == shardID {
 				item = it
 			}
 			return nil
@@ -95,9 +93,9 @@ func (m *Manager) ownWrite(ctx context.Context, failed *types.ConditionalCheckFa
 			return nil, false
 		}
 	}
-	c, err := ckdynamo.Int(item, ckdynamo.AttrLeaseCounter)
+	c, err := attrInt(item, attrLeaseCounter)
 	ours := err == nil && c == counter &&
-		ckdynamo.String(item, ckdynamo.AttrLeaseOwner) == m.cfg.WorkerID &&
-		ckdynamo.String(item, ckdynamo.AttrLeaseRenewedAt) == stampText(at)
+		attrString(item, attrLeaseOwner) == m.cfg.WorkerID &&
+		attrString(item, attrLeaseRenewedAt) == stampText(at)
 	return item, ours
 }
