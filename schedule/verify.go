@@ -1,4 +1,4 @@
-package main
+package schedule
 
 import (
 	"context"
@@ -20,9 +20,9 @@ import (
 // that found mismatches is not repeated sooner: its report and ddbtape_verify_mismatches
 // stay until the next run.
 
-// verifyJob runs the verifications t.Verify schedules.
-func verifyJob(s *tableSchedule) (job, bool) {
-	return job{name: "verification " + s.t.Name, run: s.runVerifications}, true
+// VerifyJob runs the verifications the config's Verify schedules.
+func (s *Table) VerifyJob() Job {
+	return Job{Name: "verification " + s.cfg.Name, Run: s.runVerifications}
 }
 
 // verifyDue is when the next verification is due: at once without a report, every after
@@ -60,14 +60,14 @@ func verificationMetrics(r verify.Report) metrics.Verification {
 	return metrics.Verification{Result: r.Result, Compared: r.Compared, Mismatches: r.Mismatches, Expected: r.Expected, LastPass: r.LastPassAt}
 }
 
-func (s *tableSchedule) runVerifications(ctx context.Context) error {
+func (s *Table) runVerifications(ctx context.Context) error {
 	var last *verify.Report
 	for {
-		r, ok, err := verify.ReadReport(ctx, s.d.bucket, s.t.Name)
+		r, ok, err := verify.ReadReport(ctx, s.deps.Bucket, s.cfg.Name)
 		if err == nil {
 			if ok {
 				last = &r
-				s.rec.VerifyKnown(s.t.Name, verificationMetrics(r))
+				s.rec.VerifyKnown(s.cfg.Name, verificationMetrics(r))
 			}
 			break
 		}
@@ -81,7 +81,7 @@ func (s *tableSchedule) runVerifications(ctx context.Context) error {
 	}
 	failures, waiting := 0, false
 	for {
-		wait := verifyDue(s.t.Verify.Every, last, failures).Sub(s.now())
+		wait := verifyDue(s.cfg.Verify.Every, last, failures).Sub(s.deps.Now())
 		if wait > 0 {
 			if !sleep(ctx, min(wait, recheckEvery)) {
 				return nil
@@ -91,13 +91,13 @@ func (s *tableSchedule) runVerifications(ctx context.Context) error {
 			}
 		}
 		cfg := verify.Config{
-			Sample: s.t.Verify.Sample, MaxRCU: s.t.Verify.MaxRCU, RecheckWithin: s.t.Verify.RecheckWithin,
-			TempDir: s.d.cfg.SpoolDir, Logger: s.log, Now: s.now,
+			Sample: s.cfg.Verify.Sample, MaxRCU: s.cfg.Verify.MaxRCU, RecheckWithin: s.cfg.Verify.RecheckWithin,
+			TempDir: s.deps.SpoolDir, Logger: s.log, Now: s.deps.Now,
 		}
 		if last != nil {
 			cfg.StartSegment = last.NextSegment
 		}
-		rep, err := verify.Run(ctx, s.cat, s.d.db, cfg)
+		rep, err := verify.Run(ctx, s.cat, s.deps.DB, cfg)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -110,17 +110,17 @@ func (s *tableSchedule) runVerifications(ctx context.Context) error {
 			}
 			waiting = true
 			s.log.Log(ctx, level, "verification waits until something is restorable", "reason", err)
-			if !sleep(ctx, min(s.t.Verify.Every, recheckEvery)) {
+			if !sleep(ctx, min(s.cfg.Verify.Every, recheckEvery)) {
 				return nil
 			}
 			continue
 		}
 		waiting = false
 		rep = nextReport(rep, last)
-		if werr := verify.WriteReport(ctx, s.d.bucket, rep); werr != nil {
+		if werr := verify.WriteReport(ctx, s.deps.Bucket, rep); werr != nil {
 			s.log.Error("verification: cannot store the report; the metrics still say how it went", "err", werr)
 		}
-		s.rec.VerifyFinished(s.t.Name, verificationMetrics(rep))
+		s.rec.VerifyFinished(s.cfg.Name, verificationMetrics(rep))
 		last = &rep
 		attrs := []any{"at", rep.At, "snapshot", rep.SnapshotID, "compared", rep.Compared, "expected_differences", rep.Expected,
 			"mismatches", rep.Mismatches, "took", rep.FinishedAt.Sub(rep.StartedAt).Round(time.Millisecond)}
