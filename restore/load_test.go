@@ -81,7 +81,7 @@ func TestLoad_RetriesUnprocessedItemsAndThrottlingUntilEveryItemIsWritten(t *tes
 		}
 		return 0, nil
 	}}
-	st, err := Load(context.Background(), f, "t", LoadOptions{Workers: 3, sleep: noSleep}, produceN(1000))
+	st, err := load(context.Background(), f, "t", LoadOptions{Workers: 3, sleep: noSleep}, produceN(1000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestLoad_RetriesUnprocessedItemsAndThrottlingUntilEveryItemIsWritten(t *tes
 
 func TestLoad_DeletesAndPutsInOneRun(t *testing.T) {
 	f := &fakeBatchWriter{items: map[string]bool{"old": true}}
-	st, err := Load(context.Background(), f, "t", LoadOptions{sleep: noSleep}, func(ctx context.Context, send func(Write) error) error {
+	st, err := load(context.Background(), f, "t", LoadOptions{sleep: noSleep}, func(ctx context.Context, send func(Write) error) error {
 		if err := send(Write{Key: `{"pk":{"S":"old"}}`}); err != nil {
 			return err
 		}
@@ -119,7 +119,7 @@ func TestLoad_GivesUpAfterTheBoundAndSaysHowManyWereWritten(t *testing.T) {
 		time.Sleep(time.Millisecond) // lets the elapsed-time bound pass in real time
 		return nil
 	}
-	st, err := Load(context.Background(), f, "t", LoadOptions{Workers: 1, RetryBound: 20 * time.Millisecond, sleep: sleep}, produceN(200))
+	st, err := load(context.Background(), f, "t", LoadOptions{Workers: 1, RetryBound: 20 * time.Millisecond, sleep: sleep}, produceN(200))
 	if !errors.Is(err, retry.ErrGaveUp) {
 		t.Fatalf("err = %v, want retry.ErrGaveUp", err)
 	}
@@ -136,7 +136,7 @@ func TestLoad_StopsAtOnceOnARequestMistake(t *testing.T) {
 	f := &fakeBatchWriter{items: map[string]bool{}, answer: func(call, n int) (int, error) {
 		return 0, &smithy.GenericAPIError{Code: "ValidationException", Message: "bad item"}
 	}}
-	_, err := Load(context.Background(), f, "t", LoadOptions{Workers: 1, sleep: noSleep}, produceN(10))
+	_, err := load(context.Background(), f, "t", LoadOptions{Workers: 1, sleep: noSleep}, produceN(10))
 	if err == nil || errors.Is(err, retry.ErrGaveUp) || !strings.Contains(err.Error(), "bad item") || f.calls != 1 {
 		t.Errorf("err = %v after %d calls", err, f.calls)
 	}

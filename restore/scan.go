@@ -20,14 +20,6 @@ type ScanAPI interface {
 	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
-// LiveTable reads a table with a parallel, strongly consistent Scan of segments segments
-// (zero: 4): what restore into an existing table and verify compare against. keyNames are
-// the table's key attributes. Throttled pages are retried with backoff for up to two
-// minutes.
-func LiveTable(api ScanAPI, table string, keyNames []string, segments int) replay.LiveSource {
-	return LiveScan(api, table, keyNames, ScanOptions{Workers: segments})
-}
-
 // ScanOptions choose what LiveScan reads and how fast.
 type ScanOptions struct {
 	// Workers is how many segments are read at once (zero: 4).
@@ -42,9 +34,10 @@ type ScanOptions struct {
 	MaxRCU float64
 }
 
-// LiveScan reads the segments o names with a strongly consistent Scan, at most o.MaxRCU
-// read capacity units per second, and feeds every item to fn. Throttled pages are retried
-// with backoff for up to two minutes.
+// LiveScan reads the segments o names of a table with a parallel, strongly consistent
+// Scan, at most o.MaxRCU read capacity units per second, and feeds every item to fn: what
+// a restore into the existing table and a verification compare against. keyNames are the
+// table's key attributes. Throttled pages are retried with backoff for up to two minutes.
 func LiveScan(api ScanAPI, table string, keyNames []string, o ScanOptions) replay.LiveSource {
 	if o.Workers <= 0 {
 		o.Workers = 4

@@ -23,10 +23,10 @@ type TableAPI interface {
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 }
 
-// CreateTableInput recreates the table a manifest describes under name: key schema,
+// createTableInput recreates the table a manifest describes under name: key schema,
 // attribute definitions, secondary indexes, billing mode and throughput. It has no stream:
 // a restored table is not a capture source until someone enables one.
-func CreateTableInput(name string, m *writer.Manifest) (*dynamodb.CreateTableInput, error) {
+func createTableInput(name string, m *writer.Manifest) (*dynamodb.CreateTableInput, error) {
 	if len(m.KeySchema) == 0 || len(m.AttributeDefinitions) == 0 {
 		return nil, fmt.Errorf("snapshot %s: manifest has no key schema or attribute definitions", m.SnapshotID)
 	}
@@ -81,8 +81,8 @@ func throughput(rcu, wcu int64) *types.ProvisionedThroughput {
 	return &types.ProvisionedThroughput{ReadCapacityUnits: aws.Int64(max(rcu, 1)), WriteCapacityUnits: aws.Int64(max(wcu, 1))}
 }
 
-// CreateTable creates the table and waits until it and its indexes are ACTIVE.
-func CreateTable(ctx context.Context, api TableAPI, in *dynamodb.CreateTableInput, wait time.Duration) error {
+// createTable creates the table and waits until it and its indexes are ACTIVE.
+func createTable(ctx context.Context, api TableAPI, in *dynamodb.CreateTableInput, wait time.Duration) error {
 	name := aws.ToString(in.TableName)
 	if _, err := api.CreateTable(ctx, in); err != nil {
 		var inUse *types.ResourceInUseException

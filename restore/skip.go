@@ -1,4 +1,4 @@
-package main
+package restore
 
 import (
 	"context"
@@ -14,34 +14,29 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const skipCorruptUsage = "skip backup files that are damaged, truncated, of an unknown schema, not matching their manifest or missing, and list each with what is missing because of it (default: stop at the first)"
-
 // corruptFile reports errors that mean a stored file cannot be used as it is.
 func corruptFile(err error) bool {
 	return errors.Is(err, writer.ErrCorrupt) || errors.Is(err, writer.ErrUnknownSchema) ||
 		errors.Is(err, writer.ErrChecksum) || errors.Is(err, storage.ErrNotFound)
 }
 
-// backupReader reads a backup's files; with skip (--skip-corrupt) it skips the corrupt
-// ones and keeps a list of them for the report.
-func backupReader(b storage.Bucket, table, tempDir string, skip bool) replay.Reader {
-	r := replay.NewBucketReader(b, table, tempDir)
-	if !skip {
-		return r
-	}
-	return &skippingReader{r: r}
-}
+// SkipCorrupt returns a reader of the backup r reads that skips the corrupt files
+// (damaged, truncated, of an unknown schema, not matching their manifest, or missing)
+// instead of failing, and keeps a line on each for the report (Skipped); Run tells them.
+func SkipCorrupt(r replay.Reader) *SkippingReader { return &SkippingReader{r: r} }
 
-// skippingReader is a replay.Reader that skips corrupt files instead of failing. Apply
+// SkippingReader is a replay.Reader that skips corrupt files instead of failing. Apply
 // reads files in parallel, so it is safe for concurrent use.
-type skippingReader struct {
+type SkippingReader struct {
 	r replay.Reader
 
 	mu      sync.Mutex
 	skipped []string // one line per skipped file: what was wrong and what is missing
 }
 
-func (s *skippingReader) ReadPart(ctx context.Context, snapshotID string, part writer.ManifestPart, fn func(writer.SnapshotItem) error) error {
+// ReadPart reads a part as the wrapped reader does; a corrupt one is noted and skipped,
+// its rows read before the damage kept.
+func (s *SkippingReader) ReadPart(ctx context.Context, snapshotID string, part writer.ManifestPart, fn func(writer.SnapshotItem) error) error {
 	var rows int64
 	var fnErr error
 	err := s.r.ReadPart(ctx, snapshotID, part, func(it writer.SnapshotItem) error {
@@ -57,7 +52,9 @@ func (s *skippingReader) ReadPart(ctx context.Context, snapshotID string, part w
 	return nil
 }
 
-func (s *skippingReader) ReadSegment(ctx context.Context, seg catalog.Segment, fn func(*writer.Change) error) error {
+// ReadSegment reads a segment as the wrapped reader does; a corrupt one is noted and
+// skipped, its changes read before the damage kept.
+func (s *SkippingReader) ReadSegment(ctx context.Context, seg catalog.Segment, fn func(*writer.Change) error) error {
 	var rows int64
 	var fnErr error
 	err := s.r.ReadSegment(ctx, seg, func(c *writer.Change) error {
@@ -73,7 +70,7 @@ func (s *skippingReader) ReadSegment(ctx context.Context, seg catalog.Segment, f
 	return nil
 }
 
-func (s *skippingReader) skip(err error, rowsRead int64, missing string) {
+func (s *SkippingReader) skip(err error, rowsRead int64, missing string) {
 	line := fmt.Sprintf("skipped corrupt file: %v; missing from the result: %s", err, missing)
 	if rowsRead > 0 {
 		line += fmt.Sprintf(" (its first %d rows were read and are used)", rowsRead)
@@ -98,36 +95,12 @@ func trimZeros(seq string) string {
 	return "0"
 }
 
-// skippedFiles is how many files --skip-corrupt skipped so far.
-func (r *runner) skippedFiles() int {
-	s, ok := r.reader.(*skippingReader)
-	if !ok {
-		return 0
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.skipped)
-}
-
-// corruptReport runs after Apply. With --skip-corrupt it lists every skipped file on
-// stderr; without it, a corrupt file's error gains what to do about it.
-func (r *runner) corruptReport(err error) error {
-	s, ok := r.reader.(*skippingReader)
-	if !ok {
-		if err != nil && corruptFile(err) {
-			return fmt.Errorf("%w (replace the file from a copy of the backup, or rerun with --skip-corrupt to go on without it and list every damaged file)", err)
-		}
-		return err
-	}
+// Skipped returns a line per file skipped so far, sorted: what was wrong and what is
+// missing from the result because of it.
+func (s *SkippingReader) Skipped() []string {
 	s.mu.Lock()
 	lines := append([]string(nil), s.skipped...)
 	s.mu.Unlock()
 	sort.Strings(lines)
-	for _, l := range lines {
-		fmt.Fprintln(r.e.stderr, l)
-	}
-	if len(lines) > 0 {
-		fmt.Fprintf(r.e.stderr, "the result is incomplete: %s skipped (listed above)\n", corruptFiles(len(lines)))
-	}
-	return err
+	return lines
 }
