@@ -87,6 +87,9 @@ func (o *File) writeErr(err error) error {
 // Items is the number of items written so far.
 func (o *File) Items() int64 { return o.items }
 
+// String says what the restore does, for progress: "write PATH".
+func (o *File) String() string { return "write " + o.path }
+
 // Path is where the file goes.
 func (o *File) Path() string { return o.path }
 

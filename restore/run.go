@@ -29,9 +29,9 @@ type Options struct {
 	// comparison.
 	KeepReplicationAttributes bool
 	// Meter, when set, makes a progress meter per phase: "read backup" while the backup is
-	// read, then Verb ("load orders") once items flow to the target.
+	// read, then what the target does ("load orders": its String, when it has one) once
+	// items flow to it.
 	Meter func(label string, total int64) Meter
-	Verb  string
 	// Notes receives what the user must know of the result, a line each: every file
 	// SkipCorrupt skipped and what is missing because of it, the replication attributes
 	// dropped. Nil: they are not told.
@@ -69,7 +69,7 @@ func Run(ctx context.Context, p catalog.Plan, t Target, o Options) (Result, erro
 	st, err := replay.Apply(ctx, p, o.Reader, ro, func(en replay.Entry) error {
 		if written == nil {
 			read.Done()
-			written = o.meter(o.Verb, total)
+			written = o.meter(fmt.Sprint(t), total)
 		}
 		if !o.KeepReplicationAttributes {
 			if err := strip(&en, &res); err != nil {

@@ -141,6 +141,9 @@ func TestRun_ADryRunCountsAndDiffsWithoutWriting(t *testing.T) {
 	if res.Counts != (Counts{Unchanged: 1, Inserts: 1, Updates: 1, Deletes: 1}) {
 		t.Errorf("counts %+v", res.Counts)
 	}
+	if got := fmt.Sprint(&DryRun{Into: &Table{name: "orders", live: into.Live()}}); got != "compare orders" {
+		t.Errorf("a dry run of the existing table says %q", got)
+	}
 	// Without a target to compare with, every item would be put.
 	p, r = snapshotPlan([]writer.SnapshotItem{snapItem("a", "1"), snapItem("b", "2")})
 	if res, err := Run(t.Context(), p, &DryRun{}, Options{Reader: r, TempDir: t.TempDir()}); err != nil || res.Counts != (Counts{Inserts: 2}) {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -111,6 +113,24 @@ func KeyNames(m *writer.Manifest) []string {
 		}
 	}
 	return names
+}
+
+// KeysFilter keeps the keys listed in r, one per line as DynamoDB JSON, of the table
+// whose backup manifest m describes (replay.ParseKeys).
+func KeysFilter(m *writer.Manifest, r io.Reader) (*replay.KeyFilter, error) {
+	return replay.ParseKeys(r, KeyNames(m))
+}
+
+// PrefixFilter keeps the items whose partition key starts with prefix; the partition key
+// must be a string.
+func PrefixFilter(m *writer.Manifest, prefix string) (*replay.KeyFilter, error) {
+	pk := KeyNames(m)[0]
+	for _, d := range m.AttributeDefinitions {
+		if d.AttributeName == pk && d.AttributeType != "S" {
+			return nil, fmt.Errorf("needs a string partition key; %s is of type %s", pk, d.AttributeType)
+		}
+	}
+	return replay.PrefixFilter(pk, prefix), nil
 }
 
 // ErrKeySchema means a table's key is not the backup's.

@@ -133,5 +133,14 @@ func (t *Table) Abort(err error) error {
 // Written is what reached the table, once committed or aborted.
 func (t *Table) Written() LoadStats { return t.stats }
 
+// String says what the restore does to the table, for progress: "load NAME" into a new
+// table, "sync NAME" into the existing one.
+func (t *Table) String() string {
+	if t.create != nil {
+		return "load " + t.name
+	}
+	return "sync " + t.name
+}
+
 // Name is the table's name.
 func (t *Table) Name() string { return t.name }

@@ -68,6 +68,14 @@ func (d *DryRun) diff(sign, key string) error {
 	return err
 }
 
+// String says what the dry run does, for progress: "count", or "compare TABLE".
+func (d *DryRun) String() string {
+	if t, ok := d.Into.(interface{ Name() string }); ok && d.Live() != nil {
+		return "compare " + t.Name()
+	}
+	return "count"
+}
+
 // Commit does nothing: nothing was written.
 func (d *DryRun) Commit(context.Context) error { return nil }
 

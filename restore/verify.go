@@ -75,6 +75,7 @@ type comparison struct {
 }
 
 func (c *comparison) Live() replay.LiveSource { return c.live }
+func (c *comparison) String() string          { return "compare " + c.v.Table }
 
 func (c *comparison) Put(_ context.Context, key, _ string, a Action) error {
 	c.note(map[Action]string{Insert: "missing", Update: "different"}[a], key)

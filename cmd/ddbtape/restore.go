@@ -119,7 +119,6 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		o.Verb = to.verb()
 		res, err := restore.Run(ctx, p, t, o)
 		if err != nil {
 			return err
@@ -182,21 +181,6 @@ func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m
 	return t, nil
 }
 
-// verb labels the progress of handing items to the target.
-func (to restoreTarget) verb() string {
-	switch {
-	case to.toFile != "":
-		return "write " + to.toFile
-	case to.create && to.dryRun:
-		return "count"
-	case to.create:
-		return "load " + to.toTable
-	case to.dryRun:
-		return "compare " + to.toTable
-	}
-	return "sync " + to.toTable
-}
-
 // report says what the restore did.
 func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res restore.Result) {
 	at, c := p.At.Format(time.RFC3339Nano), res.Counts
@@ -226,7 +210,6 @@ func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res res
 
 // keyFilter builds the --keys or --key-prefix filter; nil when neither is given.
 func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*replay.KeyFilter, error) {
-	names := restore.KeyNames(m)
 	switch {
 	case keysFile != "":
 		f, err := os.Open(keysFile)
@@ -234,18 +217,17 @@ func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*replay.KeyFilte
 			return nil, usagef("--keys: %v", err)
 		}
 		defer f.Close()
-		kf, err := replay.ParseKeys(f, names)
+		kf, err := restore.KeysFilter(m, f)
 		if err != nil {
 			return nil, usagef("--keys %s: %v", keysFile, err)
 		}
 		return kf, nil
 	case keyPrefix != "":
-		for _, d := range m.AttributeDefinitions {
-			if d.AttributeName == names[0] && d.AttributeType != "S" {
-				return nil, usagef("--key-prefix needs a string partition key; %s is of type %s", names[0], d.AttributeType)
-			}
+		kf, err := restore.PrefixFilter(m, keyPrefix)
+		if err != nil {
+			return nil, usagef("--key-prefix %v", err)
 		}
-		return replay.PrefixFilter(names[0], keyPrefix), nil
+		return kf, nil
 	}
 	return nil, nil
 }

@@ -43,7 +43,6 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	db, o := src.aws.dynamoDB(cfg), src.restoreOptions(e, bk, corrupt)
-	o.Verb = "compare " + *src.table
 	return lock.planHeld(ctx, e, bk, catalog.At{Latest: true}, "", "", "verify", func(ctx context.Context, p catalog.Plan) error {
 		v, err := restore.Verify(ctx, p, db, restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU}, o)
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package dynamodb
 
 import (
 	"fmt"
@@ -7,15 +7,14 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
-	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/shards"
 )
 
-func TestPrintLeases_ShowsOwnersAgesAndCheckpoints(t *testing.T) {
+func TestStore_WriteLeasesShowsOwnersAgesAndCheckpoints(t *testing.T) {
 	t.Parallel()
 	db := ddblocal.Shared(t).DynamoDB()
-	store, err := ckdynamo.New(db, fmt.Sprintf("status-ckpt-%d", time.Now().UnixNano()), "team-a")
+	store, err := New(db, fmt.Sprintf("status-ckpt-%d", time.Now().UnixNano()), "team-a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +22,7 @@ func TestPrintLeases_ShowsOwnersAgesAndCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	m, err := ckdynamo.NewLeases(db, store, ckdynamo.LeaseConfig{Table: "orders", WorkerID: "host-a-1", Duration: time.Minute, Now: func() time.Time { return now }})
+	m, err := NewLeases(db, store, LeaseConfig{Table: "orders", WorkerID: "host-a-1", Duration: time.Minute, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,13 +41,13 @@ func TestPrintLeases_ShowsOwnersAgesAndCheckpoints(t *testing.T) {
 		}
 	}
 	var out strings.Builder
-	if err := printLeases(t.Context(), &out, store, "orders", now.Add(1500*time.Millisecond)); err != nil {
+	if err := store.WriteLeases(t.Context(), &out, "orders", now.Add(1500*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
 	for _, want := range []string{"app team-a", "shard-1  host-a-1  1.5s", "4200", "shard-3  -", "unowned", "worker host-a-1 holds 2"} {
 		if !strings.Contains(got, want) {
-			t.Errorf("printLeases output lacks %q:\n%s", want, got)
+			t.Errorf("WriteLeases output lacks %q:\n%s", want, got)
 		}
 	}
 }
