@@ -19,16 +19,12 @@ func (s *Table) CompactionJob() Job {
 func (s *Table) runCompactions(ctx context.Context) error {
 	failures, skipping := 0, false
 	for {
-		snaps, err := s.cat.Snapshots(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			s.log.Warn("compaction: cannot list snapshots; trying again", "err", err)
-			if !sleep(ctx, recheckEvery) {
-				return nil
-			}
-			continue
+		var snaps []catalog.Snapshot
+		if !s.look(ctx, "compaction: cannot list snapshots", func(ctx context.Context) (err error) {
+			snaps, err = s.cat.Snapshots(ctx)
+			return err
+		}) {
+			return nil
 		}
 		due, ok := compactionDue(s.cfg.Compaction.Every, snaps)
 		if !ok {
@@ -38,17 +34,10 @@ func (s *Table) runCompactions(ctx context.Context) error {
 			}
 			continue
 		}
-		wait := due.Sub(s.deps.Now())
-		if failures > 0 {
-			wait = max(wait, retryAfter(failures))
-		}
-		if wait > 0 {
-			if !sleep(ctx, min(wait, recheckEvery)) {
-				return nil
-			}
-			if wait > recheckEvery {
-				continue
-			}
+		if ready, ok := s.waitDue(ctx, due, failures); !ok {
+			return nil
+		} else if !ready {
+			continue
 		}
 		start := s.deps.Now()
 		res, err := compact.Run(ctx, s.cat, compact.Config{SpoolDir: s.deps.SpoolDir, Logger: s.deps.Logger})

@@ -98,5 +98,41 @@ func (s *Table) Jobs() []Job {
 	return append(jobs, s.WindowJob())
 }
 
+// look calls read until it succeeds, reading again every recheckEvery; a failure is
+// logged as what. False when ctx ended first.
+func (s *Table) look(ctx context.Context, what string, read func(context.Context) error) bool {
+	for {
+		err := read(ctx)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		s.log.Warn(what+"; trying again", "err", err)
+		if !sleep(ctx, recheckEvery) {
+			return false
+		}
+	}
+}
+
+// waitDue sleeps towards due, and after failures in a row at least retryAfter(failures)
+// from now, but at most recheckEvery at a time, so that the destination is looked at
+// again meanwhile. ready is true when the time has come, false when the caller should
+// look again first; ok is false when ctx ended.
+func (s *Table) waitDue(ctx context.Context, due time.Time, failures int) (ready, ok bool) {
+	wait := due.Sub(s.deps.Now())
+	if failures > 0 {
+		wait = max(wait, retryAfter(failures))
+	}
+	if wait <= 0 {
+		return true, true
+	}
+	if !sleep(ctx, min(wait, recheckEvery)) {
+		return false, false
+	}
+	return wait <= recheckEvery, true
+}
+
 // sleep waits d or until ctx ends; false when ctx ended.
 func sleep(ctx context.Context, d time.Duration) bool { return retry.Sleep(ctx, d) == nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/snapshot"
 	"github.com/ddbtape/ddbtape/writer"
@@ -18,32 +19,21 @@ func (s *Table) SnapshotJob() Job { return Job{Name: "snapshots " + s.cfg.Name, 
 func (s *Table) runSnapshots(ctx context.Context) error {
 	failures := 0
 	for {
-		l, err := s.cat.Coverage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			s.log.Warn("scheduled snapshot: cannot read the destination; trying again", "err", err)
-			if !sleep(ctx, recheckEvery) {
-				return nil
-			}
-			continue
+		var l catalog.Listing
+		if !s.look(ctx, "scheduled snapshot: cannot read the destination", func(ctx context.Context) (err error) {
+			l, err = s.cat.Coverage(ctx)
+			return err
+		}) {
+			return nil
 		}
 		due, reason, ok := snapshotDue(s.cfg.Snapshot, l, s.deps.Now())
 		if !ok {
 			return nil
 		}
-		wait := due.Sub(s.deps.Now())
-		if failures > 0 {
-			wait = max(wait, retryAfter(failures))
-		}
-		if wait > 0 {
-			if !sleep(ctx, min(wait, recheckEvery)) {
-				return nil
-			}
-			if wait > recheckEvery {
-				continue
-			}
+		if ready, ok := s.waitDue(ctx, due, failures); !ok {
+			return nil
+		} else if !ready {
+			continue
 		}
 		if err := s.takeSnapshot(ctx, reason); err != nil {
 			if ctx.Err() != nil {

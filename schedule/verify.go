@@ -62,33 +62,22 @@ func verificationMetrics(r verify.Report) metrics.Verification {
 
 func (s *Table) runVerifications(ctx context.Context) error {
 	var last *verify.Report
-	for {
+	if !s.look(ctx, "verification: cannot read the last report", func(ctx context.Context) error {
 		r, ok, err := verify.ReadReport(ctx, s.deps.Bucket, s.cfg.Name)
-		if err == nil {
-			if ok {
-				last = &r
-				s.rec.VerifyKnown(s.cfg.Name, verificationMetrics(r))
-			}
-			break
+		if err == nil && ok {
+			last = &r
+			s.rec.VerifyKnown(s.cfg.Name, verificationMetrics(r))
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.log.Warn("verification: cannot read the last report; trying again", "err", err)
-		if !sleep(ctx, recheckEvery) {
-			return nil
-		}
+		return err
+	}) {
+		return nil
 	}
 	failures, waiting := 0, false
 	for {
-		wait := verifyDue(s.cfg.Verify.Every, last, failures).Sub(s.deps.Now())
-		if wait > 0 {
-			if !sleep(ctx, min(wait, recheckEvery)) {
-				return nil
-			}
-			if wait > recheckEvery {
-				continue
-			}
+		if ready, ok := s.waitDue(ctx, verifyDue(s.cfg.Verify.Every, last, failures), 0); !ok {
+			return nil
+		} else if !ready {
+			continue
 		}
 		cfg := verify.Config{
 			Sample: s.cfg.Verify.Sample, MaxRCU: s.cfg.Verify.MaxRCU, RecheckWithin: s.cfg.Verify.RecheckWithin,
