@@ -18,8 +18,8 @@ import (
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/faultproxy"
 	"github.com/ddbtape/ddbtape/internal/s3local"
+	"github.com/ddbtape/ddbtape/internal/snapshottest"
 	"github.com/ddbtape/ddbtape/ledger"
-	"github.com/ddbtape/ddbtape/snapshot/snapshottest"
 	s3store "github.com/ddbtape/ddbtape/storage/s3"
 	"github.com/ddbtape/ddbtape/writer"
 )

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ddbtape/ddbtape/snapshot/snapshottest"
+	"github.com/ddbtape/ddbtape/internal/snapshottest"
 )
 
 // runFill loads the snapshot benchmark's fixed table: items of about size bytes.
