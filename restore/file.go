@@ -2,8 +2,8 @@ package restore
 
 import (
 	"bufio"
-	"context"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"

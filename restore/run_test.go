@@ -52,7 +52,9 @@ func (r *partReader) ReadSegment(context.Context, catalog.Segment, func(*writer.
 	return errors.New("no segments here")
 }
 
-func snapItem(k, v string) writer.SnapshotItem { return writer.SnapshotItem{Keys: key(k), Item: item(k, v)} }
+func snapItem(k, v string) writer.SnapshotItem {
+	return writer.SnapshotItem{Keys: key(k), Item: item(k, v)}
+}
 
 // recording is a Holder that notes what it is handed.
 type recording struct {
@@ -88,7 +90,7 @@ func (r *recording) Delete(_ context.Context, key string) error {
 }
 
 func (r *recording) Commit(context.Context) error { r.committed++; return nil }
-func (r *recording) Abort(err error) error         { r.aborted = err; return fmt.Errorf("aborted: %w", err) }
+func (r *recording) Abort(err error) error        { r.aborted = err; return fmt.Errorf("aborted: %w", err) }
 
 func TestRun_HandsAnEmptyTargetEveryItemAtT(t *testing.T) {
 	p, r := snapshotPlan([]writer.SnapshotItem{snapItem("a", "1"), snapItem("b", "2")})
