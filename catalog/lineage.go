@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ddbtape/ddbtape/ledger"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -72,7 +73,7 @@ func (l Lineage) Order(c *writer.Change) Order {
 	if !ok {
 		d = l.maxDepth[c.StreamARN] + 1
 	}
-	return Order{Stream: streamLabel(c.StreamARN), Depth: d, Seq: writer.SequenceKey(c.SequenceNumber), Shard: c.ShardID}
+	return Order{Stream: streamLabel(c.StreamARN), Depth: d, Seq: shards.SequenceNumber(c.SequenceNumber).Key(), Shard: c.ShardID}
 }
 
 // Compare orders a before b (-1), equal (0) or after (+1).

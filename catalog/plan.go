@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/ledger"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -260,10 +261,10 @@ func (l Listing) SegmentsBetween(from, to time.Time) []Segment {
 	for shard, segs := range byShard {
 		sort.Slice(segs, func(i, j int) bool {
 			a, b := segs[i].Name, segs[j].Name
-			if fa, fb := writer.SequenceKey(a.FirstSeq), writer.SequenceKey(b.FirstSeq); fa != fb {
+			if fa, fb := shards.SequenceNumber(a.FirstSeq).Key(), shards.SequenceNumber(b.FirstSeq).Key(); fa != fb {
 				return fa < fb
 			}
-			return writer.SequenceKey(a.LastSeq) < writer.SequenceKey(b.LastSeq)
+			return shards.SequenceNumber(a.LastSeq).Key() < shards.SequenceNumber(b.LastSeq).Key()
 		})
 		for i, s := range segs {
 			if s.Name.Hour.After(toHour) {
@@ -271,7 +272,7 @@ func (l Listing) SegmentsBetween(from, to time.Time) []Segment {
 			}
 			if i+1 < len(segs) {
 				next := segs[i+1].Name
-				if writer.SequenceKey(next.FirstSeq) > writer.SequenceKey(s.Name.LastSeq) && next.Hour.Before(fromHour) {
+				if shards.SequenceNumber(next.FirstSeq).Key() > shards.SequenceNumber(s.Name.LastSeq).Key() && next.Hour.Before(fromHour) {
 					continue
 				}
 			} else if lr, ok := last[shard]; ok && holdsSequence(s.Name, lr.seq) && lr.stamp.Add(StampMargin).Before(from) {
@@ -305,6 +306,6 @@ func holdsSequence(n writer.SegmentName, seq string) bool {
 	if seq == "" || strings.Trim(seq, "0123456789") != "" {
 		return false
 	}
-	k := writer.SequenceKey(seq)
-	return writer.SequenceKey(n.FirstSeq) <= k && k <= writer.SequenceKey(n.LastSeq)
+	k := shards.SequenceNumber(seq).Key()
+	return shards.SequenceNumber(n.FirstSeq).Key() <= k && k <= shards.SequenceNumber(n.LastSeq).Key()
 }

@@ -7,7 +7,6 @@ import (
 
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
-	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/replicator"
 )
 
@@ -35,7 +34,7 @@ func TestWindow_SeveralWorkersWithAShardNotYetLeased(t *testing.T) {
 	w := newWorld(t, true)
 	w.store = store
 	worker := func(id string) *capture {
-		m, err := lease.New(db, store, lease.Config{Table: w.table, WorkerID: id, Duration: 2 * time.Second, Interval: 500 * time.Millisecond})
+		m, err := ckdynamo.NewLeases(db, store, ckdynamo.LeaseConfig{Table: w.table, WorkerID: id, Duration: 2 * time.Second, Interval: 500 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

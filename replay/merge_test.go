@@ -16,6 +16,7 @@ import (
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/globaltable"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -406,7 +407,7 @@ func TestSpill_SplitsAnOverfullPartitionAndStillMergesEveryKey(t *testing.T) {
 		}
 		// A later change for every other key, in its own record.
 		if i%2 == 0 {
-			v := version{change: true, order: catalog.Order{Seq: writer.SequenceKey(fmt.Sprint(i))}, item: "changed"}
+			v := version{change: true, order: catalog.Order{Seq: shards.SequenceNumber(fmt.Sprint(i)).Key()}, item: "changed"}
 			if err := sp.add(&record{kind: kindWant, key: k, v: v}); err != nil {
 				t.Fatal(err)
 			}
@@ -438,14 +439,14 @@ func TestSpill_SplitsAnOverfullPartitionAndStillMergesEveryKey(t *testing.T) {
 
 func TestOrderKey_SortsLikeOrderCompare(t *testing.T) {
 	orders := []catalog.Order{
-		{Stream: "2026-02-01T00:00:00.000", Depth: 9, Seq: writer.SequenceKey("999"), Shard: "shardId-z"},
-		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: writer.SequenceKey("5"), Shard: "shardId-a"},
-		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: writer.SequenceKey("5"), Shard: "shardId-b"},
-		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: writer.SequenceKey("10"), Shard: "shardId-a"},
-		{Stream: "2026-03-01T00:00:00.000", Depth: 1, Seq: writer.SequenceKey("1"), Shard: "shardId-a"},
-		{Stream: "2026-03-01T00:00:00.000", Depth: 256, Seq: writer.SequenceKey("1"), Shard: "shardId-a"},
-		{Stream: "2026-03-01T00:00:00.0001", Depth: 0, Seq: writer.SequenceKey("1"), Shard: ""},
-		{Stream: "arn-without-label", Depth: 0, Seq: writer.SequenceKey("1"), Shard: "s"},
+		{Stream: "2026-02-01T00:00:00.000", Depth: 9, Seq: shards.SequenceNumber("999").Key(), Shard: "shardId-z"},
+		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: shards.SequenceNumber("5").Key(), Shard: "shardId-a"},
+		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: shards.SequenceNumber("5").Key(), Shard: "shardId-b"},
+		{Stream: "2026-03-01T00:00:00.000", Depth: 0, Seq: shards.SequenceNumber("10").Key(), Shard: "shardId-a"},
+		{Stream: "2026-03-01T00:00:00.000", Depth: 1, Seq: shards.SequenceNumber("1").Key(), Shard: "shardId-a"},
+		{Stream: "2026-03-01T00:00:00.000", Depth: 256, Seq: shards.SequenceNumber("1").Key(), Shard: "shardId-a"},
+		{Stream: "2026-03-01T00:00:00.0001", Depth: 0, Seq: shards.SequenceNumber("1").Key(), Shard: ""},
+		{Stream: "arn-without-label", Depth: 0, Seq: shards.SequenceNumber("1").Key(), Shard: "s"},
 	}
 	for _, a := range orders {
 		for _, b := range orders {

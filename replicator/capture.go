@@ -31,6 +31,7 @@ import (
 	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/metrics"
+	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
@@ -142,7 +143,7 @@ func NewCapture(cfg Config, tables shards.TableAPI, streams shards.StreamsAPI, b
 		cfg.StoreRetryBound = DefaultStoreRetryBound
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = retry.Sleep
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.Nop{}
@@ -172,16 +173,6 @@ func NewCapture(cfg Config, tables shards.TableAPI, streams shards.StreamsAPI, b
 // Stats returns the totals so far; safe to call while Run runs.
 func (c *Capture) Stats() Stats {
 	return Stats{Records: c.metrics.records.Load(), Segments: c.metrics.segments.Load(), Gaps: c.metrics.gaps.Load()}
-}
-
-// retry stores with retries (see retryStore).
-// A retry that gives up is counted (metrics.Recorder.RetriesExhausted, op = what).
-func (c *Capture) retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
-	err := retryStore(ctx, log, what, c.cfg.StoreRetryBound, c.cfg.Sleep, op)
-	if errors.Is(err, errStoreGaveUp) {
-		c.cfg.Metrics.RetriesExhausted(c.cfg.Table, what)
-	}
-	return err
 }
 
 // reader returns the read loop for one shard; it adds the shard to the log lines itself.

@@ -25,6 +25,7 @@ import (
 	checkpointfile "github.com/ddbtape/ddbtape/checkpoint/file"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/ledger"
+	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
@@ -397,7 +398,7 @@ func TestCapture_RetriesStorageOutageWithoutLosingRecords(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	fast := func(c *Config) {
-		c.Sleep = func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, d/100) }
+		c.Sleep = func(ctx context.Context, d time.Duration) error { return retry.Sleep(ctx, d/100) }
 	}
 	if err := f.capture(t, fb, fast).Run(ctx); err != nil {
 		t.Fatalf("capture should ride out the outage: %v", err)

@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
-	"github.com/ddbtape/ddbtape/lease"
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/shards"
 )
 
-// Leases shares a table's shards among several capture processes (package lease's
-// Manager). With Leases set in Config, a capture reads only the shards it holds a lease
+// Leases shares a table's shards among several capture processes (checkpoint/dynamodb's
+// Leases). With Leases set in Config, a capture reads only the shards it holds a lease
 // on, each under the lease's context and saving checkpoints through the lease, so a
 // reader that lost its lease stops and can write nothing more. Nil: this process reads
 // every shard.
@@ -22,7 +22,7 @@ type Leases interface {
 	// Track makes sure every listed shard has a lease.
 	Track(ctx context.Context, streamARN string, list []shards.Shard) error
 	// Held returns the leases held now.
-	Held() []*lease.Lease
+	Held() []*ckdynamo.Lease
 	// Changed receives after leases were taken.
 	Changed() <-chan struct{}
 	// StopTaking makes the heartbeat only renew (shutdown: readers still store).
@@ -111,7 +111,7 @@ func (r *run) startLeased(ctx context.Context, mayRelist bool) error {
 		}
 		return 0
 	}
-	slices.SortFunc(held, func(a, b *lease.Lease) int { return depth(a.ShardID()) - depth(b.ShardID()) })
+	slices.SortFunc(held, func(a, b *ckdynamo.Lease) int { return depth(a.ShardID()) - depth(b.ShardID()) })
 	unlisted, reloaded := false, false
 	for _, l := range held {
 		id := l.ShardID()
@@ -159,7 +159,7 @@ func (r *run) reload(ctx context.Context) {
 // leased binds a worker to its lease: its context ends when the lease is lost, and it
 // starts from the checkpoint read when the lease was taken (another worker may have
 // moved it since this process loaded its state).
-func leased(ctx context.Context, l *lease.Lease, pos checkpoint.Position) (context.Context, checkpoint.Position, context.CancelFunc) {
+func leased(ctx context.Context, l *ckdynamo.Lease, pos checkpoint.Position) (context.Context, checkpoint.Position, context.CancelFunc) {
 	if l == nil {
 		return ctx, pos, func() {}
 	}
@@ -181,7 +181,7 @@ func (w *shardWorker) checkpoints() checkpoint.Store {
 // lostLease reports whether the worker stopped because its lease was lost. Then nothing
 // more may be stored or checkpointed: the new holder re-reads from the last checkpoint.
 func (w *shardWorker) lostLease(ctx context.Context, readErr error) bool {
-	if w.lease == nil || !(errors.Is(context.Cause(ctx), lease.ErrLost) || errors.Is(readErr, lease.ErrLost)) {
+	if w.lease == nil || !(errors.Is(context.Cause(ctx), ckdynamo.ErrLeaseLost) || errors.Is(readErr, ckdynamo.ErrLeaseLost)) {
 		return false
 	}
 	w.log.Warn("lease lost: stopped reading the shard; its new holder continues from the last checkpoint", "checkpoint", w.pos.SequenceNumber)

@@ -22,7 +22,6 @@ import (
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
-	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
@@ -93,14 +92,14 @@ type recordingStoreAPI struct {
 func (a recordingStoreAPI) UpdateItem(ctx context.Context, in *ddb.UpdateItemInput, optFns ...func(*ddb.Options)) (*ddb.UpdateItemOutput, error) {
 	out, err := a.API.UpdateItem(ctx, in, optFns...)
 	if err == nil {
-		a.ev.add("checkpoint " + strings.TrimPrefix(ckdynamo.String(in.Key, ckdynamo.AttrSK), ckdynamo.ShardSortKey("")))
+		a.ev.add("checkpoint " + ckdynamo.ShardOfKey(in.Key))
 	}
 	return out, err
 }
 
 // recordingLeases notes StopTaking, Release and the moment the heartbeat is told to stop.
 type recordingLeases struct {
-	*lease.Manager
+	*ckdynamo.Leases
 	ev               *events
 	heartbeatStopped chan struct{}
 }
@@ -110,27 +109,29 @@ func (r *recordingLeases) Run(ctx context.Context) error {
 		r.ev.add("heartbeat stopped")
 		close(r.heartbeatStopped)
 	})
-	return r.Manager.Run(ctx)
+	return r.Leases.Run(ctx)
 }
 
 func (r *recordingLeases) StopTaking() {
 	r.ev.add("stop taking")
-	r.Manager.StopTaking()
+	r.Leases.StopTaking()
 }
 
 func (r *recordingLeases) Release(ctx context.Context) error {
 	r.ev.add("release")
-	return r.Manager.Release(ctx)
+	return r.Leases.Release(ctx)
 }
 
 // leaseAPI is the lease manager's DynamoDB client with a hook around its writes.
 type leaseAPI struct {
-	lease.API
+	ckdynamo.LeaseAPI
 	update func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error)
 }
 
 func (a leaseAPI) UpdateItem(ctx context.Context, in *ddb.UpdateItemInput, optFns ...func(*ddb.Options)) (*ddb.UpdateItemOutput, error) {
-	return a.update(ctx, in, func(ctx context.Context) (*ddb.UpdateItemOutput, error) { return a.API.UpdateItem(ctx, in, optFns...) })
+	return a.update(ctx, in, func(ctx context.Context) (*ddb.UpdateItemOutput, error) {
+		return a.LeaseAPI.UpdateItem(ctx, in, optFns...)
+	})
 }
 
 func testLogger() *slog.Logger {
@@ -198,7 +199,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func leaseOwners(t *testing.T, store *ckdynamo.Store, table string) map[string]string {
 	t.Helper()
-	infos, err := lease.List(t.Context(), store, table)
+	infos, err := store.ListLeases(t.Context(), table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestCapture_GracefulStopStopsTakingFlushesThenReleasesEveryLease(t *testing
 	db := ddblocal.Shared(t).DynamoDB()
 
 	// Worker b took s2 and died: its lease expires after a lease duration.
-	b, err := lease.New(db, store, lease.Config{Table: f.table, WorkerID: "b", Duration: time.Hour})
+	b, err := ckdynamo.NewLeases(db, store, ckdynamo.LeaseConfig{Table: f.table, WorkerID: "b", Duration: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,8 +240,8 @@ func TestCapture_GracefulStopStopsTakingFlushesThenReleasesEveryLease(t *testing
 
 	taking := make(chan struct{})
 	rec := &recordingLeases{ev: ev, heartbeatStopped: make(chan struct{})}
-	api := leaseAPI{API: db, update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
-		if in.ReturnValues != types.ReturnValueAllNew || !strings.HasSuffix(ckdynamo.String(in.Key, ckdynamo.AttrSK), s2) {
+	api := leaseAPI{LeaseAPI: db, update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
+		if in.ReturnValues != types.ReturnValueAllNew || !strings.HasSuffix(ckdynamo.ShardOfKey(in.Key), s2) {
 			return call(ctx)
 		}
 		// The take of b's expired lease: DynamoDB applies it, but its answer comes only
@@ -253,11 +254,11 @@ func TestCapture_GracefulStopStopsTakingFlushesThenReleasesEveryLease(t *testing
 		}
 		return out, err
 	}}
-	a, err := lease.New(api, store, lease.Config{Table: f.table, WorkerID: "a", Duration: 3 * time.Second})
+	a, err := ckdynamo.NewLeases(api, store, ckdynamo.LeaseConfig{Table: f.table, WorkerID: "a", Duration: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec.Manager = a
+	rec.Leases = a
 	bucket := &recordingBucket{Bucket: f.bucket, ev: ev}
 	c := f.captureWith(t, bucket, store, rec, func(c *Config) { c.UntilIdle = 0; c.Roll.MaxRecords = 1000 })
 	ctx, cancel := context.WithCancel(t.Context())
@@ -342,13 +343,13 @@ func TestCapture_ALeaseLostBetweenASegmentAndItsCheckpointSavesNothing(t *testin
 	ev := &events{}
 	db := ddblocal.Shared(t).DynamoDB()
 	store := newLeaseStore(t, recordingStoreAPI{API: db, ev: ev})
-	a, err := lease.New(db, store, lease.Config{Table: f.table, WorkerID: "a", Duration: time.Hour, Logger: testLogger()})
+	a, err := ckdynamo.NewLeases(db, store, ckdynamo.LeaseConfig{Table: f.table, WorkerID: "a", Duration: time.Hour, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// b judges a's lease by its own clock, which the test moves.
 	bClock := &clock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
-	b, err := lease.New(db, store, lease.Config{Table: f.table, WorkerID: "b", Duration: time.Hour, Now: bClock.Now, Logger: testLogger()})
+	b, err := ckdynamo.NewLeases(db, store, ckdynamo.LeaseConfig{Table: f.table, WorkerID: "b", Duration: time.Hour, Now: bClock.Now, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,14 +434,14 @@ func TestCapture_ALeaseLostBetweenASegmentAndItsCheckpointSavesNothing(t *testin
 
 // signalLeases closes stopTaking when StopTaking is first called.
 type signalLeases struct {
-	*lease.Manager
+	*ckdynamo.Leases
 	stopTaking chan struct{}
 	once       sync.Once
 }
 
 func (s *signalLeases) StopTaking() {
 	s.once.Do(func() { close(s.stopTaking) })
-	s.Manager.StopTaking()
+	s.Leases.StopTaking()
 }
 
 // With --until-idle, a leased capture that holds no shard yet is not idle: on a busy
@@ -463,7 +464,7 @@ func TestCapture_ALeasedCaptureUntilIdleWaitsForItsFirstLease(t *testing.T) {
 	frozen := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	clockRead := make(chan struct{}, 1000)
 	leases := &signalLeases{stopTaking: make(chan struct{})}
-	api := leaseAPI{API: ddblocal.Shared(t).DynamoDB(), update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
+	api := leaseAPI{LeaseAPI: ddblocal.Shared(t).DynamoDB(), update: func(ctx context.Context, in *ddb.UpdateItemInput, call func(context.Context) (*ddb.UpdateItemOutput, error)) (*ddb.UpdateItemOutput, error) {
 		if in.ReturnValues != types.ReturnValueAllNew {
 			return call(ctx)
 		}
@@ -479,11 +480,11 @@ func TestCapture_ALeasedCaptureUntilIdleWaitsForItsFirstLease(t *testing.T) {
 		}
 		return call(ctx)
 	}}
-	m, err := lease.New(api, store, lease.Config{Table: f.table, WorkerID: "a", Duration: time.Hour})
+	m, err := ckdynamo.NewLeases(api, store, ckdynamo.LeaseConfig{Table: f.table, WorkerID: "a", Duration: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	leases.Manager = m
+	leases.Leases = m
 	c := f.captureWith(t, f.bucket, store, leases, nil)
 	ready := make(chan struct{})
 	c.now = func() time.Time {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/metrics"
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 // countingRecorder counts the events the pipeline reports.
@@ -67,7 +68,7 @@ func TestCapture_ReportsMetrics(t *testing.T) {
 	rec := &countingRecorder{}
 	err := f.run(t, func(c *Config) {
 		c.Metrics = rec
-		c.Reader.Sleep = func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, d/100) }
+		c.Reader.Sleep = func(ctx context.Context, d time.Duration) error { return retry.Sleep(ctx, d/100) }
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
-	"github.com/ddbtape/ddbtape/lease"
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/shards"
 )
@@ -211,7 +211,7 @@ func (r *run) idle() bool {
 }
 
 // start runs a reader for shard s of stream sr, holding lease l when shards are shared.
-func (r *run) start(ctx context.Context, sr *streamRun, s shards.Shard, l *lease.Lease) {
+func (r *run) start(ctx context.Context, sr *streamRun, s shards.Shard, l *ckdynamo.Lease) {
 	c := r.c
 	pos, known := sr.positions[s.ID]
 	if !known {
@@ -250,7 +250,7 @@ func (m readMode) String() string {
 // startMode says where shard s begins: after its checkpoint; from LATEST only when the
 // table's first capture listed it at its start and no worker held its lease before;
 // otherwise from its first record still kept.
-func startMode(pos checkpoint.Position, sr *streamRun, s shards.Shard, l *lease.Lease, latest bool) readMode {
+func startMode(pos checkpoint.Position, sr *streamRun, s shards.Shard, l *ckdynamo.Lease, latest bool) readMode {
 	switch {
 	case pos.SequenceNumber != "":
 		return readResume

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
-	"github.com/ddbtape/ddbtape/lease"
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
@@ -28,7 +28,7 @@ type shardWorker struct {
 	mode   readMode
 	log    *slog.Logger
 	// lease is this shard's lease when shards are shared among workers (nil otherwise).
-	lease *lease.Lease
+	lease *ckdynamo.Lease
 
 	// pos is what the store holds for this shard: it only moves after a segment is durable.
 	pos checkpoint.Position

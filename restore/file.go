@@ -3,6 +3,7 @@ package restore
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,10 +15,10 @@ import (
 // ErrFileExists means the output file of a restore exists already; pass --force to replace it.
 var ErrFileExists = errors.New("output file exists: choose another path or pass --force to replace it")
 
-// File writes restored items in the format of DynamoDB's export to S3: one
-// {"Item":{...}} per line in DynamoDB JSON, gzipped when the path ends in .gz. It writes
-// to a temporary name beside the path and renames it into place only in Commit, so a
-// failed or interrupted restore leaves no partial file under the real name.
+// File is a Target that writes restored items in the format of DynamoDB's export to S3:
+// one {"Item":{...}} per line in DynamoDB JSON, gzipped when the path ends in .gz. It
+// writes to a temporary name beside the path and renames it into place only in Commit,
+// so a failed or interrupted restore leaves no partial file under the real name.
 type File struct {
 	path  string
 	force bool
@@ -54,6 +55,16 @@ func CreateFile(path string, force bool) (*File, error) {
 	return out, nil
 }
 
+var _ Target = (*File)(nil)
+
+// Put adds one item, DynamoDB JSON.
+func (o *File) Put(_ context.Context, _, item string, _ Action) error { return o.Write(item) }
+
+// Delete fails: a file starts empty, so a restore never deletes from one.
+func (o *File) Delete(_ context.Context, key string) error {
+	return fmt.Errorf("delete %s from %s: a restored file holds nothing to delete", key, o.path)
+}
+
 // Write adds one item, DynamoDB JSON.
 func (o *File) Write(item string) error {
 	if _, err := io.WriteString(o.w, `{"Item":`); err != nil {
@@ -76,8 +87,14 @@ func (o *File) writeErr(err error) error {
 // Items is the number of items written so far.
 func (o *File) Items() int64 { return o.items }
 
+// String says what the restore does, for progress: "write PATH".
+func (o *File) String() string { return "write " + o.path }
+
+// Path is where the file goes.
+func (o *File) Path() string { return o.path }
+
 // Commit flushes, syncs and moves the file to its path.
-func (o *File) Commit() error {
+func (o *File) Commit(context.Context) error {
 	if o.done {
 		return errors.New("output file already committed or aborted")
 	}
@@ -117,14 +134,15 @@ func (o *File) Commit() error {
 	return syncDir(o.path)
 }
 
-// Abort removes the temporary file; after Commit it does nothing.
-func (o *File) Abort() {
+// Abort removes the temporary file and returns err; after Commit it removes nothing.
+func (o *File) Abort(err error) error {
 	if o.done {
-		return
+		return err
 	}
 	o.done = true
 	_ = o.f.Close()
 	_ = os.Remove(o.f.Name())
+	return err
 }
 
 // syncDir makes the rename durable.

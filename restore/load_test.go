@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 // fakeBatchWriter is a table in memory whose BatchWriteItem answers per call.
@@ -79,7 +81,7 @@ func TestLoad_RetriesUnprocessedItemsAndThrottlingUntilEveryItemIsWritten(t *tes
 		}
 		return 0, nil
 	}}
-	st, err := Load(context.Background(), f, "t", LoadOptions{Workers: 3, sleep: noSleep}, produceN(1000))
+	st, err := load(context.Background(), f, "t", LoadOptions{Workers: 3, sleep: noSleep}, produceN(1000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func TestLoad_RetriesUnprocessedItemsAndThrottlingUntilEveryItemIsWritten(t *tes
 
 func TestLoad_DeletesAndPutsInOneRun(t *testing.T) {
 	f := &fakeBatchWriter{items: map[string]bool{"old": true}}
-	st, err := Load(context.Background(), f, "t", LoadOptions{sleep: noSleep}, func(ctx context.Context, send func(Write) error) error {
+	st, err := load(context.Background(), f, "t", LoadOptions{sleep: noSleep}, func(ctx context.Context, send func(Write) error) error {
 		if err := send(Write{Key: `{"pk":{"S":"old"}}`}); err != nil {
 			return err
 		}
@@ -117,9 +119,9 @@ func TestLoad_GivesUpAfterTheBoundAndSaysHowManyWereWritten(t *testing.T) {
 		time.Sleep(time.Millisecond) // lets the elapsed-time bound pass in real time
 		return nil
 	}
-	st, err := Load(context.Background(), f, "t", LoadOptions{Workers: 1, RetryBound: 20 * time.Millisecond, sleep: sleep}, produceN(200))
-	if !errors.Is(err, ErrGaveUp) {
-		t.Fatalf("err = %v, want ErrGaveUp", err)
+	st, err := load(context.Background(), f, "t", LoadOptions{Workers: 1, RetryBound: 20 * time.Millisecond, sleep: sleep}, produceN(200))
+	if !errors.Is(err, retry.ErrGaveUp) {
+		t.Fatalf("err = %v, want retry.ErrGaveUp", err)
 	}
 	// The batch in flight and those queued behind it are unwritten; the producer stopped.
 	if st.Puts != 100 || st.Unwritten < batchLimit || int64(len(f.items)) != st.Puts {
@@ -134,31 +136,8 @@ func TestLoad_StopsAtOnceOnARequestMistake(t *testing.T) {
 	f := &fakeBatchWriter{items: map[string]bool{}, answer: func(call, n int) (int, error) {
 		return 0, &smithy.GenericAPIError{Code: "ValidationException", Message: "bad item"}
 	}}
-	_, err := Load(context.Background(), f, "t", LoadOptions{Workers: 1, sleep: noSleep}, produceN(10))
-	if err == nil || errors.Is(err, ErrGaveUp) || !strings.Contains(err.Error(), "bad item") || f.calls != 1 {
+	_, err := load(context.Background(), f, "t", LoadOptions{Workers: 1, sleep: noSleep}, produceN(10))
+	if err == nil || errors.Is(err, retry.ErrGaveUp) || !strings.Contains(err.Error(), "bad item") || f.calls != 1 {
 		t.Errorf("err = %v after %d calls", err, f.calls)
-	}
-}
-
-func TestLimiter_SpacesReservationsAtTheRate(t *testing.T) {
-	now := time.Unix(0, 0)
-	l := &limiter{rate: 100, now: func() time.Time { return now }}
-	var waits []time.Duration
-	for range 4 {
-		waits = append(waits, l.reserve(50)) // half a second each at 100 WCU/s
-	}
-	want := []time.Duration{0, 500 * time.Millisecond, time.Second, 1500 * time.Millisecond}
-	for i := range want {
-		if waits[i] != want[i] {
-			t.Errorf("waits %v, want %v", waits, want)
-			break
-		}
-	}
-	now = now.Add(10 * time.Second) // idle time does not bank a burst
-	if w := l.reserve(50); w != 0 {
-		t.Errorf("after idling: wait %s", w)
-	}
-	if w := l.reserve(50); w != 500*time.Millisecond {
-		t.Errorf("second after idling: wait %s", w)
 	}
 }

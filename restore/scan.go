@@ -8,25 +8,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
 	"github.com/ddbtape/ddbtape/replay"
-	"github.com/ddbtape/ddbtape/transient"
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 // ScanAPI is the DynamoDB call that reads the live table.
 type ScanAPI interface {
 	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
-}
-
-// LiveTable reads a table with a parallel, strongly consistent Scan of segments segments
-// (zero: 4): what restore into an existing table and verify compare against. keyNames are
-// the table's key attributes. Throttled pages are retried with backoff for up to two
-// minutes.
-func LiveTable(api ScanAPI, table string, keyNames []string, segments int) replay.LiveSource {
-	return LiveScan(api, table, keyNames, ScanOptions{Workers: segments})
 }
 
 // ScanOptions choose what LiveScan reads and how fast.
@@ -43,9 +34,10 @@ type ScanOptions struct {
 	MaxRCU float64
 }
 
-// LiveScan reads the segments o names with a strongly consistent Scan, at most o.MaxRCU
-// read capacity units per second, and feeds every item to fn. Throttled pages are retried
-// with backoff for up to two minutes.
+// LiveScan reads the segments o names of a table with a parallel, strongly consistent
+// Scan, at most o.MaxRCU read capacity units per second, and feeds every item to fn: what
+// a restore into the existing table and a verification compare against. keyNames are the
+// table's key attributes. Throttled pages are retried with backoff for up to two minutes.
 func LiveScan(api ScanAPI, table string, keyNames []string, o ScanOptions) replay.LiveSource {
 	if o.Workers <= 0 {
 		o.Workers = 4
@@ -57,10 +49,9 @@ func LiveScan(api ScanAPI, table string, keyNames []string, o ScanOptions) repla
 			segs = append(segs, i)
 		}
 	}
-	var lim *limiter
-	if o.MaxRCU > 0 {
-		lim = &limiter{rate: o.MaxRCU}
-	}
+	// A page's cost is known once it is read: each waits until the pages before it are
+	// paid for, then spends its own; idle time banks no burst.
+	lim := retry.NewLimiter(o.MaxRCU, 0)
 	return func(ctx context.Context, fn func(keys, item string) error) error {
 		// fn is called from several goroutines here; Apply's callback is safe for that.
 		g, gctx := errgroup.WithContext(ctx)
@@ -72,9 +63,9 @@ func LiveScan(api ScanAPI, table string, keyNames []string, o ScanOptions) repla
 	}
 }
 
-// scanSegment reads one segment. With lim, each page waits until the capacity the pages
-// before it consumed is paid for, then books its own: the average rate holds.
-func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []string, seg, total int, lim *limiter, fn func(keys, item string) error) error {
+// scanSegment reads one segment, each page under lim (nil: no cap) and retried for up to
+// two minutes.
+func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []string, seg, total int, lim *retry.Limiter, fn func(keys, item string) error) error {
 	in := &dynamodb.ScanInput{
 		TableName:      aws.String(table),
 		ConsistentRead: aws.Bool(true),
@@ -86,27 +77,19 @@ func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []stri
 	}
 	key := make(map[string]types.AttributeValue, len(keyNames))
 	for {
-		if lim != nil {
-			if err := sleepCtx(ctx, lim.reserve(0)); err != nil {
-				return err
-			}
+		if err := lim.Wait(ctx); err != nil {
+			return err
 		}
 		var out *dynamodb.ScanOutput
-		bo := backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(2*time.Minute), backoff.WithMaxInterval(5*time.Second)), ctx)
-		err := backoff.Retry(func() error {
+		err := retry.Do(ctx, scanRetry, func(ctx context.Context) error {
 			var err error
 			out, err = api.Scan(ctx, in)
-			if err != nil && (ctx.Err() != nil || !transient.Retryable(err)) {
-				return backoff.Permanent(err)
-			}
 			return err
-		}, bo)
+		})
 		if err != nil {
 			return fmt.Errorf("scan %s segment %d: %w", table, seg, err)
 		}
-		if lim != nil {
-			lim.reserve(readUnits(out))
-		}
+		lim.Spend(readUnits(out))
 		for _, it := range out.Items {
 			for _, n := range keyNames {
 				v, ok := it[n]
@@ -133,6 +116,9 @@ func scanSegment(ctx context.Context, api ScanAPI, table string, keyNames []stri
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 }
+
+// scanRetry is how a page of the live table is retried.
+var scanRetry = retry.Policy{What: "scan page", Initial: 500 * time.Millisecond, Max: 5 * time.Second, Bound: 2 * time.Minute}
 
 // readUnits is what a page cost: what DynamoDB reported, or else an estimate of a
 // strongly consistent read (a unit per 4 KB of items, at least one).

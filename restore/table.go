@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -23,10 +25,10 @@ type TableAPI interface {
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 }
 
-// CreateTableInput recreates the table a manifest describes under name: key schema,
+// createTableInput recreates the table a manifest describes under name: key schema,
 // attribute definitions, secondary indexes, billing mode and throughput. It has no stream:
 // a restored table is not a capture source until someone enables one.
-func CreateTableInput(name string, m *writer.Manifest) (*dynamodb.CreateTableInput, error) {
+func createTableInput(name string, m *writer.Manifest) (*dynamodb.CreateTableInput, error) {
 	if len(m.KeySchema) == 0 || len(m.AttributeDefinitions) == 0 {
 		return nil, fmt.Errorf("snapshot %s: manifest has no key schema or attribute definitions", m.SnapshotID)
 	}
@@ -81,8 +83,8 @@ func throughput(rcu, wcu int64) *types.ProvisionedThroughput {
 	return &types.ProvisionedThroughput{ReadCapacityUnits: aws.Int64(max(rcu, 1)), WriteCapacityUnits: aws.Int64(max(wcu, 1))}
 }
 
-// CreateTable creates the table and waits until it and its indexes are ACTIVE.
-func CreateTable(ctx context.Context, api TableAPI, in *dynamodb.CreateTableInput, wait time.Duration) error {
+// createTable creates the table and waits until it and its indexes are ACTIVE.
+func createTable(ctx context.Context, api TableAPI, in *dynamodb.CreateTableInput, wait time.Duration) error {
 	name := aws.ToString(in.TableName)
 	if _, err := api.CreateTable(ctx, in); err != nil {
 		var inUse *types.ResourceInUseException
@@ -111,6 +113,24 @@ func KeyNames(m *writer.Manifest) []string {
 		}
 	}
 	return names
+}
+
+// KeysFilter keeps the keys listed in r, one per line as DynamoDB JSON, of the table
+// whose backup manifest m describes (replay.ParseKeys).
+func KeysFilter(m *writer.Manifest, r io.Reader) (*replay.KeyFilter, error) {
+	return replay.ParseKeys(r, KeyNames(m))
+}
+
+// PrefixFilter keeps the items whose partition key starts with prefix; the partition key
+// must be a string.
+func PrefixFilter(m *writer.Manifest, prefix string) (*replay.KeyFilter, error) {
+	pk := KeyNames(m)[0]
+	for _, d := range m.AttributeDefinitions {
+		if d.AttributeName == pk && d.AttributeType != "S" {
+			return nil, fmt.Errorf("needs a string partition key; %s is of type %s", pk, d.AttributeType)
+		}
+	}
+	return replay.PrefixFilter(pk, prefix), nil
 }
 
 // ErrKeySchema means a table's key is not the backup's.

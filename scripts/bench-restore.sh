@@ -69,7 +69,7 @@ machine() {
 
 echo "building ddbtape and benchtool" >&2
 go build -o "$work/ddbtape" ./cmd/ddbtape
-go build -o "$work/benchtool" ./restore/internal/benchtool
+go build -o "$work/benchtool" ./internal/cmd/benchtool
 
 if [[ " $PARTS " == *" file "* ]]; then
 	"$work/benchtool" gen -dir "$work/backup" -items "$ITEMS" -changes "$CHANGES" -size "$SIZE" >&2

@@ -40,7 +40,7 @@ trap cleanup EXIT
 
 echo "building ddbtape and benchtool" >&2
 go build -o "$work/ddbtape" ./cmd/ddbtape
-go build -o "$work/benchtool" ./snapshot/internal/benchtool
+go build -o "$work/benchtool" ./internal/cmd/benchtool
 
 # A fresh instance of our own (not scripts/dynamodb-local.sh start, which reuses a running
 # one): DynamoDB Local slows down as it fills, so every benchmark starts empty.
@@ -65,7 +65,7 @@ for ((i = 0; i < 300; i++)); do
 done
 
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
-"$work/benchtool" load -endpoint "$endpoint" -table bench -items "$ITEMS" -size "$SIZE" >&2
+"$work/benchtool" fill -endpoint "$endpoint" -table bench -items "$ITEMS" -size "$SIZE" >&2
 
 # wall_seconds and max_rss_kb read a /usr/bin/time -v report.
 wall_seconds() {

@@ -42,7 +42,7 @@ func BuildLineage(shards []Shard) Lineage {
 		l.byID[s.ID] = s
 	}
 	slices.SortFunc(l.order, func(a, b string) int {
-		if c := compareSequence(l.byID[a].StartingSequence, l.byID[b].StartingSequence); c != 0 {
+		if c := SequenceNumber(l.byID[a].StartingSequence).Compare(SequenceNumber(l.byID[b].StartingSequence)); c != 0 {
 			return c
 		}
 		return strings.Compare(a, b)

@@ -12,6 +12,8 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 // StartPosition says where a shard without checkpoint is read from.
@@ -44,7 +46,7 @@ func ParseStartPosition(s string) (StartPosition, error) {
 
 // Defaults of the Reader's settings.
 const (
-	DefaultPollInterval    = time.Second
+	DefaultPollInterval = time.Second
 	// DefaultMaxIdleInterval makes an idle shard cost at most 60 GetRecords an hour (the
 	// calls are billed, per shard), and keeps the wait before a resumed write is read
 	// within a segment's default roll age.
@@ -68,7 +70,7 @@ type Reader struct {
 	// Limit is GetRecords' Limit; a full batch makes the reader poll again at once.
 	Limit int32
 	// RetryBound is how long one call may keep failing with retryable errors (throttling,
-	// 5xx, connection errors) before Read gives up with an error wrapping ErrGaveUp.
+	// 5xx, connection errors) before Read gives up with an error wrapping retry.ErrGaveUp.
 	RetryBound time.Duration
 	// Sleep waits d or until ctx ends; injectable so tests do not sleep.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -86,7 +88,7 @@ type Observer interface {
 	// Retry is a failed request about to be retried; throttled tells a rate limit.
 	Retry(op string, throttled bool)
 	// GaveUp is a request that kept failing for the whole retry bound: the call returns
-	// an error wrapping ErrGaveUp.
+	// an error wrapping retry.ErrGaveUp.
 	GaveUp(op string)
 }
 
@@ -118,7 +120,7 @@ func (r *Reader) config() Reader {
 		c.RetryBound = DefaultRetryBound
 	}
 	if c.Sleep == nil {
-		c.Sleep = sleepContext
+		c.Sleep = retry.Sleep
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -129,9 +131,7 @@ func (r *Reader) config() Reader {
 	return c
 }
 
-func (r *Reader) retrier(log *slog.Logger) *retrier {
-	return &retrier{sleep: r.Sleep, now: r.Now, bound: r.RetryBound, log: log, obs: r.Observer}
-}
+func (r *Reader) retrier(log *slog.Logger) *retrier { return newRetrier(r, log) }
 
 // maxConsecutiveGaps stops a reader whose fresh TRIM_HORIZON iterators keep meeting
 // trimmed data: something else is wrong, and looping would only record gap after gap.
@@ -147,7 +147,7 @@ const maxConsecutiveExpired = 3
 //
 // Read returns nil after h accepted the batch with End set: the shard is closed and read
 // to its end. It returns ctx.Err() when ctx ends, h's error unchanged when h fails, and
-// an error wrapping ErrGaveUp when a call kept failing with retryable errors for longer
+// an error wrapping retry.ErrGaveUp when a call kept failing with retryable errors for longer
 // than RetryBound; in every case h has seen nothing that was not read, and nothing the
 // caller stored is skipped when it resumes from its checkpoint.
 //
@@ -366,7 +366,7 @@ func (s *shardRead) gap(ctx context.Context, call string, cause error) error {
 
 // gone hands h the final batch of a shard that no longer exists.
 func (s *shardRead) gone(ctx context.Context, cause error) error {
-	complete := s.shard.EndingSequence != "" && s.last != "" && compareSequence(s.last, s.shard.EndingSequence) >= 0
+	complete := s.shard.EndingSequence != "" && s.last != "" && SequenceNumber(s.last).Compare(SequenceNumber(s.shard.EndingSequence)) >= 0
 	if complete {
 		s.log.Info("shard no longer exists; it was already read to its end", "last_sequence", s.last)
 	} else {
@@ -374,17 +374,4 @@ func (s *shardRead) gone(ctx context.Context, cause error) error {
 			"after", s.last, "error", cause)
 	}
 	return s.h(ctx, Batch{ShardID: s.shard.ID, PolledAt: s.c.Now(), Trimmed: !complete, End: true})
-}
-
-// compareSequence compares two decimal sequence numbers numerically (they vary in length).
-func compareSequence(a, b string) int {
-	a = strings.TrimLeft(a, "0")
-	b = strings.TrimLeft(b, "0")
-	if len(a) != len(b) {
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
 }

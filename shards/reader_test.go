@@ -13,7 +13,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/smithy-go"
+
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 var errStop = errors.New("test stops the reader")
@@ -292,8 +294,8 @@ func TestReader_GivesUpAfterRetryBoundWithoutDeliveringAnything(t *testing.T) {
 			r.Observer = obs
 			var c collector
 			err := r.Read(context.Background(), sh, "", TrimHorizon, c.handle)
-			if !errors.Is(err, ErrGaveUp) {
-				t.Fatalf("Read = %v, want an error wrapping ErrGaveUp", err)
+			if !errors.Is(err, retry.ErrGaveUp) {
+				t.Fatalf("Read = %v, want an error wrapping retry.ErrGaveUp", err)
 			}
 			if got := obs.ops(); len(got) != 1 || got[0] != tc.op {
 				t.Errorf("observer heard give-ups %v, want one of %s", got, tc.op)

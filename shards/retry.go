@@ -3,20 +3,13 @@ package shards
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/aws/smithy-go"
-	"github.com/cenkalti/backoff/v4"
 
-	"github.com/ddbtape/ddbtape/transient"
+	"github.com/ddbtape/ddbtape/retry"
 )
-
-// ErrGaveUp means a call kept failing with retryable errors (throttling, 5xx, connection
-// errors) for longer than the retry bound. Nothing read was lost: the reader stopped
-// before handing on anything past what its handler already took.
-var ErrGaveUp = errors.New("gave up retrying DynamoDB Streams; nothing read was lost, run again to resume from the last checkpoint (check throttling, network and the endpoint)")
 
 // Error codes the reader acts on. They are compared with smithy.APIError.ErrorCode, never
 // with message text.
@@ -27,7 +20,8 @@ const (
 )
 
 // Retry schedule: exponential with jitter, capped so a recovered service is noticed within
-// seconds. The bound (Reader.RetryBound) is how long one call may keep failing.
+// seconds. The bound (Reader.RetryBound) is how long one call may keep failing; retries
+// are logged the first time, then at most once per retryLogEvery.
 const (
 	retryInitialInterval = 250 * time.Millisecond
 	retryMaxInterval     = 10 * time.Second
@@ -36,75 +30,52 @@ const (
 	callGrace = 30 * time.Second
 )
 
-// retrier runs calls with retries. It belongs to one Read (one shard) or one ListShards
-// call, so its log rate limit is per shard.
+// retrier runs the calls of one Read (one shard) or one ListShards call with retries
+// (retry.Do). Its log is shared by those calls, so its rate limit is per shard.
 type retrier struct {
-	sleep   func(ctx context.Context, d time.Duration) error
-	now     func() time.Time
-	bound   time.Duration
-	log     *slog.Logger
-	obs     Observer
-	lastLog time.Time
-	quiet   int // retries not logged since lastLog
+	sleep func(ctx context.Context, d time.Duration) error
+	now   func() time.Time
+	bound time.Duration
+	obs   Observer
+	log   *retry.Log
 }
 
-type clockFunc func() time.Time
-
-func (f clockFunc) Now() time.Time { return f() }
+func newRetrier(r *Reader, log *slog.Logger) *retrier {
+	return &retrier{sleep: r.Sleep, now: r.Now, bound: r.RetryBound, obs: r.Observer, log: &retry.Log{
+		Logger: log, Retrying: "retrying", Recovered: "call succeeded after retries", GaveUp: "giving up", Every: retryLogEvery,
+	}}
+}
 
 // do calls f until it succeeds, fails with an error that is not transient, ctx ends, or
 // the retry bound is spent. It returns f's error unchanged when not transient, ctx.Err()
-// when ctx ended, and an error wrapping ErrGaveUp and the last error when the bound is hit.
+// when ctx ended, and an error wrapping retry.ErrGaveUp and the last error when the bound
+// is hit.
 //
 // A stop (ctx cancelled) ends the waits between attempts and starts no new one, but lets
 // an attempt in flight finish (within callGrace), with the context f is given: what a
 // call did and cost is then known. Every call counted by the Observer was sent, and the
 // records of a GetRecords answered as the reader stops reach its handler.
 func (rt *retrier) do(ctx context.Context, op, what string, f func(context.Context) error) error {
-	b := &backoff.ExponentialBackOff{
-		InitialInterval:     retryInitialInterval,
-		RandomizationFactor: backoff.DefaultRandomizationFactor,
-		Multiplier:          backoff.DefaultMultiplier,
-		MaxInterval:         retryMaxInterval,
-		MaxElapsedTime:      rt.bound,
-		Stop:                backoff.Stop,
-		Clock:               clockFunc(rt.now),
-	}
-	b.Reset()
-	for attempt := 1; ; attempt++ {
+	err := retry.Do(ctx, retry.Policy{
+		What: what, Initial: retryInitialInterval, Max: retryMaxInterval, Bound: rt.bound,
+		Hint:    "nothing read was lost, run again to resume from the last checkpoint (check throttling, network and the endpoint)",
+		OnRetry: func(err error, _ time.Duration) { rt.obs.Retry(op, retry.Throttled(err)) },
+		Log:     rt.log, Sleep: rt.sleep, Now: rt.now,
+	}, func(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rt.obs.Call(op)
 		err := whole(ctx, f)
-		if err == nil {
-			if attempt > 1 {
-				rt.log.Info("call succeeded after retries", "call", what, "attempts", attempt)
-			}
-			return nil
-		}
-		if ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		reason, ok := transient.Reason(err)
-		if !ok {
-			return err
-		}
-		wait := b.NextBackOff()
-		if wait == backoff.Stop {
-			rt.log.Error("giving up", "call", what, "reason", reason, "attempts", attempt,
-				"elapsed", b.GetElapsedTime(), "error", err)
-			rt.obs.GaveUp(op)
-			return fmt.Errorf("%w: %s failed for %s (%d attempts), last %s: %w",
-				ErrGaveUp, what, b.GetElapsedTime().Round(time.Millisecond), attempt, reason, err)
-		}
-		wait = min(wait, retryMaxInterval) // jitter must not stretch past the cap
-		rt.obs.Retry(op, transient.Throttled(err))
-		rt.logRetry(what, reason, attempt, wait, err)
-		if err := rt.sleep(ctx, wait); err != nil {
-			return err
-		}
+		return err
+	})
+	if errors.Is(err, retry.ErrGaveUp) {
+		rt.obs.GaveUp(op)
 	}
+	return err
 }
 
 // whole runs one call of f, which a cancellation of ctx leaves to finish within callGrace.
@@ -114,32 +85,6 @@ func whole(ctx context.Context, f func(context.Context) error) error {
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(callGrace, cancel) })
 	defer stop()
 	return f(cctx)
-}
-
-// logRetry logs the first retry and then at most one line per retryLogEvery, with the
-// count of retries it kept quiet about: a throttling storm must not flood the log.
-func (rt *retrier) logRetry(what, reason string, attempt int, wait time.Duration, err error) {
-	now := rt.now()
-	if !rt.lastLog.IsZero() && now.Sub(rt.lastLog) < retryLogEvery {
-		rt.quiet++
-		return
-	}
-	rt.log.Warn("retrying", "call", what, "reason", reason, "attempt", attempt,
-		"wait", wait, "retries_not_logged", rt.quiet, "error", err)
-	rt.lastLog = now
-	rt.quiet = 0
-}
-
-// sleepContext waits d or until ctx ends.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // apiCode returns the AWS error code of err, or "" when err carries none.

@@ -5,7 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbtape/ddbtape/snapshot/snapshottest"
+	"github.com/ddbtape/ddbtape/internal/snapshottest"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )

@@ -13,14 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/cenkalti/backoff/v4"
 
 	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/faultproxy"
 	"github.com/ddbtape/ddbtape/internal/s3local"
+	"github.com/ddbtape/ddbtape/internal/snapshottest"
 	"github.com/ddbtape/ddbtape/ledger"
-	"github.com/ddbtape/ddbtape/snapshot/snapshottest"
 	s3store "github.com/ddbtape/ddbtape/storage/s3"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -114,12 +113,7 @@ func TestSnapshot_PartsHoldExactlyAFullScanOfTheTable(t *testing.T) {
 // quickRetries keeps the real schedule's shape (exponential, jittered, bounded) at a scale
 // that suits a test hammered by faults.
 func quickRetries(j *Job) {
-	j.backOff = func() backoff.BackOff {
-		b := backoff.NewExponentialBackOff()
-		b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = time.Millisecond, 20*time.Millisecond, time.Minute
-		b.Reset()
-		return b
-	}
+	j.retries.Initial, j.retries.Max, j.retries.Bound = time.Millisecond, 20*time.Millisecond, time.Minute
 }
 
 func TestSnapshot_CompletesExactlyThroughThrottlingServerErrorsAndBrokenConnections(t *testing.T) {

@@ -12,10 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/cenkalti/backoff/v4"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
-	"github.com/ddbtape/ddbtape/snapshot/snapshottest"
+	"github.com/ddbtape/ddbtape/internal/snapshottest"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
@@ -175,8 +174,9 @@ func newDirBucket(t *testing.T) *dir.Bucket {
 }
 
 // fastRetries makes page retries immediate and bounded by count, so tests never sleep.
-func fastRetries(j *Job, attempts uint64) {
-	j.backOff = func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, attempts) }
+func fastRetries(j *Job, attempts int) {
+	j.retries.Attempts = attempts + 1
+	j.retries.Sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 }
 
 func testConfig(table string) Config {

@@ -10,10 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/cenkalti/backoff/v4"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
-	"github.com/ddbtape/ddbtape/transient"
+	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -54,7 +53,7 @@ func (j *Job) scanSegment(ctx context.Context, st *segmentState, next *atomic.In
 			}
 			pageBytes += int64(len(it.Item))
 		}
-		j.limit.spend(consumed(out, pageBytes, j.cfg.Consistent))
+		j.limit.Spend(consumed(out, pageBytes, j.cfg.Consistent))
 		rows += int64(len(out.Items))
 		itemBytes += pageBytes
 		j.stats.items.Add(int64(len(out.Items)))
@@ -155,36 +154,31 @@ func (j *Job) page(ctx context.Context, seg int, start map[string]types.Attribut
 		in.Limit = aws.Int32(j.cfg.PageSize)
 	}
 	var out *dynamodb.ScanOutput
-	op := func() error {
-		if err := j.limit.wait(ctx); err != nil {
-			return backoff.Permanent(err)
-		}
-		o, err := j.db.Scan(ctx, in, noSDKRetries)
-		if err != nil {
-			if transient.Retryable(err) {
-				return err
-			}
-			return backoff.Permanent(err)
-		}
-		out = o
-		return nil
-	}
-	notify := func(err error, wait time.Duration) {
+	p := j.retries
+	p.What = "scan page"
+	p.Hint = "raise --retry-bound, or lower --max-rcu or --workers"
+	p.OnRetry = func(err error, wait time.Duration) {
 		j.stats.retries.Add(1)
-		if transient.Throttled(err) {
+		if retry.Throttled(err) {
 			j.stats.throttles.Add(1)
 		}
 		j.cfg.Logger.Debug("retrying scan page", "snapshot", j.ID(), "segment", seg, "wait", wait, "err", err)
 	}
-	began := time.Now()
-	if err := backoff.RetryNotify(op, backoff.WithContext(j.backOff(), ctx), notify); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
+	err := retry.Do(ctx, p, func(ctx context.Context) error {
+		if err := j.limit.Wait(ctx); err != nil {
+			return err
 		}
-		if transient.Retryable(err) {
-			return nil, fmt.Errorf("scan segment %d of %d: %w after %s (raise --retry-bound, or lower --max-rcu or --workers): %w",
-				seg, j.job.TotalSegments, ErrGaveUp, time.Since(began).Round(time.Second), err)
+		o, err := j.db.Scan(ctx, in, noSDKRetries)
+		if err != nil {
+			return err
 		}
+		out = o
+		return nil
+	})
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, ctxErr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("scan segment %d of %d: %w", seg, j.job.TotalSegments, err)
 	}
 	return out, nil

@@ -31,10 +31,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/cenkalti/backoff/v4"
 
 	"github.com/ddbtape/ddbtape/globaltable"
 	"github.com/ddbtape/ddbtape/ledger"
+	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -47,7 +47,6 @@ var (
 	ErrSegmentsChanged  = errors.New("a resumed snapshot keeps the segment count it started with: omit --segments")
 	ErrTableChanged     = errors.New("the table was deleted and recreated since this snapshot started: start a new snapshot")
 	ErrStateCorrupt     = errors.New("snapshot state is unreadable: start a new snapshot (and delete this one's directory)")
-	ErrGaveUp           = errors.New("gave up retrying")
 )
 
 // DefaultWorkers is how many segments are scanned at once.
@@ -139,9 +138,9 @@ type Job struct {
 	estimate int64
 	segments map[int]*segmentState
 	resumed  bool
-	limit    *limiter
-	// backOff makes the retry schedule of one page; tests shorten it.
-	backOff func() backoff.BackOff
+	limit    *retry.Limiter
+	// retries is how a page is retried (see retryPolicy); tests shorten it.
+	retries retry.Policy
 	stats   stats
 }
 
@@ -167,8 +166,8 @@ func Prepare(ctx context.Context, db API, bucket storage.Bucket, cfg Config) (*J
 		bucket:   bucket,
 		table:    describeManifest(d),
 		estimate: aws.ToInt64(d.ItemCount),
-		limit:    newLimiter(cfg.MaxRCU),
-		backOff:  func() backoff.BackOff { return newBackOff(cfg.RetryBound) },
+		limit:    retry.NewLimiter(cfg.MaxRCU, cfg.MaxRCU),
+		retries:  retryPolicy(cfg.RetryBound),
 	}
 	for _, k := range j.table.KeySchema {
 		j.keyNames = append(j.keyNames, k.AttributeName)

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -154,7 +155,7 @@ func TestRun_GivesUpAfterTheRetryBoundAndResumeFinishesWithoutRescanning(t *test
 	cfg := testConfig(tbl.name)
 	cfg.Workers = 1 // segments in order: 0 and 1 finish, 2 gives up, 3 never starts
 	j, _, err := runJob(t, tbl.db(), b, cfg, func(j *Job) { fastRetries(j, 4) })
-	if !errors.Is(err, ErrGaveUp) || !errors.As(err, new(*types.ProvisionedThroughputExceededException)) {
+	if !errors.Is(err, retry.ErrGaveUp) || !errors.As(err, new(*types.ProvisionedThroughputExceededException)) {
 		t.Fatalf("Run error %v; want ErrGaveUp wrapping the throttle", err)
 	}
 	if !strings.Contains(err.Error(), "--resume "+j.ID()) {
@@ -397,71 +398,6 @@ func TestPartNumber(t *testing.T) {
 		if ok != (want >= 0) || (ok && n != want) {
 			t.Errorf("partNumber(%q) = %d, %v; want %d", name, n, ok, want)
 		}
-	}
-}
-
-// fakeClock drives the limiter: sleeping advances it.
-type fakeClock struct {
-	now    time.Time
-	slept  time.Duration
-	sleeps int
-}
-
-func (c *fakeClock) limiter(rate float64) *limiter {
-	return &limiter{rate: rate, now: func() time.Time { return c.now }, sleep: func(_ context.Context, d time.Duration) error {
-		c.now = c.now.Add(d)
-		c.slept += d
-		c.sleeps++
-		return nil
-	}}
-}
-
-func TestLimiter_HoldsTheAverageToTheRate(t *testing.T) {
-	c := &fakeClock{now: time.Unix(1_800_000_000, 0)}
-	l := c.limiter(10)
-	// 20 pages of 5 units at 10 units/s: a 10-unit burst, then a wait for each later page
-	// but the one the burst left at 0; the last page's cost is debt nobody waited for yet.
-	for range 20 {
-		if err := l.wait(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		l.spend(5)
-	}
-	if want := 8500 * time.Millisecond; c.slept < want-time.Millisecond || c.slept > want+time.Millisecond {
-		t.Errorf("slept %v for 100 units at 10/s with a 10-unit burst; want %v", c.slept, want)
-	}
-}
-
-func TestLimiter_LargePageRunsIntoDebtThatTheNextWaitPays(t *testing.T) {
-	c := &fakeClock{now: time.Unix(1_800_000_000, 0)}
-	l := c.limiter(4)
-	_ = l.wait(t.Context())
-	l.spend(128) // a 1 MB page: 124 units of debt after the 4-unit burst
-	_ = l.wait(t.Context())
-	if want := 31 * time.Second; c.slept < want-time.Millisecond || c.slept > want+time.Millisecond {
-		t.Errorf("slept %v, want %v", c.slept, want)
-	}
-}
-
-func TestLimiter_ZeroRateNeverWaits(t *testing.T) {
-	c := &fakeClock{now: time.Unix(1_800_000_000, 0)}
-	l := c.limiter(0)
-	for range 100 {
-		_ = l.wait(t.Context())
-		l.spend(1000)
-	}
-	if c.sleeps != 0 {
-		t.Errorf("unlimited limiter slept %d times", c.sleeps)
-	}
-}
-
-func TestLimiter_WaitEndsWithTheContext(t *testing.T) {
-	l := newLimiter(1)
-	l.spend(1000)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if err := l.wait(ctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("wait = %v, want context.Canceled", err)
 	}
 }
 

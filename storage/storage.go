@@ -19,6 +19,18 @@ var ErrNotFound = errors.New("object not found")
 // ErrExists is returned (wrapped) by Create when an object already has the key.
 var ErrExists = errors.New("object already exists")
 
+// WriteMode is how a backend's write treats an object that already has the key: the
+// difference between Bucket.Create (IfAbsent) and Bucket.Put (Replace).
+type WriteMode int
+
+const (
+	// Replace stores the new object in place of any existing one, atomically.
+	Replace WriteMode = iota
+	// IfAbsent stores it only if no object has the key; otherwise the write fails with
+	// ErrExists and the existing object is untouched.
+	IfAbsent
+)
+
 // Object describes one stored object.
 type Object struct {
 	Key     string // full key relative to the bucket root, slash separated

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ddbtape/ddbtape/storage"
@@ -97,4 +98,31 @@ func ReadReport(ctx context.Context, b storage.Bucket, table string) (r Report, 
 		return Report{}, false, fmt.Errorf("verification report %s is not readable (%v): delete it, the next verification writes a new one", storage.URL(b, key), err)
 	}
 	return r, true, nil
+}
+
+// WriteText writes how the verification went for people, as `ddbtape status` prints it.
+func (r Report) WriteText(w io.Writer) error {
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nverification: %s, finished %s (last pass: %s)\n", strings.ToUpper(r.Result), ts(r.FinishedAt), ts(r.LastPassAt))
+	if r.Result == Error {
+		fmt.Fprintf(&b, "  did not finish: %s\n", r.Error)
+	} else {
+		what := "the whole table"
+		if r.Segments != nil {
+			what = fmt.Sprintf("%.4g%% of the key space (scan segments %d-%d of %d)", r.Sample*100, r.Segments.First, (r.Segments.First+r.Segments.Count-1)%r.Segments.Total, r.Segments.Total)
+		}
+		fmt.Fprintf(&b, "  the backup at %s (snapshot %s) against %s: %d items compared, %d matching, %d differing because of later writes, %d mismatches\n",
+			ts(r.At), r.SnapshotID, what, r.Compared, r.Matching, r.Expected, r.Mismatches)
+	}
+	for _, m := range r.Examples {
+		fmt.Fprintf(&b, "  mismatch: %s %s\n", m.Kind, m.Key)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -226,12 +227,8 @@ func waitCovered(ctx context.Context, cat *catalog.Catalog, cfg Config, target t
 			return time.Time{}, fmt.Errorf("%w (%d items differ; scan ended %s, window end %s after waiting %s)",
 				ErrNotCovered, differing, target.Format(time.RFC3339), formatEnd(last), cfg.RecheckWithin)
 		}
-		t := time.NewTimer(cfg.PollEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return time.Time{}, ctx.Err()
-		case <-t.C:
+		if err := retry.Sleep(ctx, cfg.PollEvery); err != nil {
+			return time.Time{}, err
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/ddbtape/ddbtape/shards"
 )
 
 func TestSegment_BuffersAtMostOneRowGroupWhateverItsSize(t *testing.T) {
@@ -19,7 +20,7 @@ func TestSegment_BuffersAtMostOneRowGroupWhateverItsSize(t *testing.T) {
 	c := change(1)
 	maxBuffered := 0
 	for i := range rows {
-		c.SequenceNumber = SequenceKey(strconv.Itoa(1000 + i))
+		c.SequenceNumber = shards.SequenceNumber(strconv.Itoa(1000 + i)).Key()
 		if err := s.Append(c); err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +59,7 @@ func TestSegment_BuffersAtMostOneRowGroupWhateverItsSize(t *testing.T) {
 	defer r.Close()
 	n := 0
 	for got, ok := r.Next(); ok; got, ok = r.Next() {
-		if want := SequenceKey(strconv.Itoa(1000 + n)); got.SequenceNumber != want {
+		if want := shards.SequenceNumber(strconv.Itoa(1000 + n)).Key(); got.SequenceNumber != want {
 			t.Fatalf("row %d has sequence number %s, want %s", n, got.SequenceNumber, want)
 		}
 		n++

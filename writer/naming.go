@@ -5,24 +5,9 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/ddbtape/ddbtape/shards"
 )
-
-// SequenceKeyWidth is the width sequence numbers are zero-padded to, so that they sort as text.
-const SequenceKeyWidth = 40
-
-// SequenceKey pads a DynamoDB sequence number (decimal digits) to SequenceKeyWidth.
-func SequenceKey(seq string) string {
-	if len(seq) >= SequenceKeyWidth {
-		return seq
-	}
-	var b [SequenceKeyWidth]byte
-	pad := SequenceKeyWidth - len(seq)
-	for i := range pad {
-		b[i] = '0'
-	}
-	copy(b[pad:], seq)
-	return string(b[:])
-}
 
 // ChangesPrefix is the key prefix under which a table's change segments live.
 func ChangesPrefix(table string) string { return table + "/changes/" }
@@ -48,7 +33,7 @@ type SegmentName struct {
 func (n SegmentName) Key() string {
 	h := n.Hour.UTC()
 	return fmt.Sprintf("%sdt=%s/hour=%02d/%s_%s_%s.parquet",
-		ChangesPrefix(n.Table), h.Format("2006-01-02"), h.Hour(), n.ShardID, SequenceKey(n.FirstSeq), SequenceKey(n.LastSeq))
+		ChangesPrefix(n.Table), h.Format("2006-01-02"), h.Hour(), n.ShardID, shards.SequenceNumber(n.FirstSeq).Key(), shards.SequenceNumber(n.LastSeq).Key())
 }
 
 // ParseSegmentKey reads a segment's identity from its object key; ok is false for keys
@@ -83,7 +68,7 @@ func ParseSegmentKey(key string) (SegmentName, bool) {
 		return SegmentName{}, false
 	}
 	first, last := base[j+1:i], base[i+1:]
-	if !isDigits(first) || !isDigits(last) {
+	if !shards.SequenceNumber(first).Valid() || !shards.SequenceNumber(last).Valid() {
 		return SegmentName{}, false
 	}
 	return SegmentName{Table: table, ShardID: base[:j], FirstSeq: first, LastSeq: last, Hour: hour}, true

@@ -4,31 +4,16 @@ import (
 	"reflect"
 	"testing"
 	"time"
-)
 
-func TestSequenceKey_PadsToFortyDigits(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"1", "0000000000000000000000000000000000000001"},
-		{"49668042234256451993264562425402138713510416052279345154", "49668042234256451993264562425402138713510416052279345154"},
-		{"1234567890123456789012345678901234567890", "1234567890123456789012345678901234567890"},
-		{"", "0000000000000000000000000000000000000000"},
-	}
-	for _, tt := range tests {
-		if got := SequenceKey(tt.in); got != tt.want {
-			t.Errorf("SequenceKey(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-	if SequenceKey("99") >= SequenceKey("100") {
-		t.Fatal("padded keys do not sort numerically")
-	}
-}
+	"github.com/ddbtape/ddbtape/shards"
+)
 
 func TestSegmentName_KeyParsesBack(t *testing.T) {
 	hour := time.Date(2024, 12, 31, 23, 0, 0, 0, time.UTC)
 	tests := []SegmentName{
-		{Table: "orders", ShardID: "shardId-00000001715000000000-1a2b3c4d", FirstSeq: SequenceKey("100"), LastSeq: SequenceKey("250"), Hour: hour},
-		{Table: "my-table.v2_x", ShardID: "shardId-1", FirstSeq: SequenceKey("1"), LastSeq: SequenceKey("1"), Hour: hour.Add(-23 * time.Hour)},
-		{Table: "t--", ShardID: "-a-b-", FirstSeq: SequenceKey("9"), LastSeq: "49668042234256451993264562425402138713510416052279345154", Hour: hour},
+		{Table: "orders", ShardID: "shardId-00000001715000000000-1a2b3c4d", FirstSeq: shards.SequenceNumber("100").Key(), LastSeq: shards.SequenceNumber("250").Key(), Hour: hour},
+		{Table: "my-table.v2_x", ShardID: "shardId-1", FirstSeq: shards.SequenceNumber("1").Key(), LastSeq: shards.SequenceNumber("1").Key(), Hour: hour.Add(-23 * time.Hour)},
+		{Table: "t--", ShardID: "-a-b-", FirstSeq: shards.SequenceNumber("9").Key(), LastSeq: "49668042234256451993264562425402138713510416052279345154", Hour: hour},
 	}
 	for _, n := range tests {
 		got, ok := ParseSegmentKey(n.Key())

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 )
 
@@ -78,7 +79,7 @@ type Segment struct {
 	times [2]*array.TimestampBuilder
 	size  *array.Int64Builder
 
-	seqKey [SequenceKeyWidth]byte // scratch for appendSequenceKey
+	seqKey [shards.SequenceKeyWidth]byte // scratch for the sequence_key column
 }
 
 // Column indexes of changeSchema.
@@ -130,13 +131,14 @@ func (s *Segment) Append(c Change) error {
 		s.table, s.streamARN, s.shardID = c.TableName, c.StreamARN, c.ShardID
 		s.firstSeq, s.firstTime, s.openedAt = c.SequenceNumber, c.ApproximateCreationTime, time.Now()
 	}
-	n := int64(fixedRowBytes + len(c.TableName) + len(c.StreamARN) + len(c.ShardID) + len(c.SequenceNumber) + max(len(c.SequenceNumber), SequenceKeyWidth) +
+	n := int64(fixedRowBytes + len(c.TableName) + len(c.StreamARN) + len(c.ShardID) + len(c.SequenceNumber) + max(len(c.SequenceNumber), shards.SequenceKeyWidth) +
 		len(c.EventID) + len(c.EventName) + len(c.Keys))
 	s.str[iTableName].Append(c.TableName)
 	s.str[iStreamARN].Append(c.StreamARN)
 	s.str[iShardID].Append(c.ShardID)
 	s.str[iSequenceNumber].Append(c.SequenceNumber)
-	s.appendSequenceKey(c.SequenceNumber)
+	// The padded key is built in scratch space: no allocation per record.
+	s.str[iSequenceKey].BinaryBuilder.Append(shards.SequenceNumber(c.SequenceNumber).AppendKey(s.seqKey[:0]))
 	s.str[iEventID].Append(c.EventID)
 	s.str[iEventName].Append(c.EventName)
 	s.times[0].Append(arrow.Timestamp(c.ApproximateCreationTime.UnixMilli()))
@@ -151,20 +153,6 @@ func (s *Segment) Append(c Change) error {
 	s.bytes += n
 	s.lastSeq = c.SequenceNumber
 	return s.sp.rowAdded(n)
-}
-
-// appendSequenceKey appends SequenceKey(seq) without allocating the padded string.
-func (s *Segment) appendSequenceKey(seq string) {
-	if len(seq) >= SequenceKeyWidth {
-		s.str[iSequenceKey].Append(seq)
-		return
-	}
-	pad := SequenceKeyWidth - len(seq)
-	for i := range pad {
-		s.seqKey[i] = '0'
-	}
-	copy(s.seqKey[pad:], seq)
-	s.str[iSequenceKey].BinaryBuilder.Append(s.seqKey[:])
 }
 
 func appendNullable(b *array.StringBuilder, v *string) int64 {
@@ -197,7 +185,7 @@ func (s *Segment) check(c Change) error {
 	case c.ShardID == "" || strings.ContainsAny(c.ShardID, "_/"):
 		// Segment names separate shard id and sequence numbers with '_'.
 		return fmt.Errorf("append change: invalid shard id %q", c.ShardID)
-	case !isDigits(c.SequenceNumber):
+	case !shards.SequenceNumber(c.SequenceNumber).Valid():
 		return fmt.Errorf("append change of shard %s: sequence number %q is not decimal digits", c.ShardID, c.SequenceNumber)
 	}
 	if s.n == 0 {
@@ -206,22 +194,10 @@ func (s *Segment) check(c Change) error {
 	if c.TableName != s.table || c.StreamARN != s.streamARN || c.ShardID != s.shardID {
 		return fmt.Errorf("append change of %s/%s to segment of %s/%s: %w", c.TableName, c.ShardID, s.table, s.shardID, ErrWrongShard)
 	}
-	if compareSeq(c.SequenceNumber, s.lastSeq) <= 0 {
+	if shards.SequenceNumber(c.SequenceNumber).Compare(shards.SequenceNumber(s.lastSeq)) <= 0 {
 		return fmt.Errorf("append change of shard %s: sequence number %s is not after %s: %w", c.ShardID, c.SequenceNumber, s.lastSeq, ErrOutOfOrder)
 	}
 	return nil
-}
-
-// compareSeq orders decimal sequence numbers numerically, whatever their length.
-func compareSeq(a, b string) int {
-	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-	if len(a) != len(b) {
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
 }
 
 // Len is the number of changes appended.
@@ -249,8 +225,8 @@ func (s *Segment) Name() SegmentName {
 	return SegmentName{
 		Table:    s.table,
 		ShardID:  s.shardID,
-		FirstSeq: SequenceKey(s.firstSeq),
-		LastSeq:  SequenceKey(s.lastSeq),
+		FirstSeq: shards.SequenceNumber(s.firstSeq).Key(),
+		LastSeq:  shards.SequenceNumber(s.lastSeq).Key(),
 		Hour:     s.firstTime.UTC().Truncate(time.Hour),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ddbtape/ddbtape/ddbjson"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 )
 
@@ -273,32 +274,13 @@ func TestSegment_AppendRejectsChangesThatBreakTheSegment(t *testing.T) {
 			if tt.target != nil && !errors.Is(err, tt.target) {
 				t.Fatalf("error %v, want %v", err, tt.target)
 			}
-			if s.Len() != 2 || s.Name().LastSeq != SequenceKey(change(3).SequenceNumber) {
+			if s.Len() != 2 || s.Name().LastSeq != shards.SequenceNumber(change(3).SequenceNumber).Key() {
 				t.Fatalf("rejected change altered the segment: len %d, name %+v", s.Len(), s.Name())
 			}
 			if err := s.Append(change(4)); err != nil {
 				t.Fatalf("segment unusable after a rejected change: %v", err)
 			}
 		})
-	}
-}
-
-func TestCompareSeq(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"1", "2", -1},
-		{"10", "9", 1},
-		{"0010", "9", 1},
-		{"5", "005", 0},
-		{"100000000000000000000000000000000000000000", "99999999999999999999999999999999999999999", 1},
-		{"49999", "50000", -1},
-	}
-	for _, tt := range tests {
-		if got := compareSeq(tt.a, tt.b); got != tt.want {
-			t.Errorf("compareSeq(%s, %s) = %d, want %d", tt.a, tt.b, got, tt.want)
-		}
 	}
 }
 
@@ -405,7 +387,7 @@ func TestSegment_BytesSumsStringPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := int64(fixedRowBytes + len(c.TableName) + len(c.StreamARN) + len(c.ShardID) + 2*len(c.SequenceNumber) +
-		(SequenceKeyWidth - len(c.SequenceNumber)) + len(c.EventID) + len(c.EventName) + len(c.Keys) + len(*c.NewImage) + len(*c.OldImage))
+		(shards.SequenceKeyWidth - len(c.SequenceNumber)) + len(c.EventID) + len(c.EventName) + len(c.Keys) + len(*c.NewImage) + len(*c.OldImage))
 	if s.Bytes() != want {
 		t.Fatalf("Bytes() = %d, want %d", s.Bytes(), want)
 	}

@@ -1,17 +1,41 @@
 // Package dynamodb is the checkpoint store kept in a DynamoDB table ("--checkpoint
-// dynamodb://TABLE"), shared by every worker of a fleet and by several pipelines.
+// dynamodb://TABLE"), shared by every worker of a fleet and by several pipelines, and the
+// shard leases those workers share it by. The table's schema (schema.go) is this
+// package's own: nothing else reads or writes its items.
 //
 // Every item is namespaced by an application name (--app-name, default "ddbtape") and the
 // captured table, so pipelines that share one checkpoint table never see each other's
 // shards. One item per (app, table, shard) holds the shard's checkpoint and, when workers
-// share shards, its lease (package lease); one item per recorded gap. Load is a Query of
-// one partition, paged.
+// share shards, its lease; one item per recorded gap. Load is a Query of one partition,
+// paged.
 //
 // Writes are conditional, so a stale worker can never move a checkpoint backwards: Save
-// refuses a lower sequence number or un-finishing a finished shard (ErrBackwards), and
-// SaveAsHolder also refuses unless the caller still holds the shard's lease
-// (ErrNotHolder), so a slow reader that lost its lease cannot write after the new owner
-// started.
+// refuses a lower sequence number or un-finishing a finished shard (ErrBackwards), and a
+// leased shard's store (Lease.Store) also refuses unless the caller still holds the
+// shard's lease (ErrLeaseLost), so a slow reader that lost its lease cannot write after
+// the new owner started.
+//
+// # Leases
+//
+// Leases share the shards of a table's stream among several capture workers the way the
+// Kinesis Client Library does: no consensus of our own, only DynamoDB's conditional
+// writes. Each shard's item carries a lease owner and a lease counter. A worker's Leases
+// renews its leases on a heartbeat by raising the counter under the condition that it is
+// still the owner with the counter it last wrote; a failed condition means another worker
+// took the lease, and the lease ends (ErrLeaseLost), which cancels the shard reader's
+// context (Lease.Bind). A lease whose counter stood still for the lease duration, as seen
+// by another worker's own clock, is expired and may be taken; a lease nobody owns (new,
+// released on shutdown, or finished) is taken at once. Workers balance by taking leases
+// from workers holding more than their fair share, a few per heartbeat. A child shard's
+// lease is taken only after its parent is checkpointed as finished, by whichever worker
+// held the parent, whatever order the rows were created in (see waitsForParent).
+// Checkpoints of a leased shard are saved through Lease.Store, conditional on the lease
+// in the same write.
+//
+// A graceful stop goes: StopTaking, let the readers store and checkpoint what they read
+// (leases are still renewed), stop Run (its beat in progress finishes: a write cut off in
+// flight may be applied with its answer lost), then Release, which also releases any
+// lease the table shows owned by this worker without its knowing.
 package dynamodb
 
 import (
@@ -38,21 +62,17 @@ var _ checkpoint.Store = (*Store)(nil)
 // further with this shard; this one must stop rather than move the checkpoint back.
 var ErrBackwards = checkpoint.ErrBackwards
 
-// ErrNotHolder is returned (wrapped) by SaveAsHolder when the caller no longer holds the
+// errNotHolder is returned (wrapped) by saveAsHolder when the caller no longer holds the
 // shard's lease: another worker took it, and only that worker may checkpoint the shard.
 // It also matches checkpoint.ErrBackwards: the caller is a stale writer, and retrying
 // cannot help.
-var ErrNotHolder error = &staleError{msg: "checkpoint not saved: this worker no longer holds the shard's lease (another worker took it over and continues from the last checkpoint)"}
+var errNotHolder error = &staleError{msg: "checkpoint not saved: this worker no longer holds the shard's lease (another worker took it over and continues from the last checkpoint)"}
 
 // staleError is a sentinel that also matches checkpoint.ErrBackwards.
 type staleError struct{ msg string }
 
 func (e *staleError) Error() string { return e.msg }
 func (e *staleError) Unwrap() error { return checkpoint.ErrBackwards }
-
-// NewStaleError returns a sentinel error with message msg that also matches
-// checkpoint.ErrBackwards, for other stale-writer conditions (a lost lease).
-func NewStaleError(msg string) error { return &staleError{msg: msg} }
 
 // ErrNoTable means the checkpoint table does not exist.
 var ErrNoTable = errors.New("checkpoint table not found: create it with --create-checkpoint-table (on-demand billing), or name an existing one in --checkpoint dynamodb://TABLE")
@@ -107,14 +127,14 @@ func (s *Store) App() string { return s.app }
 // the order they were detected.
 func (s *Store) Load(ctx context.Context, table string) (checkpoint.Table, error) {
 	out := checkpoint.Table{Table: table, Shards: map[string]checkpoint.Position{}}
-	err := s.Query(ctx, table, func(item map[string]types.AttributeValue) error {
-		sk := String(item, AttrSK)
+	err := s.query(ctx, table, func(item map[string]types.AttributeValue) error {
+		sk := attrString(item, attrSK)
 		switch {
 		case strings.HasPrefix(sk, shardPrefix):
-			if !HasCheckpoint(item) {
+			if !hasCheckpoint(item) {
 				return nil
 			}
-			p, err := DecodePosition(item)
+			p, err := decodePosition(item)
 			if err != nil {
 				return s.corrupt(table, sk, err)
 			}
@@ -134,14 +154,14 @@ func (s *Store) Load(ctx context.Context, table string) (checkpoint.Table, error
 	return out, nil
 }
 
-// Query calls f with every item of table's partition, in sort key order, reading
+// query calls f with every item of table's partition, in sort key order, reading
 // consistently and paging through the whole partition.
-func (s *Store) Query(ctx context.Context, table string, f func(map[string]types.AttributeValue) error) error {
+func (s *Store) query(ctx context.Context, table string, f func(map[string]types.AttributeValue) error) error {
 	in := &ddb.QueryInput{
 		TableName:                 aws.String(s.table),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
-		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(PartitionKey(s.app, table))},
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(partitionKey(s.app, table))},
 		ConsistentRead:            aws.Bool(true),
 	}
 	for {
@@ -168,21 +188,21 @@ func (s *Store) Save(ctx context.Context, table string, pos checkpoint.Position)
 	return s.save(ctx, table, pos, nil)
 }
 
-// Holder names a lease holder for SaveAsHolder: the owner and the lease counter it holds.
-type Holder struct {
+// leaseHolder names a lease holder for saveAsHolder: the owner and the lease counter it holds.
+type leaseHolder struct {
 	Owner   string
 	Counter int64
 }
 
-// SaveAsHolder is Save, done only while h holds the shard's lease: the item's owner and
-// counter must be h's. It fails with an error wrapping ErrNotHolder otherwise. Saving a
+// saveAsHolder is Save, done only while h holds the shard's lease: the item's owner and
+// counter must be h's. It fails with an error wrapping errNotHolder otherwise. Saving a
 // finished position also ends the lease (the owner is removed): a finished shard needs no
 // reader.
-func (s *Store) SaveAsHolder(ctx context.Context, table string, pos checkpoint.Position, h Holder) error {
+func (s *Store) saveAsHolder(ctx context.Context, table string, pos checkpoint.Position, h leaseHolder) error {
 	return s.save(ctx, table, pos, &h)
 }
 
-func (s *Store) save(ctx context.Context, table string, pos checkpoint.Position, h *Holder) error {
+func (s *Store) save(ctx context.Context, table string, pos checkpoint.Position, h *leaseHolder) error {
 	if pos.ShardID == "" {
 		return fmt.Errorf("save checkpoint of %s: position names no shard", table)
 	}
@@ -192,18 +212,18 @@ func (s *Store) save(ctx context.Context, table string, pos checkpoint.Position,
 	}
 	u := newUpdate()
 	u.set(attrKind, str(kindShard))
-	u.set(AttrShardID, str(pos.ShardID))
-	u.set(AttrSeqKey, str(key))
-	u.set(AttrFinished, boolean(pos.Finished))
-	u.set(AttrCheckpointed, boolean(true))
+	u.set(attrShardID, str(pos.ShardID))
+	u.set(attrSeqKey, str(key))
+	u.set(attrFinished, boolean(pos.Finished))
+	u.set(attrCheckpointed, boolean(true))
 	for name, v := range map[string]string{
-		AttrStreamARN:      pos.StreamARN,
-		AttrParentShardID:  pos.ParentShardID,
-		AttrSequenceNumber: pos.SequenceNumber,
+		attrStreamARN:      pos.StreamARN,
+		attrParentShardID:  pos.ParentShardID,
+		attrSequenceNumber: pos.SequenceNumber,
 		attrCoveredFrom:    formatTime(pos.CoveredFrom),
 		attrLastRecordTime: formatTime(pos.LastRecordTime),
 		attrCoveredUntil:   formatTime(pos.CoveredUntil),
-		AttrUpdatedAt:      formatTime(pos.UpdatedAt),
+		attrUpdatedAt:      formatTime(pos.UpdatedAt),
 	} {
 		if v == "" {
 			u.remove(name)
@@ -211,21 +231,21 @@ func (s *Store) save(ctx context.Context, table string, pos checkpoint.Position,
 			u.set(name, str(v))
 		}
 	}
-	cond := fmt.Sprintf("(attribute_not_exists(%s) OR %s <= %s)", u.name(AttrSeqKey), u.name(AttrSeqKey), u.value(str(key)))
+	cond := fmt.Sprintf("(attribute_not_exists(%s) OR %s <= %s)", u.name(attrSeqKey), u.name(attrSeqKey), u.value(str(key)))
 	if !pos.Finished {
-		cond += fmt.Sprintf(" AND (attribute_not_exists(%s) OR %s = %s)", u.name(AttrFinished), u.name(AttrFinished), u.value(boolean(false)))
+		cond += fmt.Sprintf(" AND (attribute_not_exists(%s) OR %s = %s)", u.name(attrFinished), u.name(attrFinished), u.value(boolean(false)))
 	}
 	if h != nil {
-		cond += fmt.Sprintf(" AND %s = %s AND %s = %s", u.name(AttrLeaseOwner), u.value(str(h.Owner)), u.name(AttrLeaseCounter), u.value(num(h.Counter)))
+		cond += fmt.Sprintf(" AND %s = %s AND %s = %s", u.name(attrLeaseOwner), u.value(str(h.Owner)), u.name(attrLeaseCounter), u.value(num(h.Counter)))
 		if pos.Finished {
-			u.remove(AttrLeaseOwner)
-			u.remove(AttrLeaseExpiresAt)
-			u.set(AttrLeaseCounter, num(h.Counter+1))
+			u.remove(attrLeaseOwner)
+			u.remove(attrLeaseExpiresAt)
+			u.set(attrLeaseCounter, num(h.Counter+1))
 		}
 	}
 	_, err = s.api.UpdateItem(ctx, &ddb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
-		Key:                                 ShardKey(s.app, table, pos.ShardID),
+		Key:                                 shardKey(s.app, table, pos.ShardID),
 		UpdateExpression:                    aws.String(u.expression()),
 		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            u.names,
@@ -242,27 +262,27 @@ func (s *Store) save(ctx context.Context, table string, pos checkpoint.Position,
 	old := failed.Item
 	if old == nil {
 		// Older servers do not return the item with the failure: read it.
-		got, gerr := s.api.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(s.table), Key: ShardKey(s.app, table, pos.ShardID), ConsistentRead: aws.Bool(true)})
+		got, gerr := s.api.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(s.table), Key: shardKey(s.app, table, pos.ShardID), ConsistentRead: aws.Bool(true)})
 		if gerr != nil {
 			return s.wrap(fmt.Sprintf("save checkpoint of %s shard %s: read the item after a failed condition", table, pos.ShardID), gerr)
 		}
 		old = got.Item
 	}
 	if h != nil {
-		counter, _ := Int(old, AttrLeaseCounter)
-		if owner := String(old, AttrLeaseOwner); owner != h.Owner || counter != h.Counter {
+		counter, _ := attrInt(old, attrLeaseCounter)
+		if owner := attrString(old, attrLeaseOwner); owner != h.Owner || counter != h.Counter {
 			if owner == "" {
 				owner = "nobody"
 			}
 			return fmt.Errorf("save checkpoint of %s shard %s: the lease is held by %s (counter %d), not by %s (counter %d): %w",
-				table, pos.ShardID, owner, counter, h.Owner, h.Counter, ErrNotHolder)
+				table, pos.ShardID, owner, counter, h.Owner, h.Counter, errNotHolder)
 		}
 	}
-	if Bool(old, AttrFinished) && !pos.Finished {
+	if attrBool(old, attrFinished) && !pos.Finished {
 		return fmt.Errorf("save checkpoint of %s shard %s as unfinished, but it is recorded finished: %w", table, pos.ShardID, ErrBackwards)
 	}
 	return fmt.Errorf("save checkpoint of %s shard %s at sequence %q, behind the recorded %q: %w",
-		table, pos.ShardID, pos.SequenceNumber, String(old, AttrSequenceNumber), ErrBackwards)
+		table, pos.ShardID, pos.SequenceNumber, attrString(old, attrSequenceNumber), ErrBackwards)
 }
 
 // AddGap records gap; recording the same gap again changes nothing (its item's key is
@@ -313,12 +333,12 @@ func (s *Store) createTable(ctx context.Context) error {
 		TableName:   aws.String(s.table),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(AttrPK), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(AttrSK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String(AttrPK), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String(AttrSK), KeyType: types.KeyTypeRange},
+			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
 		},
 	})
 	// Another worker of the fleet may be creating it at the same moment.
@@ -341,8 +361,8 @@ func checkKeySchema(name string, t *types.TableDescription) error {
 			rng = aws.ToString(k.AttributeName)
 		}
 	}
-	if hash != AttrPK || rng != AttrSK {
-		return fmt.Errorf("table %s is not a ddbtape checkpoint table: its key is (%q, %q), want (%q, %q) of type S; name another table", name, hash, rng, AttrPK, AttrSK)
+	if hash != attrPK || rng != attrSK {
+		return fmt.Errorf("table %s is not a ddbtape checkpoint table: its key is (%q, %q), want (%q, %q) of type S; name another table", name, hash, rng, attrPK, attrSK)
 	}
 	return nil
 }
@@ -362,7 +382,7 @@ func (e *corruptError) Error() string {
 func (e *corruptError) Unwrap() []error { return []error{checkpoint.ErrCorrupt, e.cause} }
 
 func (s *Store) corrupt(table, sk string, cause error) error {
-	return &corruptError{table: s.table, pk: PartitionKey(s.app, table), sk: sk, cause: cause}
+	return &corruptError{table: s.table, pk: partitionKey(s.app, table), sk: sk, cause: cause}
 }
 
 // wrap names the operation and turns a missing table into ErrNoTable.

@@ -117,28 +117,28 @@ func TestStore_SaveAsHolderNeedsTheLease(t *testing.T) {
 	ctx := t.Context()
 	setLease(t, db, table, "orders", "a", "worker-1", 4)
 
-	if err := s.SaveAsHolder(ctx, "orders", checkpoint.Position{ShardID: "a", SequenceNumber: "10"}, Holder{"worker-1", 4}); err != nil {
+	if err := s.saveAsHolder(ctx, "orders", checkpoint.Position{ShardID: "a", SequenceNumber: "10"}, leaseHolder{"worker-1", 4}); err != nil {
 		t.Fatalf("holder's save: %v", err)
 	}
-	for _, h := range []Holder{{"worker-2", 4}, {"worker-1", 3}, {"worker-1", 5}} {
-		err := s.SaveAsHolder(ctx, "orders", checkpoint.Position{ShardID: "a", SequenceNumber: "20"}, h)
-		if !errors.Is(err, ErrNotHolder) || !errors.Is(err, checkpoint.ErrBackwards) {
-			t.Errorf("SaveAsHolder as %+v = %v, want ErrNotHolder, which is also checkpoint.ErrBackwards (no retry helps)", h, err)
+	for _, h := range []leaseHolder{{"worker-2", 4}, {"worker-1", 3}, {"worker-1", 5}} {
+		err := s.saveAsHolder(ctx, "orders", checkpoint.Position{ShardID: "a", SequenceNumber: "20"}, h)
+		if !errors.Is(err, errNotHolder) || !errors.Is(err, checkpoint.ErrBackwards) {
+			t.Errorf("saveAsHolder as %+v = %v, want errNotHolder, which is also checkpoint.ErrBackwards (no retry helps)", h, err)
 		}
 	}
 	// The holder is still judged on the sequence: a move back is ErrBackwards.
-	if err := s.SaveAsHolder(ctx, "orders", checkpoint.Position{ShardID: "a", SequenceNumber: "9"}, Holder{"worker-1", 4}); !errors.Is(err, ErrBackwards) {
+	if err := s.saveAsHolder(ctx, "orders", checkpoint.Position{ShardID: "a", SequenceNumber: "9"}, leaseHolder{"worker-1", 4}); !errors.Is(err, ErrBackwards) {
 		t.Errorf("holder's move back = %v, want ErrBackwards", err)
 	}
 	// Finishing ends the lease: no owner, counter moved on so watchers see the change.
-	if err := s.SaveAsHolder(ctx, "orders", checkpoint.Position{ShardID: "a", SequenceNumber: "30", Finished: true}, Holder{"worker-1", 4}); err != nil {
+	if err := s.saveAsHolder(ctx, "orders", checkpoint.Position{ShardID: "a", SequenceNumber: "30", Finished: true}, leaseHolder{"worker-1", 4}); err != nil {
 		t.Fatalf("holder's finishing save: %v", err)
 	}
 	item := getItem(t, db, table, "orders", "a")
-	if owner := String(item, AttrLeaseOwner); owner != "" {
+	if owner := attrString(item, attrLeaseOwner); owner != "" {
 		t.Errorf("finished shard still owned by %q", owner)
 	}
-	if c, _ := Int(item, AttrLeaseCounter); c != 5 {
+	if c, _ := attrInt(item, attrLeaseCounter); c != 5 {
 		t.Errorf("lease counter after finishing = %d, want 5", c)
 	}
 	got, err := s.Load(ctx, "orders")
@@ -166,7 +166,7 @@ func TestStore_LoadLeavesOutShardsNeverCheckpointed(t *testing.T) {
 	if err := s.Save(t.Context(), "orders", checkpoint.Position{ShardID: "tracked-only", SequenceNumber: "5"}); err != nil {
 		t.Fatal(err)
 	}
-	if owner := String(getItem(t, db, table, "orders", "tracked-only"), AttrLeaseOwner); owner != "worker-1" {
+	if owner := attrString(getItem(t, db, table, "orders", "tracked-only"), attrLeaseOwner); owner != "worker-1" {
 		t.Fatalf("Save dropped the lease owner: %q", owner)
 	}
 }
@@ -208,8 +208,8 @@ func TestStore_ACorruptItemIsErrCorruptNamingIt(t *testing.T) {
 	table := newTable(t, db)
 	s := newStore(t, db, table, "")
 	_, err := db.PutItem(t.Context(), &ddb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
-		AttrPK: str(PartitionKey(DefaultApp, "orders")), AttrSK: str(ShardSortKey("a")),
-		AttrShardID: str("a"), AttrCheckpointed: boolean(true), AttrSequenceNumber: str("12x"),
+		attrPK: str(partitionKey(DefaultApp, "orders")), attrSK: str(shardSortKey("a")),
+		attrShardID: str("a"), attrCheckpointed: boolean(true), attrSequenceNumber: str("12x"),
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -290,14 +290,14 @@ func TestSeqKey_OrdersAsNumbers(t *testing.T) {
 	}
 }
 
-// setLease writes lease attributes on a shard item, as package lease does.
+// setLease writes lease attributes on a shard item, as Leases does.
 func setLease(t *testing.T, db *ddb.Client, table, source, shard, owner string, counter int64) {
 	t.Helper()
 	_, err := db.UpdateItem(t.Context(), &ddb.UpdateItemInput{
 		TableName:                 aws.String(table),
-		Key:                       ShardKey(DefaultApp, source, shard),
+		Key:                       shardKey(DefaultApp, source, shard),
 		UpdateExpression:          aws.String("SET #o = :o, #c = :c, #s = :s"),
-		ExpressionAttributeNames:  map[string]string{"#o": AttrLeaseOwner, "#c": AttrLeaseCounter, "#s": AttrShardID},
+		ExpressionAttributeNames:  map[string]string{"#o": attrLeaseOwner, "#c": attrLeaseCounter, "#s": attrShardID},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":o": str(owner), ":c": num(counter), ":s": str(shard)},
 	})
 	if err != nil {
@@ -307,7 +307,7 @@ func setLease(t *testing.T, db *ddb.Client, table, source, shard, owner string, 
 
 func getItem(t *testing.T, db *ddb.Client, table, source, shard string) map[string]types.AttributeValue {
 	t.Helper()
-	out, err := db.GetItem(t.Context(), &ddb.GetItemInput{TableName: aws.String(table), Key: ShardKey(DefaultApp, source, shard), ConsistentRead: aws.Bool(true)})
+	out, err := db.GetItem(t.Context(), &ddb.GetItemInput{TableName: aws.String(table), Key: shardKey(DefaultApp, source, shard), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/shards"
 )
 
 // The table's items. The key is (pk, sk), both strings:
@@ -20,38 +21,38 @@ import (
 //	sk = "gap#<detected at, UTC, fixed width>#<hash of the gap>"   one recorded gap
 //
 // A shard item holds the checkpoint attributes once a position was saved (marked by
-// AttrCheckpointed) and the lease attributes once a lease manager tracks the shard; an
+// attrCheckpointed) and the lease attributes once a lease manager tracks the shard; an
 // item made by a lease manager alone has no checkpoint and Load leaves it out.
 const (
-	AttrPK   = "pk"
-	AttrSK   = "sk"
+	attrPK   = "pk"
+	attrSK   = "sk"
 	attrKind = "kind"
 
 	// Checkpoint attributes.
-	AttrStreamARN      = "stream_arn"
-	AttrShardID        = "shard_id"
-	AttrParentShardID  = "parent_shard_id"
+	attrStreamARN      = "stream_arn"
+	attrShardID        = "shard_id"
+	attrParentShardID  = "parent_shard_id"
 	attrCoveredFrom    = "covered_from"
-	AttrSequenceNumber = "sequence_number"
-	// AttrSeqKey orders sequence numbers as text (see seqKey); conditions compare it.
-	AttrSeqKey         = "seq_key"
+	attrSequenceNumber = "sequence_number"
+	// attrSeqKey orders sequence numbers as text (see seqKey); conditions compare it.
+	attrSeqKey         = "seq_key"
 	attrLastRecordTime = "last_record_time"
 	attrCoveredUntil   = "covered_until"
-	AttrFinished       = "finished"
-	AttrUpdatedAt      = "updated_at"
-	AttrCheckpointed   = "checkpointed"
+	attrFinished       = "finished"
+	attrUpdatedAt      = "updated_at"
+	attrCheckpointed   = "checkpointed"
 
-	// Lease attributes, written by package lease. The counter grows on every take, renew
+	// Lease attributes, written by Leases. The counter grows on every take, renew
 	// and release: other workers judge a lease expired when they saw its counter stand
 	// still for a lease duration by their own clock, so clock skew between hosts does not
 	// matter. RenewedAt and ExpiresAt are the holder's clock, for operators (status).
-	AttrLeaseOwner     = "lease_owner"
-	AttrLeaseCounter   = "lease_counter"
-	AttrLeaseRenewedAt = "lease_renewed_at"
-	AttrLeaseExpiresAt = "lease_expires_at"
-	// AttrStartingSequence is the shard's first sequence number, so leases are taken
+	attrLeaseOwner     = "lease_owner"
+	attrLeaseCounter   = "lease_counter"
+	attrLeaseRenewedAt = "lease_renewed_at"
+	attrLeaseExpiresAt = "lease_expires_at"
+	// attrStartingSequence is the shard's first sequence number, so leases are taken
 	// oldest data first (the data retention trims first).
-	AttrStartingSequence = "starting_sequence"
+	attrStartingSequence = "starting_sequence"
 
 	// Gap attributes (besides stream_arn and shard_id).
 	attrAfterSequence = "after_sequence"
@@ -69,20 +70,30 @@ const (
 // timeLayout is fixed width so gap sort keys order by time as text.
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
-// PartitionKey is the pk of every item of table in application app.
-func PartitionKey(app, table string) string { return app + "#" + table }
+// partitionKey is the pk of every item of table in application app.
+func partitionKey(app, table string) string { return app + "#" + table }
 
-// ShardSortKey is the sk of shard's item.
-func ShardSortKey(shardID string) string { return shardPrefix + shardID }
+// shardSortKey is the sk of shard's item.
+func shardSortKey(shardID string) string { return shardPrefix + shardID }
 
-// ShardKey is the key of shard's item.
-func ShardKey(app, table, shardID string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{AttrPK: str(PartitionKey(app, table)), AttrSK: str(ShardSortKey(shardID))}
+// shardKey is the key of shard's item.
+func shardKey(app, table, shardID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: str(partitionKey(app, table)), attrSK: str(shardSortKey(shardID))}
 }
 
-// IsShardItem reports whether item is a shard's (not a gap's).
-func IsShardItem(item map[string]types.AttributeValue) bool {
-	return strings.HasPrefix(String(item, AttrSK), shardPrefix)
+// ShardOfKey is the shard whose item key names (a request's Key); "" for another item.
+// For tests and logs that watch the table's requests.
+func ShardOfKey(key map[string]types.AttributeValue) string {
+	id, ok := strings.CutPrefix(attrString(key, attrSK), shardPrefix)
+	if !ok {
+		return ""
+	}
+	return id
+}
+
+// isShardItem reports whether item is a shard's (not a gap's).
+func isShardItem(item map[string]types.AttributeValue) bool {
+	return strings.HasPrefix(attrString(item, attrSK), shardPrefix)
 }
 
 func gapSortKey(g checkpoint.Gap) string {
@@ -96,12 +107,12 @@ func gapSortKey(g checkpoint.Gap) string {
 // seqKey makes a sequence number comparable as text in a condition expression: two
 // decimal digits of length, then the digits without leading zeros ("100" -> "03100";
 // nothing stored -> "00"). Numeric order equals text order, for any length a sequence
-// number can have (DynamoDB's have 21 to 40 digits).
+// number can have (DynamoDB's have 21 to 40 digits). It is this table's own encoding, kept
+// in the items of existing tables, so it is not shards.SequenceNumber.Key (whose fixed
+// width stops sorting past 40 digits).
 func seqKey(seq string) (string, error) {
-	for i := 0; i < len(seq); i++ {
-		if seq[i] < '0' || seq[i] > '9' {
-			return "", fmt.Errorf("sequence number %q is not a decimal number", seq)
-		}
+	if seq != "" && !shards.SequenceNumber(seq).Valid() {
+		return "", fmt.Errorf("sequence number %q is not a decimal number", seq)
 	}
 	digits := strings.TrimLeft(seq, "0")
 	if digits == "" && seq != "" {
@@ -128,22 +139,22 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// String returns item's string attribute name, "" when absent or of another type.
-func String(item map[string]types.AttributeValue, name string) string {
+// attrString returns item's string attribute name, "" when absent or of another type.
+func attrString(item map[string]types.AttributeValue, name string) string {
 	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
 		return v.Value
 	}
 	return ""
 }
 
-// Bool returns item's boolean attribute name, false when absent.
-func Bool(item map[string]types.AttributeValue, name string) bool {
+// attrBool returns item's boolean attribute name, false when absent.
+func attrBool(item map[string]types.AttributeValue, name string) bool {
 	v, ok := item[name].(*types.AttributeValueMemberBOOL)
 	return ok && v.Value
 }
 
-// Int returns item's number attribute name; 0 when absent, an error when not an integer.
-func Int(item map[string]types.AttributeValue, name string) (int64, error) {
+// attrInt returns item's number attribute name; 0 when absent, an error when not an integer.
+func attrInt(item map[string]types.AttributeValue, name string) (int64, error) {
 	v, ok := item[name]
 	if !ok {
 		return 0, nil
@@ -159,9 +170,9 @@ func Int(item map[string]types.AttributeValue, name string) (int64, error) {
 	return i, nil
 }
 
-// Time returns item's time attribute name (RFC 3339), zero when absent.
-func Time(item map[string]types.AttributeValue, name string) (time.Time, error) {
-	s := String(item, name)
+// attrTime returns item's time attribute name (RFC 3339), zero when absent.
+func attrTime(item map[string]types.AttributeValue, name string) (time.Time, error) {
+	s := attrString(item, name)
 	if s == "" {
 		if _, ok := item[name]; ok {
 			if _, isStr := item[name].(*types.AttributeValueMemberS); !isStr {
@@ -177,20 +188,22 @@ func Time(item map[string]types.AttributeValue, name string) (time.Time, error) 
 	return t.UTC(), nil
 }
 
-// HasCheckpoint reports whether a shard item holds a saved position.
-func HasCheckpoint(item map[string]types.AttributeValue) bool { return Bool(item, AttrCheckpointed) }
+// hasCheckpoint reports whether a shard item holds a saved position.
+func hasCheckpoint(item map[string]types.AttributeValue) bool {
+	return attrBool(item, attrCheckpointed)
+}
 
-// DecodePosition reads the checkpoint of a shard item. Its errors say what is wrong with
+// decodePosition reads the checkpoint of a shard item. Its errors say what is wrong with
 // the item; callers wrap them as corrupt.
-func DecodePosition(item map[string]types.AttributeValue) (checkpoint.Position, error) {
+func decodePosition(item map[string]types.AttributeValue) (checkpoint.Position, error) {
 	p := checkpoint.Position{
-		StreamARN:      String(item, AttrStreamARN),
-		ShardID:        String(item, AttrShardID),
-		ParentShardID:  String(item, AttrParentShardID),
-		SequenceNumber: String(item, AttrSequenceNumber),
-		Finished:       Bool(item, AttrFinished),
+		StreamARN:      attrString(item, attrStreamARN),
+		ShardID:        attrString(item, attrShardID),
+		ParentShardID:  attrString(item, attrParentShardID),
+		SequenceNumber: attrString(item, attrSequenceNumber),
+		Finished:       attrBool(item, attrFinished),
 	}
-	if want := strings.TrimPrefix(String(item, AttrSK), shardPrefix); p.ShardID != want {
+	if want := strings.TrimPrefix(attrString(item, attrSK), shardPrefix); p.ShardID != want {
 		return checkpoint.Position{}, fmt.Errorf("item %q holds the position of shard %q", want, p.ShardID)
 	}
 	if _, err := seqKey(p.SequenceNumber); err != nil {
@@ -199,8 +212,8 @@ func DecodePosition(item map[string]types.AttributeValue) (checkpoint.Position, 
 	for _, f := range []struct {
 		name string
 		dst  *time.Time
-	}{{attrCoveredFrom, &p.CoveredFrom}, {attrLastRecordTime, &p.LastRecordTime}, {attrCoveredUntil, &p.CoveredUntil}, {AttrUpdatedAt, &p.UpdatedAt}} {
-		t, err := Time(item, f.name)
+	}{{attrCoveredFrom, &p.CoveredFrom}, {attrLastRecordTime, &p.LastRecordTime}, {attrCoveredUntil, &p.CoveredUntil}, {attrUpdatedAt, &p.UpdatedAt}} {
+		t, err := attrTime(item, f.name)
 		if err != nil {
 			return checkpoint.Position{}, fmt.Errorf("shard %q: %w", p.ShardID, err)
 		}
@@ -211,37 +224,37 @@ func DecodePosition(item map[string]types.AttributeValue) (checkpoint.Position, 
 
 func decodeGap(item map[string]types.AttributeValue) (checkpoint.Gap, error) {
 	g := checkpoint.Gap{
-		StreamARN:     String(item, AttrStreamARN),
-		ShardID:       String(item, AttrShardID),
-		AfterSequence: String(item, attrAfterSequence),
-		Reason:        String(item, attrReason),
+		StreamARN:     attrString(item, attrStreamARN),
+		ShardID:       attrString(item, attrShardID),
+		AfterSequence: attrString(item, attrAfterSequence),
+		Reason:        attrString(item, attrReason),
 	}
 	if g.ShardID == "" {
-		return checkpoint.Gap{}, fmt.Errorf("gap %q names no shard", String(item, AttrSK))
+		return checkpoint.Gap{}, fmt.Errorf("gap %q names no shard", attrString(item, attrSK))
 	}
 	if _, err := seqKey(g.AfterSequence); err != nil {
-		return checkpoint.Gap{}, fmt.Errorf("gap %q: %w", String(item, AttrSK), err)
+		return checkpoint.Gap{}, fmt.Errorf("gap %q: %w", attrString(item, attrSK), err)
 	}
 	var err error
-	if g.From, err = Time(item, attrFrom); err != nil {
-		return checkpoint.Gap{}, fmt.Errorf("gap %q: %w", String(item, AttrSK), err)
+	if g.From, err = attrTime(item, attrFrom); err != nil {
+		return checkpoint.Gap{}, fmt.Errorf("gap %q: %w", attrString(item, attrSK), err)
 	}
-	if g.DetectedAt, err = Time(item, attrDetectedAt); err != nil {
-		return checkpoint.Gap{}, fmt.Errorf("gap %q: %w", String(item, AttrSK), err)
+	if g.DetectedAt, err = attrTime(item, attrDetectedAt); err != nil {
+		return checkpoint.Gap{}, fmt.Errorf("gap %q: %w", attrString(item, attrSK), err)
 	}
 	return g, nil
 }
 
 func encodeGap(app, table string, g checkpoint.Gap) map[string]types.AttributeValue {
 	item := map[string]types.AttributeValue{
-		AttrPK:         str(PartitionKey(app, table)),
-		AttrSK:         str(gapSortKey(g)),
+		attrPK:         str(partitionKey(app, table)),
+		attrSK:         str(gapSortKey(g)),
 		attrKind:       str(kindGap),
-		AttrShardID:    str(g.ShardID),
+		attrShardID:    str(g.ShardID),
 		attrDetectedAt: str(formatTime(g.DetectedAt)),
 		attrReason:     str(g.Reason),
 	}
-	for name, v := range map[string]string{AttrStreamARN: g.StreamARN, attrAfterSequence: g.AfterSequence, attrFrom: formatTime(g.From)} {
+	for name, v := range map[string]string{attrStreamARN: g.StreamARN, attrAfterSequence: g.AfterSequence, attrFrom: formatTime(g.From)} {
 		if v != "" {
 			item[name] = str(v)
 		}

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/shards"
 )
 
 // formatVersion is the version of the document this code reads and writes. A document of
@@ -75,25 +75,4 @@ func parseDocument(data []byte, table string) (checkpoint.Table, error) {
 
 // validSequence accepts the empty sequence number (nothing stored yet) and decimal digits,
 // the only form DynamoDB Streams gives; anything else cannot be ordered.
-func validSequence(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// compareSequence orders two sequence numbers numerically, "" (nothing stored) first. It
-// agrees with comparing writer.SequenceKey paddings and also holds past their 40 digits;
-// it is not imported from writer so this small store does not pull in the Parquet code.
-func compareSequence(a, b string) int {
-	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-	if len(a) != len(b) {
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
-}
+func validSequence(s string) bool { return s == "" || shards.SequenceNumber(s).Valid() }

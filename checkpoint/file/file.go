@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 )
 
@@ -134,7 +135,7 @@ func (s *Store) Save(ctx context.Context, table string, pos checkpoint.Position)
 		return err
 	}
 	if old, ok := t.Shards[pos.ShardID]; ok {
-		if compareSequence(pos.SequenceNumber, old.SequenceNumber) < 0 {
+		if shards.SequenceNumber(pos.SequenceNumber).Compare(shards.SequenceNumber(old.SequenceNumber)) < 0 {
 			return fmt.Errorf("save checkpoint of %s shard %s at sequence %q, behind the recorded %q: %w",
 				table, pos.ShardID, pos.SequenceNumber, old.SequenceNumber, ErrBackwards)
 		}

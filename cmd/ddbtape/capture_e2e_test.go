@@ -20,6 +20,7 @@ import (
 	"github.com/ddbtape/ddbtape/ddbjson"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/workload"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -29,7 +30,7 @@ type streamRecord struct {
 	newImage, oldImage                   string // "" when absent
 }
 
-func (r streamRecord) id() string { return r.shard + "/" + writer.SequenceKey(r.seq) }
+func (r streamRecord) id() string { return r.shard + "/" + shards.SequenceNumber(r.seq).Key() }
 
 // drainStream reads every record of a table's stream straight from DynamoDB Streams, the
 // reference a capture must reproduce.
@@ -112,7 +113,7 @@ func segmentRecords(t *testing.T, dest, table string) (recs []streamRecord, file
 			return fmt.Errorf("segment %s is empty", rel)
 		}
 		first, last := changes[0], changes[len(changes)-1]
-		if writer.SequenceKey(first.SequenceNumber) != name.FirstSeq || writer.SequenceKey(last.SequenceNumber) != name.LastSeq || first.ShardID != name.ShardID {
+		if shards.SequenceNumber(first.SequenceNumber).Key() != name.FirstSeq || shards.SequenceNumber(last.SequenceNumber).Key() != name.LastSeq || first.ShardID != name.ShardID {
 			return fmt.Errorf("segment %s: name does not match content (%s..%s of %s)", rel, first.SequenceNumber, last.SequenceNumber, first.ShardID)
 		}
 		if want := first.ApproximateCreationTime.UTC().Truncate(time.Hour); !name.Hour.Equal(want) {
@@ -123,7 +124,7 @@ func segmentRecords(t *testing.T, dest, table string) (recs []streamRecord, file
 			if c.TableName != table {
 				return fmt.Errorf("segment %s row %d: table %q", rel, i, c.TableName)
 			}
-			if i > 0 && writer.SequenceKey(changes[i-1].SequenceNumber) >= writer.SequenceKey(c.SequenceNumber) {
+			if i > 0 && shards.SequenceNumber(changes[i-1].SequenceNumber).Key() >= shards.SequenceNumber(c.SequenceNumber).Key() {
 				return fmt.Errorf("segment %s: rows out of sequence order at %d", rel, i)
 			}
 			r := streamRecord{shard: c.ShardID, seq: c.SequenceNumber, eventID: c.EventID, eventName: c.EventName, keys: c.Keys}
@@ -227,7 +228,7 @@ func TestCapture_SegmentsHoldExactlyTheStreamAndResume(t *testing.T) {
 	}
 	// Records are in the order of the stream within each shard.
 	for i := 1; i < len(stored); i++ {
-		if stored[i].shard == stored[i-1].shard && writer.SequenceKey(stored[i].seq) < writer.SequenceKey(stored[i-1].seq) {
+		if stored[i].shard == stored[i-1].shard && shards.SequenceNumber(stored[i].seq).Key() < shards.SequenceNumber(stored[i-1].seq).Key() {
 			t.Fatalf("shard %s records not in sequence order", stored[i].shard)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ddbtape/ddbtape/internal/backuptest"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/internal/workload"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -292,11 +293,11 @@ func compareSeqs(t *testing.T, stream, stored []streamRecord) {
 	t.Helper()
 	want := map[string]bool{}
 	for _, r := range stream {
-		want[r.shard+"/"+writer.SequenceKey(r.seq)] = true
+		want[r.shard+"/"+shards.SequenceNumber(r.seq).Key()] = true
 	}
 	got := map[string]bool{}
 	for _, r := range stored {
-		id := r.shard + "/" + writer.SequenceKey(r.seq)
+		id := r.shard + "/" + shards.SequenceNumber(r.seq).Key()
 		if !want[id] {
 			t.Errorf("segments hold %s, which the stream does not", id)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/workload"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -182,7 +183,7 @@ func storeOutage(t *testing.T, seed uint64, readOnly, checkpointsElsewhere bool,
 	final := readCheckpoint(t, ckptPath)
 	lastSeq := map[string]string{}
 	for _, r := range stream {
-		if writer.SequenceKey(r.seq) > writer.SequenceKey(lastSeq[r.shard]) {
+		if shards.SequenceNumber(r.seq).Key() > shards.SequenceNumber(lastSeq[r.shard]).Key() {
 			lastSeq[r.shard] = r.seq
 		}
 	}

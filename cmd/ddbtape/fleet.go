@@ -4,24 +4,19 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
-	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/metrics"
 )
 
-// This file wires the DynamoDB checkpoint store and shard leases into the CLI, and gives
-// `status` the lease table (printLeases).
+// This file wires the DynamoDB checkpoint store and shard leases into the CLI.
 
 const dynamoDBScheme = "dynamodb://"
 
@@ -39,7 +34,7 @@ func (f *fleetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.workerID, "worker-id", "", "with --checkpoint dynamodb://TABLE: this worker's name in the lease table, unique per process (default: hostname-pid)")
 	fs.BoolVar(&f.createTable, "create-checkpoint-table", false, "create the dynamodb:// checkpoint table if missing (on-demand billing) and wait until it is ACTIVE")
 	fs.StringVar(&f.checkpointEndpoint, "checkpoint-endpoint-url", "", "DynamoDB endpoint of the dynamodb:// checkpoint table (default: --endpoint-url, else the SDK's configuration)")
-	fs.DurationVar(&f.leaseDuration, "lease-duration", lease.DefaultDuration, "how long a worker's shard lease lives without renewal; a dead worker's shards are taken over after it")
+	fs.DurationVar(&f.leaseDuration, "lease-duration", ckdynamo.DefaultLeaseDuration, "how long a worker's shard lease lives without renewal; a dead worker's shards are taken over after it")
 }
 
 // isDynamoDBCheckpoint reports whether --checkpoint names a DynamoDB table.
@@ -98,64 +93,7 @@ func (f *fleetFlags) openDynamoDBCheckpoints(ctx context.Context, cfg aws.Config
 
 // newLeases returns the lease manager of one table for this worker.
 // rec hears how many shards have no live owner after each heartbeat.
-func (f *fleetFlags) newLeases(client *dynamodb.Client, store *ckdynamo.Store, table string, rec metrics.Recorder, log *slog.Logger) (*lease.Manager, error) {
-	return lease.New(client, store, lease.Config{Table: table, WorkerID: f.worker(), Duration: f.leaseDuration, Logger: log,
+func (f *fleetFlags) newLeases(client *dynamodb.Client, store *ckdynamo.Store, table string, rec metrics.Recorder, log *slog.Logger) (*ckdynamo.Leases, error) {
+	return ckdynamo.NewLeases(client, store, ckdynamo.LeaseConfig{Table: table, WorkerID: f.worker(), Duration: f.leaseDuration, Logger: log,
 		Unowned: func(n int) { rec.LeasesUnowned(table, n) }})
-}
-
-// printLeases writes the shard leases of table as the checkpoint store holds them: owner,
-// lease age (time since the owner's last renewal, by this host's clock), counter, and the
-// shard's checkpoint. For `ddbtape status` with --checkpoint dynamodb://TABLE.
-func printLeases(ctx context.Context, w io.Writer, store *ckdynamo.Store, table string, now time.Time) error {
-	infos, err := lease.List(ctx, store, table)
-	if err != nil {
-		return err
-	}
-	sort.Slice(infos, func(i, j int) bool {
-		if infos[i].Finished != infos[j].Finished {
-			return !infos[i].Finished
-		}
-		return infos[i].ShardID < infos[j].ShardID
-	})
-	owners := map[string]int{}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "shard leases of %s (app %s, table %s):\n", table, store.App(), store.TableName())
-	fmt.Fprintln(tw, "SHARD\tOWNER\tLEASE AGE\tCOUNTER\tCHECKPOINT\tSTATE")
-	for _, in := range infos {
-		owner, age := in.Owner, "-"
-		if owner == "" {
-			owner = "-"
-		} else {
-			owners[owner]++
-			if !in.RenewedAt.IsZero() {
-				age = now.Sub(in.RenewedAt).Round(100 * time.Millisecond).String()
-			}
-		}
-		state := "held"
-		switch {
-		case in.Finished:
-			state = "finished"
-		case in.Owner == "":
-			state = "unowned"
-		case !in.ExpiresAt.IsZero() && now.After(in.ExpiresAt):
-			state = "expired"
-		}
-		seq := in.SequenceNumber
-		if seq == "" {
-			seq = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", in.ShardID, owner, age, in.Counter, seq, state)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	names := make([]string, 0, len(owners))
-	for o := range owners {
-		names = append(names, o)
-	}
-	sort.Strings(names)
-	for _, o := range names {
-		fmt.Fprintf(w, "worker %s holds %d\n", o, owners[o])
-	}
-	return nil
 }

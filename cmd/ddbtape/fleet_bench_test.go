@@ -13,7 +13,6 @@ import (
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
-	"github.com/ddbtape/ddbtape/lease"
 )
 
 // benchFleet is a fake stream of many empty shards and a fresh lease table.
@@ -135,7 +134,7 @@ func BenchmarkFleet_Throughput(b *testing.B) {
 				}
 				began := time.Now()
 				fleetWaitFor(b, 5*time.Minute, "backlog drained", func() (bool, string) {
-					infos, err := lease.List(b.Context(), f.store, "bench-orders")
+					infos, err := f.store.ListLeases(b.Context(), "bench-orders")
 					if err != nil {
 						return false, err.Error()
 					}

@@ -22,7 +22,6 @@ import (
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/internal/workload"
-	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -126,7 +125,7 @@ func fleetChanges(t *testing.T, dest, table string) []writer.Change {
 // fleetLeaseOwners counts the unfinished shards each worker holds ("" for nobody).
 func fleetLeaseOwners(t testing.TB, store *ckdynamo.Store, table string) map[string]int {
 	t.Helper()
-	infos, err := lease.List(t.Context(), store, table)
+	infos, err := store.ListLeases(t.Context(), table)
 	if err != nil {
 		t.Fatalf("list leases: %v", err)
 	}
@@ -486,9 +485,9 @@ func TestFleet_ThreeWorkersCaptureTwoTablesAndRestoresEqualTheTables(t *testing.
 	t.Logf("workers that took leases: %v", readers)
 }
 
-func mustList(t *testing.T, store *ckdynamo.Store, table string) []lease.Info {
+func mustList(t *testing.T, store *ckdynamo.Store, table string) []ckdynamo.LeaseInfo {
 	t.Helper()
-	infos, err := lease.List(t.Context(), store, table)
+	infos, err := store.ListLeases(t.Context(), table)
 	if err != nil {
 		t.Fatal(err)
 	}

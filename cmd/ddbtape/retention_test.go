@@ -14,6 +14,7 @@ import (
 	"github.com/ddbtape/ddbtape/config"
 	"github.com/ddbtape/ddbtape/internal/backuptest"
 	"github.com/ddbtape/ddbtape/metrics"
+	"github.com/ddbtape/ddbtape/schedule"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
@@ -94,18 +95,13 @@ func TestRetentionJob_DeletesOldBackupAndRestoresReachExactlyTheOldestRetainedPo
 	segsBefore := objectCount(t, b.Bucket, writer.ChangesPrefix("ledger"))
 	end := fixtureT0.Add(6 * time.Hour)
 	rec := metrics.New(metrics.Options{NoRuntime: true})
-	d := &runDeps{cfg: &config.Config{}, log: discardLog(), bucket: b.Bucket}
-	s := newTableSchedule(d, config.Table{Name: "ledger", Retention: 3 * time.Hour, Roll: config.Roll{Age: time.Second}}, b.Checkpoints(), rec)
-	s.now = func() time.Time { return end }
-	j, ok := retentionJob(s)
-	if !ok {
-		t.Fatal("no retention job")
-	}
+	deps := schedule.Deps{Bucket: b.Bucket, Logger: discardLog(), Now: func() time.Time { return end }}
+	j := schedule.NewTable(deps, config.Table{Name: "ledger", Retention: 3 * time.Hour, Roll: config.Roll{Age: time.Second}}, b.Checkpoints(), rec).RetentionJob()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	jobCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- j.run(jobCtx) }()
+	go func() { done <- j.Run(jobCtx) }()
 	waitFor(t, 30*time.Second, "the 00:00 snapshot to be deleted", func() bool {
 		return objectCount(t, b.Bucket, writer.SnapshotDir("ledger", snaps[0].SnapshotID)) == 0
 	})

@@ -17,10 +17,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
+	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/config"
-	"github.com/ddbtape/ddbtape/lease"
 	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/replicator"
+	"github.com/ddbtape/ddbtape/schedule"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
@@ -95,7 +96,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	}
 	m := metrics.New(metrics.Options{AppName: cfg.AppName, WorkerID: workerID})
 
-	var jobs []job
+	var jobs []schedule.Job
 	loaders := map[string]metrics.CheckpointLoader{}
 	for _, t := range cfg.Tables {
 		tj, loader, err := tableJobs(ctx, e, d, t, m)
@@ -161,17 +162,9 @@ func openRunDeps(ctx context.Context, e *env, cfg *config.Config, log *slog.Logg
 	return d, nil
 }
 
-// job is work that runs until ctx ends (a normal stop, returning nil) or fails.
-type job struct {
-	name string
-	run  func(ctx context.Context) error
-}
-
 // tableJobs returns what runs for one table, and where its checkpoints are read for
-// /readyz. Capture and the restorable-window gauges always run; the scheduled snapshot,
-// compaction and retention that the config describes are in schedule.go, verification in
-// verify_schedule.go.
-func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metrics.Recorder) ([]job, metrics.CheckpointLoader, error) {
+// /readyz: capture, and the jobs the config schedules (package schedule).
+func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metrics.Recorder) ([]schedule.Job, metrics.CheckpointLoader, error) {
 	log := d.log.With("table", t.Name)
 	var (
 		checkpoints checkpoint.Store
@@ -181,7 +174,7 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 	if isDynamoDBCheckpoint(d.cfg.Checkpoint) {
 		// A DynamoDB checkpoint table means a fleet: shards are shared through leases,
 		// as with capture --checkpoint dynamodb://.
-		fleet := fleetFlags{app: d.cfg.AppName, workerID: d.cfg.WorkerID, leaseDuration: lease.DefaultDuration}
+		fleet := fleetFlags{app: d.cfg.AppName, workerID: d.cfg.WorkerID, leaseDuration: ckdynamo.DefaultLeaseDuration}
 		store, client, err := fleet.openDynamoDBCheckpoints(ctx, d.awsCfg, d.cfg.Checkpoint, d.cfg.EndpointURL)
 		if err != nil {
 			return nil, nil, fmt.Errorf("checkpoint: %w", err)
@@ -211,28 +204,8 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		return nil, nil, err
 	}
 	rec.TableScheduled(t.Name, metrics.Schedule{SnapshotEvery: t.Snapshot.Every, VerifyEvery: t.Verify.Every})
-	jobs := []job{{name: "capture " + t.Name, run: capture.Run}}
-	sched := newTableSchedule(d, t, checkpoints, rec)
-	for _, ext := range []struct {
-		what       string
-		configured bool
-		make       func(*tableSchedule) (job, bool)
-	}{
-		{"scheduled snapshots (snapshot.every, snapshot.at-start-if-missing)", t.Snapshot.Every > 0 || t.Snapshot.AtStartIfMissing, snapshotJob},
-		{"compaction (compaction.every)", t.Compaction.Every > 0, compactionJob},
-		{"retention", t.Retention > 0, retentionJob},
-		{"scheduled verification (verify.every)", t.Verify.Every > 0, verifyJob},
-	} {
-		if !ext.configured {
-			continue
-		}
-		if j, ok := ext.make(sched); ok {
-			jobs = append(jobs, j)
-			continue
-		}
-		log.Warn("configured but not available in this build; ignored", "setting", ext.what)
-	}
-	jobs = append(jobs, windowJob(sched))
+	sched := schedule.NewTable(schedule.Deps{DB: d.db, Bucket: d.bucket, SpoolDir: d.cfg.SpoolDir, RetryBound: d.cfg.RetryBound, Logger: d.log}, t, checkpoints, rec)
+	jobs := append([]schedule.Job{{Name: "capture " + t.Name, Run: capture.Run}}, sched.Jobs()...)
 	return jobs, checkpoints, nil
 }
 
@@ -240,14 +213,14 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 // every job (each stores and checkpoints what it read) and waits for them up to grace.
 // The HTTP server keeps answering while jobs drain (with /readyz failing), so probes and
 // a last scrape see the stop, and closes after them.
-func supervise(ctx context.Context, log *slog.Logger, grace time.Duration, stopping *atomic.Bool, srv *metrics.Server, ln net.Listener, jobs []job) error {
+func supervise(ctx context.Context, log *slog.Logger, grace time.Duration, stopping *atomic.Bool, srv *metrics.Server, ln net.Listener, jobs []schedule.Job) error {
 	jobCtx, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
 	g, gctx := errgroup.WithContext(jobCtx)
 	for _, j := range jobs {
 		g.Go(func() error {
-			if err := j.run(gctx); err != nil {
-				return fmt.Errorf("%s: %w", j.name, err)
+			if err := j.Run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", j.Name, err)
 			}
 			return nil
 		})

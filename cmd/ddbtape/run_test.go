@@ -22,6 +22,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/metrics"
+	"github.com/ddbtape/ddbtape/schedule"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -273,7 +274,7 @@ func countSegmentRecords(dest, table string) (int, error) {
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // superviseForTest runs supervise with a server on a loopback port.
-func superviseForTest(t *testing.T, ctx context.Context, grace time.Duration, jobs []job) error {
+func superviseForTest(t *testing.T, ctx context.Context, grace time.Duration, jobs []schedule.Job) error {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -294,9 +295,9 @@ func TestSupervise_AJobFailureStopsTheOthersAndIsReturned(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
 	stoppedCleanly := make(chan struct{})
-	jobs := []job{
-		{name: "capture a", run: func(ctx context.Context) error { return boom }},
-		{name: "capture b", run: func(ctx context.Context) error {
+	jobs := []schedule.Job{
+		{Name: "capture a", Run: func(ctx context.Context) error { return boom }},
+		{Name: "capture b", Run: func(ctx context.Context) error {
 			<-ctx.Done()
 			close(stoppedCleanly)
 			return nil
@@ -317,7 +318,7 @@ func TestSupervise_StopReturnsNilOnceJobsHaveFlushed(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	flushed := false
-	jobs := []job{{name: "capture", run: func(ctx context.Context) error {
+	jobs := []schedule.Job{{Name: "capture", Run: func(ctx context.Context) error {
 		<-ctx.Done()
 		time.Sleep(50 * time.Millisecond) // storing and checkpointing
 		flushed = true
@@ -334,7 +335,7 @@ func TestSupervise_GivesUpAfterTheGracePeriod(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	release := make(chan struct{})
 	defer close(release)
-	jobs := []job{{name: "capture", run: func(context.Context) error { <-release; return nil }}}
+	jobs := []schedule.Job{{Name: "capture", Run: func(context.Context) error { <-release; return nil }}}
 	cancel()
 	err := superviseForTest(t, ctx, 100*time.Millisecond, jobs)
 	if !errors.Is(err, errGraceExpired) || !strings.Contains(err.Error(), "shutdown-grace 100ms") {
@@ -360,7 +361,7 @@ func TestSupervise_ServesWhileDrainingAndReportsNotReady(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	draining := make(chan struct{})
 	seen := make(chan int, 1)
-	jobs := []job{{name: "capture", run: func(ctx context.Context) error {
+	jobs := []schedule.Job{{Name: "capture", Run: func(ctx context.Context) error {
 		<-ctx.Done()
 		close(draining)
 		code, _, _ := httpGet(url + metrics.PathReadyz)

@@ -18,6 +18,7 @@ import (
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/s3local"
 	"github.com/ddbtape/ddbtape/internal/workload"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -146,7 +147,7 @@ func TestCapture_S3OutageHoldsCheckpointsAndLosesNothing(t *testing.T) {
 	// Every record the checkpoint claimed during the outage was already stored before it.
 	last := lastSeqs(s3Records(ctx, t, srv.Client(), bucket, "backups/", table))
 	for shard, seq := range during {
-		if writer.SequenceKey(seq) > writer.SequenceKey(last[shard]) {
+		if shards.SequenceNumber(seq).Key() > shards.SequenceNumber(last[shard]).Key() {
 			t.Fatalf("during the outage shard %s was checkpointed at %s, past the last stored record %s", shard, seq, last[shard])
 		}
 	}
@@ -184,7 +185,7 @@ func spooled(t *testing.T, dir string) int {
 func lastSeqs(recs []streamRecord) map[string]string {
 	last := map[string]string{}
 	for _, r := range recs {
-		if writer.SequenceKey(r.seq) > writer.SequenceKey(last[r.shard]) {
+		if shards.SequenceNumber(r.seq).Key() > shards.SequenceNumber(last[r.shard]).Key() {
 			last[r.shard] = r.seq
 		}
 	}

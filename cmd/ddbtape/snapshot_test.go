@@ -12,7 +12,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/faultproxy"
-	"github.com/ddbtape/ddbtape/snapshot/snapshottest"
+	"github.com/ddbtape/ddbtape/internal/snapshottest"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/writer"
 )

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -220,13 +221,13 @@ func checkCheckpointsNeverPassedStorage(t *testing.T, samples []storeSample, str
 				stored[r.id()] = true
 			}
 		}
-		shards := make([]string, 0, len(s.seq))
+		ids := make([]string, 0, len(s.seq))
 		for id := range s.seq {
-			shards = append(shards, id)
+			ids = append(ids, id)
 		}
-		sort.Strings(shards)
-		for _, shard := range shards {
-			seq := writer.SequenceKey(s.seq[shard])
+		sort.Strings(ids)
+		for _, shard := range ids {
+			seq := shards.SequenceNumber(s.seq[shard]).Key()
 			if prev := last[shard]; prev > seq {
 				t.Errorf("%s: checkpoint of shard %s moved back from %s to %s", s.when, shard, prev, seq)
 			}
@@ -235,7 +236,7 @@ func checkCheckpointsNeverPassedStorage(t *testing.T, samples []storeSample, str
 				continue
 			}
 			for _, r := range byShard[shard] {
-				if writer.SequenceKey(r.seq) <= seq && !stored[r.id()] {
+				if shards.SequenceNumber(r.seq).Key() <= seq && !stored[r.id()] {
 					t.Fatalf("%s: the checkpoint of shard %s was at %s while record %s was not stored in any segment", s.when, shard, s.seq[shard], r.seq)
 				}
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/ddbtape/ddbtape/internal/workload"
 	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/replay"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/verify"
@@ -233,7 +234,7 @@ func removeNewestChanges(t *testing.T, dest, table string) (string, map[string]b
 				return err
 			}
 			p, ok := lasts[k]
-			seq := writer.SequenceKey(c.SequenceNumber)
+			seq := shards.SequenceNumber(c.SequenceNumber).Key()
 			if !ok || c.ApproximateCreationTime.After(p.stamp) || (c.ApproximateCreationTime.Equal(p.stamp) && seq > p.seq) {
 				lasts[k] = last{seg: seg.Key, stamp: c.ApproximateCreationTime, seq: seq}
 			}

@@ -245,11 +245,11 @@ func BenchmarkCaptureProcessS3(b *testing.B) {
 	b.ReportMetric(n/s3Wall.Seconds(), "s3-records/s-incl-idle")
 }
 
-// buildBenchtool builds restore/internal/benchtool, which writes synthetic backups.
+// buildBenchtool builds internal/cmd/benchtool, which writes synthetic backups.
 func buildBenchtool(b *testing.B) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "benchtool")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ddbtape/ddbtape/restore/internal/benchtool").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ddbtape/ddbtape/internal/cmd/benchtool").CombinedOutput(); err != nil {
 		b.Fatalf("go build benchtool: %v\n%s", err, out)
 	}
 	return bin
@@ -339,7 +339,7 @@ func runRestore(b *testing.B, env []string, bin, source, tempDir string) restore
 }
 
 // BenchmarkRestoreToFileS3 writes a synthetic backup (-restore-items snapshot items and
-// -restore-changes changes, restore/internal/benchtool) into a directory, copies it into
+// -restore-changes changes, internal/cmd/benchtool) into a directory, copies it into
 // versitygw, and restores it to a file with the ddbtape binary from each, alternating
 // which goes first. The two outputs must be the same bytes. Figures: backup rows (snapshot
 // items + changes) read per second and per CPU-second of ddbtape (for S3 also counting

@@ -102,7 +102,7 @@ func (b *Bucket) Create(ctx context.Context, key string, r io.Reader) error {
 			return fmt.Errorf("create %s: %w", b.URL(key), storage.ErrExists)
 		}
 	}
-	if err := b.write(ctx, key, r, false); err != nil {
+	if err := b.write(ctx, key, r, storage.IfAbsent); err != nil {
 		return fmt.Errorf("create %s: %w", b.URL(key), err)
 	}
 	return nil
@@ -110,16 +110,16 @@ func (b *Bucket) Create(ctx context.Context, key string, r io.Reader) error {
 
 // Put stores r under key, replacing any existing file atomically.
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader) error {
-	if err := b.write(ctx, key, r, true); err != nil {
+	if err := b.write(ctx, key, r, storage.Replace); err != nil {
 		return fmt.Errorf("put %s: %w", b.URL(key), err)
 	}
 	return nil
 }
 
 // write copies r to a temporary file beside the target, fsyncs it, publishes it with
-// a rename (replace) or a hard link (which fails when the name exists), and fsyncs the
-// directory so the new name survives a crash.
-func (b *Bucket) write(ctx context.Context, key string, r io.Reader, replace bool) error {
+// a rename (storage.Replace) or a hard link (storage.IfAbsent: it fails when the name
+// exists), and fsyncs the directory so the new name survives a crash.
+func (b *Bucket) write(ctx context.Context, key string, r io.Reader, mode storage.WriteMode) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -159,6 +159,7 @@ func (b *Bucket) write(ctx context.Context, key string, r io.Reader, replace boo
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	replace := mode == storage.Replace
 	publish := os.Link
 	if replace {
 		publish = os.Rename

@@ -112,7 +112,7 @@ func (b *Bucket) URL(key string) string { return "s3://" + b.bucket + "/" + b.pr
 // Create stores r under key only if no object has that key (If-None-Match: *); otherwise
 // it returns an error wrapping storage.ErrExists and the existing object is untouched.
 func (b *Bucket) Create(ctx context.Context, key string, r io.Reader) error {
-	if err := b.write(ctx, key, r, true); err != nil {
+	if err := b.write(ctx, key, r, storage.IfAbsent); err != nil {
 		return fmt.Errorf("create %s: %w", b.URL(key), err)
 	}
 	return nil
@@ -120,7 +120,7 @@ func (b *Bucket) Create(ctx context.Context, key string, r io.Reader) error {
 
 // Put stores r under key, replacing any existing object atomically.
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader) error {
-	if err := b.write(ctx, key, r, false); err != nil {
+	if err := b.write(ctx, key, r, storage.Replace); err != nil {
 		return fmt.Errorf("put %s: %w", b.URL(key), err)
 	}
 	return nil

@@ -23,9 +23,9 @@ const maxParts = 10_000
 const abortTimeout = 30 * time.Second
 
 // write reads up to PartSize+1 bytes: a body that fits in PartSize goes in one PutObject,
-// a longer one in a multipart upload. With ifAbsent the write is conditional on no object
-// having the key.
-func (b *Bucket) write(ctx context.Context, key string, r io.Reader, ifAbsent bool) error {
+// a longer one in a multipart upload. With storage.IfAbsent the write is conditional on no
+// object having the key.
+func (b *Bucket) write(ctx context.Context, key string, r io.Reader, mode storage.WriteMode) error {
 	if key == "" {
 		return errors.New("empty key")
 	}
@@ -35,14 +35,14 @@ func (b *Bucket) write(ctx context.Context, key string, r io.Reader, ifAbsent bo
 		return fmt.Errorf("read body: %w", err)
 	}
 	if n <= b.opts.PartSize {
-		return b.putObject(ctx, key, head.Bytes(), ifAbsent)
+		return b.putObject(ctx, key, head.Bytes(), mode)
 	}
 	data := head.Bytes()
 	rest := io.MultiReader(bytes.NewReader(bytes.Clone(data[b.opts.PartSize:])), r)
-	return b.multipart(ctx, key, data[:b.opts.PartSize], rest, ifAbsent)
+	return b.multipart(ctx, key, data[:b.opts.PartSize], rest, mode)
 }
 
-func (b *Bucket) putObject(ctx context.Context, key string, data []byte, ifAbsent bool) error {
+func (b *Bucket) putObject(ctx context.Context, key string, data []byte, mode storage.WriteMode) error {
 	in := &awss3.PutObjectInput{
 		Bucket:        aws.String(b.bucket),
 		Key:           aws.String(b.prefix + key),
@@ -55,11 +55,11 @@ func (b *Bucket) putObject(ctx context.Context, key string, data []byte, ifAbsen
 	if b.opts.SSEKMSKeyID != "" {
 		in.SSEKMSKeyId = aws.String(b.opts.SSEKMSKeyID)
 	}
-	if ifAbsent {
+	if mode == storage.IfAbsent {
 		in.IfNoneMatch = aws.String("*")
 	}
 	if _, err := b.client.PutObject(ctx, in); err != nil {
-		return b.writeError(err, ifAbsent)
+		return b.writeError(err, mode)
 	}
 	return nil
 }
@@ -69,8 +69,8 @@ func (b *Bucket) putObject(ctx context.Context, key string, data []byte, ifAbsen
 // ErrExists: the other write may yet fail, and treating it as stored could let a
 // checkpoint pass data that is nowhere. The client from NewClient retries it; if it
 // persists, it is an error.
-func (b *Bucket) writeError(err error, ifAbsent bool) error {
-	if ifAbsent && isPreconditionFailed(err) {
+func (b *Bucket) writeError(err error, mode storage.WriteMode) error {
+	if mode == storage.IfAbsent && isPreconditionFailed(err) {
 		return storage.ErrExists
 	}
 	return explain(b.bucket, err)
@@ -78,7 +78,7 @@ func (b *Bucket) writeError(err error, ifAbsent bool) error {
 
 // multipart uploads first and then the rest of the body part by part, reusing one buffer,
 // and completes the upload; on any failure it aborts the upload.
-func (b *Bucket) multipart(ctx context.Context, key string, first []byte, rest io.Reader, ifAbsent bool) (err error) {
+func (b *Bucket) multipart(ctx context.Context, key string, first []byte, rest io.Reader, mode storage.WriteMode) (err error) {
 	cin := &awss3.CreateMultipartUploadInput{
 		Bucket:            aws.String(b.bucket),
 		Key:               aws.String(b.prefix + key),
@@ -145,11 +145,11 @@ func (b *Bucket) multipart(ctx context.Context, key string, first []byte, rest i
 		UploadId:        uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	}
-	if ifAbsent {
+	if mode == storage.IfAbsent {
 		in.IfNoneMatch = aws.String("*")
 	}
 	if _, err := b.client.CompleteMultipartUpload(ctx, in); err != nil {
-		return b.writeError(err, ifAbsent)
+		return b.writeError(err, mode)
 	}
 	return nil
 }
