@@ -252,11 +252,6 @@ func (c *Capture) Run(ctx context.Context) (err error) {
 	if err := r.prepare(ctx, stream); err != nil {
 		return err
 	}
-	if n, err := c.ledger.Consolidate(ctx); err != nil {
-		c.log.Warn("could not consolidate the ledger; it is read as it is", "err", err)
-	} else if n > 0 {
-		c.log.Debug("ledger consolidated", "objects", n)
-	}
 	c.log.Info("capture started", "stream", stream.StreamARN, "known_shards", len(r.streams[stream.StreamARN].positions))
 	err = c.withLeases(ctx, func() error { return r.loop(ctx) })
 	st := c.Stats()
