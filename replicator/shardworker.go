@@ -58,7 +58,7 @@ type shardWorker struct {
 	// --until-idle only once its coverage reached the start of its idleness, so that
 	// everything written before it went quiet is restorable when capture exits.
 	idleServer, covered atomic.Int64
-	records   atomic.Int64
+	records             atomic.Int64
 }
 
 func (w *shardWorker) idleFor(now time.Time) time.Duration {

@@ -128,7 +128,7 @@ func TestSegment_ConcurrentSegmentsKeepTheirOwnData(t *testing.T) {
 				}
 			}
 			stored, err := Flush(context.Background(), b, s)
-	name := stored.Name
+			name := stored.Name
 			names[w] = name
 			errs <- err
 		}()
