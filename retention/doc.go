@@ -65,9 +65,11 @@
 //	<table>/locks/<id>.json    {"at": T, "expires": ..., "purpose": ..., "owner": ...}
 //
 // saying "keep what a restore at T needs", renewed every TTL/3 while the reader runs and
-// deleted when it ends (Hold does all of this). A run takes the earliest T of the live
-// locks as its horizon when it is earlier than now - D. A lock counts as live until its
-// expiry plus LockSkew (clock skew between hosts); expired locks are deleted.
+// marked released when it ends (Hold does all of this; readers delete nothing, so a
+// reader's role needs no delete permission). A run takes the earliest T of the live locks
+// as its horizon when it is earlier than now - D. A lock counts as live until it is
+// released or its expiry plus LockSkew (clock skew between hosts) has passed; a run
+// deletes the others.
 //
 // A lock written while a run is deciding would be missed, so runs and readers also
 // share a marker, <table>/retention.json, holding the window start the run is about to
