@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/ddbtape/ddbtape/snapshot/snapshottest"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -213,7 +214,10 @@ func (f *failingPuts) Put(ctx context.Context, key string, r io.Reader) error {
 	return f.Bucket.Put(ctx, key, r)
 }
 
-func TestResume_DeletesPartsNoSegmentRecordedAndStoresNothingTwice(t *testing.T) {
+// A resumed snapshot leaves the parts no segment recorded out of its manifest, without
+// deleting them (the snapshot job deletes nothing: capture's role has no delete, and
+// under Object Lock they are locked), and stores nothing twice.
+func TestResume_LeavesPartsNoSegmentRecordedOutOfTheManifestAndStoresNothingTwice(t *testing.T) {
 	tbl := newMemTable(300)
 	root := newDirBucket(t)
 	crashing := &failingPuts{Bucket: root, limit: 3}
@@ -247,7 +251,11 @@ func TestResume_DeletesPartsNoSegmentRecordedAndStoresNothingTwice(t *testing.T)
 	_, rows := readSnapshot(t, root, tbl.name, j.ID()) // also fails on files the manifest does not list
 	sameRows(t, rows, tbl.expected(t))
 	if got, want := j2.Stats().Orphans, int64(len(before)-recorded); got != want {
-		t.Errorf("deleted %d orphans, want %d", got, want)
+		t.Errorf("left %d orphans out of the manifest, want %d", got, want)
+	}
+	read, err := snapshottest.ReadSnapshot(t.Context(), root, tbl.name, j.ID())
+	if err != nil || len(read.Orphans) != len(before)-recorded {
+		t.Errorf("the directory holds orphans %v (%v), want the %d the crash left", read.Orphans, err, len(before)-recorded)
 	}
 	// New parts never take an orphan's number: FlushPart would refuse different content.
 	maxBefore := 0
