@@ -29,6 +29,11 @@
 // the space. Hour partitions make segment deletion lag up to two hours behind the
 // horizon; snapshots are deleted to the second.
 //
+// In a bucket with S3 Object Lock a run deletes only what is past its retention and says
+// what it left (lock.go). After deleting, a run consolidates the table's ledger (ledger.
+// Writer.Consolidate), dropping the facts of the segments it deleted: consolidation
+// deletes, so it is a job of the role that may.
+//
 // Deletion order makes an interrupted run harmless: a snapshot's manifest goes first (the
 // snapshot becomes incomplete and no restore picks it), then its other objects, then the
 // segments. The next run finishes what was left.
