@@ -269,6 +269,23 @@ func (w *Writer) Consolidate(ctx context.Context, exists func(ctx context.Contex
 	return res, nil
 }
 
+// ConsolidateTable consolidates table's ledger in b as writer id (Consolidate), leaving
+// out the facts of files missing from a listing of filesPrefix (where the recorded files
+// live, e.g. the table's change segments), which it makes after reading the ledger.
+func ConsolidateTable(ctx context.Context, b storage.Bucket, table, id, filesPrefix string, now func() time.Time) (Consolidation, error) {
+	return NewWriter(b, table, id, now).Consolidate(ctx, func(ctx context.Context) (map[string]bool, error) {
+		objs, err := b.List(ctx, filesPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", storage.URL(b, filesPrefix), err)
+		}
+		have := make(map[string]bool, len(objs))
+		for _, o := range objs {
+			have[o.Key] = true
+		}
+		return have, nil
+	})
+}
+
 // safeName keeps the characters of s that are safe in an object name.
 func safeName(s string) string {
 	var b strings.Builder

@@ -107,23 +107,12 @@ func (t *lockTally) deletable(ctx context.Context, b storage.Bucket, key string,
 	return true, nil
 }
 
-// consolidateLedger combines the table's ledger into one state object (ledger.Writer.
-// Consolidate), leaving out the facts of segments that are gone. A failure is logged:
-// the ledger is read as it is, only slower.
+// consolidateLedger combines the table's ledger into one state object
+// (ledger.ConsolidateTable), leaving out the facts of segments that are gone. A failure
+// is logged: the ledger is read as it is, only slower.
 func consolidateLedger(ctx context.Context, b storage.Bucket, table string, now func() time.Time, log *slog.Logger) ledger.Consolidation {
 	host, _ := os.Hostname()
-	w := ledger.NewWriter(b, table, "retention-"+host, now)
-	res, err := w.Consolidate(ctx, func(ctx context.Context) (map[string]bool, error) {
-		objs, err := b.List(ctx, writer.ChangesPrefix(table))
-		if err != nil {
-			return nil, fmt.Errorf("list segments of %s: %w", table, err)
-		}
-		have := make(map[string]bool, len(objs))
-		for _, o := range objs {
-			have[o.Key] = true
-		}
-		return have, nil
-	})
+	res, err := ledger.ConsolidateTable(ctx, b, table, "retention-"+host, writer.ChangesPrefix(table), now)
 	if err != nil {
 		log.Warn("retention: could not consolidate the ledger; it is read as it is", "err", err)
 	} else if res.Replaced > 0 || res.Locked > 0 {
