@@ -60,6 +60,12 @@ func read(ctx context.Context, b storage.Bucket, table string) (State, error) {
 	return st, nil
 }
 
+// ReadObject reads the ledger object under key (a key under Prefix, ending in .json). An
+// object that cannot be read as an Entry is an error wrapping ErrCorrupt that names it.
+func ReadObject(ctx context.Context, b storage.Bucket, key string) (Entry, error) {
+	return readEntry(ctx, b, key)
+}
+
 func readEntry(ctx context.Context, b storage.Bucket, key string) (Entry, error) {
 	rc, err := b.Open(ctx, key)
 	if err != nil {

@@ -62,7 +62,7 @@ func (r *BucketReader) ReadPart(ctx context.Context, snapshotID string, part wri
 		return fmt.Errorf("snapshot part %s: %w", name, err)
 	}
 	if rows != part.Rows {
-		return fmt.Errorf("snapshot part %s holds %d rows, the manifest says %d", name, rows, part.Rows)
+		return fmt.Errorf("snapshot part %s holds %d rows, the manifest says %d: %w", name, rows, part.Rows, writer.ErrChecksum)
 	}
 	return nil
 }
