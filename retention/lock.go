@@ -34,8 +34,9 @@ import (
 // Nothing a run does depends on deleting a held object. Expired and released readers'
 // locks, and the marker, are coordination objects without a retention.
 
-// lockedManifests returns the complete snapshots among ids whose manifest is held at now.
-func lockedManifests(ctx context.Context, b storage.Bucket, l catalog.Listing, ids []string, now time.Time) ([]string, error) {
+// lockedManifests returns the complete snapshots among ids whose manifest is held at now,
+// counting their manifests in tally.
+func lockedManifests(ctx context.Context, b storage.Bucket, l catalog.Listing, ids []string, now time.Time, tally *lockTally) ([]string, error) {
 	var held []string
 	for _, id := range ids {
 		if manifestOf(l, id) == nil {
@@ -50,6 +51,7 @@ func lockedManifests(ctx context.Context, b storage.Bucket, l catalog.Listing, i
 		}
 		if r.Holds(now) {
 			held = append(held, id)
+			tally.add(r.Until)
 		}
 	}
 	return held, nil

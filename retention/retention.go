@@ -59,9 +59,10 @@ type Result struct {
 	// Deleted counts the objects deleted and their bytes (expired locks included).
 	Deleted      int
 	DeletedBytes int64
-	// Locked counts the objects left because their S3 Object Lock retention holds, and
-	// LockedUntil is the earliest end among them; KeptByLock are the snapshots kept whole
-	// because their manifest is held (see lock.go). A later run deletes them.
+	// Locked counts the objects left because their S3 Object Lock retention holds (for a
+	// snapshot kept whole, its manifest), and LockedUntil is the earliest end among them;
+	// KeptByLock are the snapshots kept whole because their manifest is held (see
+	// lock.go). A later run deletes them.
 	Locked      int
 	LockedUntil time.Time
 	KeptByLock  []string
@@ -157,14 +158,14 @@ func run(ctx context.Context, cat *catalog.Catalog, cfg *Config) (res Result, er
 			"snapshot", d.Base, "problem", problem)
 		usable = without(usable, []string{d.Base})
 	}
-	held, err := lockedManifests(ctx, b, usable, d.Snapshots, now)
+	tally := &lockTally{}
+	held, err := lockedManifests(ctx, b, usable, d.Snapshots, now, tally)
 	if err != nil {
 		return res, err
 	}
 	d = keepLocked(usable, d, held)
 	res.KeptByLock = held
 	res.Decision = d
-	tally := &lockTally{}
 	defer func() {
 		res.Locked, res.LockedUntil = tally.n, tally.until
 		if tally.n > 0 || len(held) > 0 {

@@ -23,6 +23,7 @@ import (
 	"github.com/ddbtape/ddbtape/replicator"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
+	s3store "github.com/ddbtape/ddbtape/storage/s3"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -138,7 +139,8 @@ func openRunDeps(ctx context.Context, e *env, cfg *config.Config, log *slog.Logg
 		cfg:   cfg,
 		log:   log,
 		aws:   awsFlags{region: cfg.Region, endpointURL: cfg.EndpointURL, log: log},
-		store: storageFlags{sse: cfg.S3.SSE, sseKMSKeyID: cfg.S3.KMSKeyID, pathStyle: cfg.S3.PathStyle},
+		store: storageFlags{sse: cfg.S3.SSE, sseKMSKeyID: cfg.S3.KMSKeyID, pathStyle: cfg.S3.PathStyle,
+			creds: s3store.Credentials{Profile: cfg.S3.Profile, RoleARN: cfg.S3.RoleARN}, lock: s3store.Lock(cfg.ObjectLock)},
 	}
 	var err error
 	if d.awsCfg, err = d.aws.load(ctx); err != nil {
@@ -219,8 +221,8 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		make       func(*tableSchedule) (job, bool)
 	}{
 		{"scheduled snapshots (snapshot.every, snapshot.at-start-if-missing)", t.Snapshot.Every > 0 || t.Snapshot.AtStartIfMissing, snapshotJob},
-		{"compaction (compaction.every)", t.Compaction.Every > 0, compactionJob},
-		{"retention", t.Retention > 0, retentionJob},
+		{"compaction (compaction.every)", t.Compaction.Every > 0 && d.cfg.Maintenance, compactionJob},
+		{"retention", t.Retention > 0 && d.cfg.Maintenance, retentionJob},
 		{"scheduled verification (verify.every)", t.Verify.Every > 0, verifyJob},
 	} {
 		if !ext.configured {

@@ -38,10 +38,17 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	lock, hasLock, err := catalog.ObjectLock(ctx, bk.bucket, bk.listing, time.Now())
+	if err != nil {
+		return err
+	}
 	if *asJSON {
 		out := statusJSON{Status: st}
 		if hasReport {
 			out.Verification = &rep
+		}
+		if hasLock {
+			out.ObjectLock = &lock
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -49,6 +56,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	if err := printStatus(e.stdout, st, *src.source); err != nil {
 		return err
+	}
+	if hasLock {
+		fmt.Fprintln(e.stdout, "\n"+lockLine(lock))
 	}
 	if err := printVerification(e.stdout, rep, hasReport); err != nil {
 		return err
@@ -64,7 +74,30 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 // verification's report.
 type statusJSON struct {
 	catalog.Status
-	Verification *verify.Report `json:"verification,omitempty"`
+	Verification *verify.Report      `json:"verification,omitempty"`
+	ObjectLock   *catalog.LockStatus `json:"object_lock,omitempty"`
+}
+
+// lockLine says what S3 Object Lock holds of the backup.
+func lockLine(l catalog.LockStatus) string {
+	if !l.Enabled {
+		return "object lock: none (the bucket does not have S3 Object Lock: anyone allowed to delete can delete the backup)"
+	}
+	modes := "no retention on the objects checked"
+	if len(l.Modes) > 0 {
+		modes = strings.Join(l.Modes, " and ")
+	}
+	s := fmt.Sprintf("object lock: %s", modes)
+	if l.DefaultMode != "" {
+		s += fmt.Sprintf(" (bucket default: %s for %s)", l.DefaultMode, l.DefaultPeriod)
+	}
+	switch {
+	case l.Checked == 0:
+		return s + "; nothing stored yet"
+	case l.Unlocked > 0:
+		return s + fmt.Sprintf("; earliest deletion: now (%d of the %d oldest objects checked are past their lock or have none)", l.Unlocked, l.Checked)
+	}
+	return s + fmt.Sprintf("; earliest deletion: %s (the first lock to end among the %d oldest objects)", l.EarliestDeletion.UTC().Format(time.RFC3339), l.Checked)
 }
 
 // printVerification says how the last scheduled verification went.

@@ -11,9 +11,10 @@ import (
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
+	"github.com/ddbtape/ddbtape/verify"
 )
 
-const verifyUsage = "--source URL --table NAME [--skip-corrupt]"
+const verifyUsage = "--source URL --table NAME [--skip-corrupt] | --source URL --table NAME --objects"
 
 // errVerifyDiffers is returned when the backup and the table disagree: exit status 1.
 var errVerifyDiffers = errors.New("the backup does not match the table")
@@ -27,6 +28,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	src.register(fs)
 	scanSegs := fs.Int("scan-segments", 4, "parallel Scan segments reading the table")
 	skipBad := fs.Bool("skip-corrupt", false, skipCorruptUsage)
+	objects := fs.Bool("objects", false, "check every object of the backup against its recorded size and SHA-256 (a segment's in the ledger, a part's in its manifest), without reading the table; print counts")
 	var lock lockFlags
 	lock.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -37,6 +39,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	if *scanSegs < 1 {
 		return usagef("--scan-segments must be at least 1")
+	}
+	if *objects {
+		return verifyObjects(ctx, e, &src)
 	}
 	cfg, bk, err := src.open(ctx, e, true)
 	if err != nil {
@@ -83,6 +88,27 @@ func verifyAt(ctx context.Context, e *env, src *sourceFlags, cfg aws.Config, bk 
 	if counts.Inserts+counts.Deletes+counts.Updates > 0 {
 		return fmt.Errorf("%w at %s: %d missing, %d extra, %d different (writes after the backup's window end show as differences; run capture, then verify again)",
 			errVerifyDiffers, p.At.Format(time.RFC3339), counts.Inserts, counts.Deletes, counts.Updates)
+	}
+	return nil
+}
+
+// verifyObjects is verify --objects: every object of the backup checked (verify.Objects),
+// DynamoDB untouched.
+func verifyObjects(ctx context.Context, e *env, src *sourceFlags) error {
+	b, err := src.bucket(ctx, e)
+	if err != nil {
+		return err
+	}
+	r, err := verify.Objects(ctx, b, *src.table, *src.tempDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(e.stdout, r.Summary())
+	for _, p := range r.Problems {
+		fmt.Fprintln(e.stdout, "problem: "+p)
+	}
+	if !r.OK() {
+		return fmt.Errorf("the backup of %s has %d damaged or missing files (listed above): replace them from a copy of the backup, or take a new snapshot so that restores from then on do not need them", *src.table, len(r.Problems))
 	}
 	return nil
 }
