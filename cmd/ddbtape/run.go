@@ -136,9 +136,9 @@ type runDeps struct {
 
 func openRunDeps(ctx context.Context, e *env, cfg *config.Config, log *slog.Logger) (*runDeps, error) {
 	d := &runDeps{
-		cfg:   cfg,
-		log:   log,
-		aws:   awsFlags{region: cfg.Region, endpointURL: cfg.EndpointURL, log: log},
+		cfg: cfg,
+		log: log,
+		aws: awsFlags{region: cfg.Region, endpointURL: cfg.EndpointURL, log: log},
 		store: storageFlags{sse: cfg.S3.SSE, sseKMSKeyID: cfg.S3.KMSKeyID, pathStyle: cfg.S3.PathStyle,
 			creds: s3store.Credentials{Profile: cfg.S3.Profile, RoleARN: cfg.S3.RoleARN}, lock: s3store.Lock(cfg.ObjectLock)},
 	}

@@ -9,9 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
-	"github.com/ddbtape/ddbtape/config"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	checkpointfile "github.com/ddbtape/ddbtape/checkpoint/file"
+	"github.com/ddbtape/ddbtape/config"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	s3store "github.com/ddbtape/ddbtape/storage/s3"
