@@ -168,16 +168,7 @@ func (j *Job) finish(ctx context.Context, existing map[string]int) (writer.Manif
 		}
 		return writer.Manifest{}, fmt.Errorf("write manifest: %w", err)
 	}
-	// The state served its purpose; a failure to tidy it is harmless (restores read the
-	// manifest only) and not worth failing a complete snapshot for.
-	objs, err := j.state.List(ctx, stateDir)
-	if err == nil {
-		for _, o := range objs {
-			if err := j.state.Delete(ctx, o.Key); err != nil {
-				j.cfg.Logger.Warn("could not delete snapshot state", "snapshot", j.ID(), "key", o.Key, "err", err)
-			}
-		}
-	}
+	// The state stays: retention deletes it with the snapshot.
 	return m, nil
 }
 
