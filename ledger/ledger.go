@@ -47,9 +47,11 @@
 // the coverage it reads anyway (catalog.Segment.SHA256), and every reader checks the file
 // against it before decoding a row. A capture that finds its segment stored already (a
 // retry, or another worker's identical range) records the stored file's own hash, read
-// back. Segments written before ddbtape recorded these facts, and a segment stored by a
-// capture that crashed before its next ledger write, have none: readers decode them as
-// before (Parquet notices most damage, not all), and verify --objects counts them apart.
+// back. A segment stored by a capture killed before its next ledger write has none; the
+// next capture records it when it starts, reading it back (segments of the last day
+// without a fact are adopted so, which also covers a day of a backup older than these
+// facts). A segment without one is decoded as before (Parquet notices most damage, not
+// all), and verify --objects counts it apart.
 // Snapshot parts have their SHA-256 in their manifest instead.
 //
 // Facts of deleted segments are dropped by consolidation (Consolidate's exists), so the

@@ -236,6 +236,7 @@ func (c *Capture) Run(ctx context.Context) (err error) {
 	if err := checkRegion(c.cfg.Table, stream, known, state); err != nil {
 		return err
 	}
+	c.adoptUnrecorded(ctx, known)
 	if stream.Table.Global() {
 		c.log.Info("the table is a "+stream.Table.String()+": capturing the stream of this region only, which carries every region's writes; the backup records the region and refuses another region's stream",
 			"region", stream.Table.Region)

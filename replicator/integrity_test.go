@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/ledger"
@@ -72,4 +73,39 @@ type countingDeletes struct {
 func (c *countingDeletes) Delete(ctx context.Context, key string) error {
 	c.n++
 	return c.Bucket.Delete(ctx, key)
+}
+
+// A segment stored without its fact (a capture killed between the segment and its next
+// ledger write) gets one from the next capture, read back from the stored file.
+func TestCapture_RecordsTheChecksumOfASegmentStoredWithoutOne(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	f := newFixture(t, id)
+	if _, err := f.fake.AppendRecords(id, item("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := f.run(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The segment of a killed capture: stored, never recorded.
+	seg := writer.NewSegment(t.TempDir())
+	c := writer.Change{TableName: f.table, StreamARN: f.streamARN, ShardID: "shardId-killed", SequenceNumber: "5", EventID: "e5",
+		EventName: "INSERT", ApproximateCreationTime: time.Now().UTC(), CapturedAt: time.Now().UTC(), Keys: `{"pk":{"S":"z"}}`, SizeBytes: 1}
+	if err := seg.Append(c); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := writer.Flush(ctx, f.bucket, seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.run(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ledger.Read(ctx, f.bucket, f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.Files[stored.Name.Key()], (ledger.Object{Key: stored.Name.Key(), Size: stored.Size, SHA256: stored.SHA256}); got != want {
+		t.Errorf("fact of the unrecorded segment = %+v, want %+v", got, want)
+	}
 }

@@ -117,9 +117,11 @@ func consolidateLedger(ctx context.Context, b storage.Bucket, table string, now 
 	res, err := ledger.ConsolidateTable(ctx, b, table, "retention-"+host, writer.ChangesPrefix(table), now)
 	if err != nil {
 		log.Warn("retention: could not consolidate the ledger; it is read as it is", "err", err)
-	} else if res.Replaced > 0 || res.Locked > 0 {
+	} else if res.Replaced > 0 {
 		log.Info("retention: ledger consolidated", "replaced", res.Replaced, "file_facts_dropped", res.Pruned,
 			"held_by_object_lock", res.Locked, "held_until", res.LockedUntil)
+	} else if res.Locked > 0 {
+		log.Debug("retention: the ledger's objects are all held by S3 Object Lock; consolidated once their lock ends", "held", res.Locked, "held_until", res.LockedUntil)
 	}
 	return res
 }
