@@ -41,13 +41,13 @@ func (c Call) String() string {
 // Recorder is a recording reverse proxy: requests with an X-Amz-Target header go to
 // DynamoDB, the others to S3 (path-style).
 type Recorder struct {
-	srv          *httptest.Server
-	region       string
-	account      string
-	dynamo, s3   *httputil.ReverseProxy
-	mu           sync.Mutex
-	calls        []Call
-	lastStream   string
+	srv        *httptest.Server
+	region     string
+	account    string
+	dynamo, s3 *httputil.ReverseProxy
+	mu         sync.Mutex
+	calls      []Call
+	lastStream string
 }
 
 // NewRecorder starts a proxy to DynamoDB at dynamoURL and S3 at s3URL. region and account
