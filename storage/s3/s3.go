@@ -239,9 +239,15 @@ func isPreconditionFailed(err error) bool {
 // ErrNoSuchBucket is returned (wrapped) when the destination's bucket does not exist.
 var ErrNoSuchBucket = errors.New("S3 bucket does not exist: create it, or fix the bucket name in the destination URL")
 
+// ErrAccessDenied is returned (wrapped) when S3 refuses the credentials or their rights.
+var ErrAccessDenied = errors.New("S3 refused the request: check the role's policy (deploy/iam/) and the bucket policy, or give the destination credentials of its own (--s3-profile, --s3-role-arn; s3.profile, s3.role-arn)")
+
 func explain(bucket string, err error) error {
-	if apiCode(err) == "NoSuchBucket" {
+	switch apiCode(err) {
+	case "NoSuchBucket":
 		return fmt.Errorf("%s: %w: %w", bucket, ErrNoSuchBucket, err)
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled":
+		return fmt.Errorf("%s: %w: %w", bucket, ErrAccessDenied, err)
 	}
 	return err
 }
