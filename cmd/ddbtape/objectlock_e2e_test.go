@@ -253,3 +253,34 @@ func httpCode(err error) int {
 	}
 	return 0
 }
+
+// A lock asked for on a bucket without Object Lock is refused at start with one line, for
+// every command that writes, before anything is stored.
+func TestObjectLock_ABucketWithoutObjectLockIsRefusedInOneLine(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := s3local.Start(ctx)
+	if err != nil {
+		t.Fatalf("start versitygw: %v", err)
+	}
+	defer srv.Stop()
+	bucket := srv.NewBucket(t)
+	dest := "s3://" + bucket + "/ddbtape/"
+	table := ddblocal.CreateTable(t, ddblocal.Shared(t).DynamoDB(), ddblocal.TableOptions{NamePrefix: "nolock"})
+	lock := []string{"--object-lock-mode", "compliance", "--object-lock-for", "1d", "--endpoint-url", ddblocal.Shared(t).Endpoint}
+	for _, args := range [][]string{
+		append([]string{"capture", "--table", table, "--dest", dest, "--until-idle", "1s"}, lock...),
+		append([]string{"snapshot", "--table", table, "--dest", dest}, lock...),
+	} {
+		r := ddbtape(ctx, t, srv.Env(), args...)
+		msg := strings.TrimSpace(r.stderr)
+		if r.code != 1 || strings.Contains(msg, "\n") || !strings.Contains(msg, "s3://"+bucket+": the bucket does not have S3 Object Lock enabled") {
+			t.Errorf("%s with a lock on a bucket without Object Lock: exit %d, want 1 and one line:\n%s", args[0], r.code, r.stderr)
+		}
+		t.Logf("%s said: %s", args[0], msg)
+	}
+	if keys := s3Keys(ctx, t, srv.Client(), bucket, ""); len(keys) != 0 {
+		t.Errorf("refused commands stored %v", keys)
+	}
+}
