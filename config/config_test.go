@@ -69,7 +69,7 @@ func TestParse_MinimalConfigTakesTheDefaults(t *testing.T) {
 	want := &Config{
 		AppName: DefaultAppName, Destination: "/backups",
 		PollInterval: DefaultPollInterval, RetryBound: DefaultRetryBound, ShutdownGrace: DefaultShutdownGrace,
-		HTTP: HTTP{Address: DefaultHTTPAddress, ReadyCheckpointAge: DefaultReadyCheckpointAge},
+		HTTP:        HTTP{Address: DefaultHTTPAddress, ReadyCheckpointAge: DefaultReadyCheckpointAge},
 		Log:         Log{Level: "info", Format: "text"},
 		Maintenance: true,
 		Tables: []Table{{
