@@ -9,7 +9,9 @@
 // The lock is one small JSON object in the destination, <table>/capture.lock, holding a
 // random owner id, the holder's host, process id and start, and an expiry. A capture
 // creates it only if absent (storage.Bucket.Create) and renews it every TTL/3; on a clean
-// stop it deletes it. A capture that finds the lock held by another live capture stops at
+// stop it marks it released (Doc.Released) rather than deleting it, so capture needs no
+// permission to delete anything in the destination (deploy/README.md, roles), and the next
+// capture takes a released lock at once. A capture that finds the lock held by another live capture stops at
 // once with a *LockedError: one line naming the holder and saying what to do.
 //
 // A lock is stale, and taken over, when its expiry plus Skew (room for the clocks of two
@@ -62,6 +64,8 @@ type Doc struct {
 	Since   time.Time `json:"since"`
 	Renewed time.Time `json:"renewed"`
 	Expires time.Time `json:"expires"`
+	// Released is set by the holder's clean stop: the lock is free.
+	Released bool `json:"released,omitempty"`
 }
 
 // holder names the holding process for a message: "host-a pid 1234".
@@ -84,6 +88,8 @@ const (
 	Stale
 	// Busy: another capture holds the lock and may be running.
 	Busy
+	// Free: the holder released the lock when it stopped; it may be taken.
+	Free
 )
 
 // Decision is Decide's answer, with the reason for people.
@@ -105,6 +111,8 @@ func Decide(cur, me Doc, now time.Time, running func(pid int) (start string, ok 
 	switch {
 	case cur.Owner == me.Owner:
 		return Decision{Verdict: Held, Reason: "the lock is this capture's own"}
+	case cur.Released:
+		return Decision{Verdict: Free, Reason: fmt.Sprintf("%s released it", cur.holder())}
 	case now.After(freeAt):
 		return Decision{Verdict: Stale, Reason: fmt.Sprintf("the lock of %s expired at %s", cur.holder(), cur.Expires.UTC().Format(time.RFC3339))}
 	case cur.sameMachine(me):

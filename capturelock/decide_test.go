@@ -31,6 +31,8 @@ func TestDecide(t *testing.T) {
 	}{
 		{"OurOwnLock", Doc{Owner: "me", Expires: now.Add(-time.Hour)}, Held, "own"},
 		{"AnotherHostLiveLock", other(nil), Busy, "renewed until 2026-03-01T12:00:25Z"},
+		// A clean stop marks its lock released (capture deletes nothing): free at once.
+		{"ReleasedByItsHolder", other(func(d *Doc) { onThisMachine(d); d.Released = true }), Free, "h1 pid 20 released it"},
 		{"AnotherHostExpiredButWithinSkew", other(func(d *Doc) { d.Expires = now.Add(-Skew) }), Busy, "renewed until"},
 		{"AnotherHostExpiredPastSkew", other(func(d *Doc) { d.Expires = now.Add(-Skew - time.Second) }), Stale, "expired at 2026-03-01T11:59:29Z"},
 		{"ThisMachineProcessRunning", other(onThisMachine), Busy, "process 20 on this host is running"},

@@ -72,7 +72,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Release ends a hold: it stops the renewals and deletes the lock if it is still this
+// Release ends a hold: it stops the renewals and marks the lock released if it is still this
 // capture's. Given the capture's own result it returns what the capture should return:
 // a *LostError when the lock was lost while it ran (with runErr in its message when that
 // was something else than the stop the loss caused), else runErr.
@@ -113,7 +113,7 @@ func Take(ctx context.Context, b storage.Bucket, table string, o Options) (conte
 			wg.Wait()
 			cancel(nil)
 			if h.lost == nil {
-				h.delete(context.WithoutCancel(ctx))
+				h.release(context.WithoutCancel(ctx))
 			}
 		})
 		if h.lost == nil {
@@ -175,7 +175,9 @@ func (h *hold) acquire(ctx context.Context) error {
 		case Busy:
 			return &LockedError{Table: h.table, URL: h.url, Holder: cur, Reason: d.Reason, FreeAt: d.FreeAt, Local: d.Local, Now: now}
 		}
-		h.o.Logger.Warn("taking over the capture lock of a capture that is gone", "table", h.table, "lock", h.url, "holder", cur.holder(), "reason", d.Reason)
+		if d.Verdict == Stale {
+			h.o.Logger.Warn("taking over the capture lock of a capture that is gone", "table", h.table, "lock", h.url, "holder", cur.holder(), "reason", d.Reason)
+		}
 		h.stamp()
 		if err := h.write(ctx, h.b.Put); err != nil {
 			return fmt.Errorf("take over capture lock %s: %w", h.url, err)
@@ -287,15 +289,18 @@ func (h *hold) read(ctx context.Context) (Doc, error) {
 	return d, nil
 }
 
-// delete removes the lock if it is still ours.
-func (h *hold) delete(ctx context.Context) {
+// release marks the lock released if it is still ours. It writes rather than deletes, so
+// a capture needs no delete permission; the next capture takes a released lock at once.
+func (h *hold) release(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cur, err := h.read(ctx)
 	if err != nil || cur.Owner != h.me.Owner {
 		return
 	}
-	if err := h.b.Delete(ctx, h.key); err != nil {
-		h.o.Logger.Warn("could not delete the capture lock; it expires by itself", "table", h.table, "lock", h.url, "expires", h.me.Expires, "err", err)
+	h.me.Released = true
+	h.me.Expires = h.o.Now().UTC()
+	if err := h.write(ctx, h.b.Put); err != nil {
+		h.o.Logger.Warn("could not release the capture lock; it expires by itself", "table", h.table, "lock", h.url, "err", err)
 	}
 }

@@ -114,8 +114,8 @@ func TestTake_ASecondCaptureIsRefusedUntilTheFirstReleases(t *testing.T) {
 			if err := release(nil); err != nil {
 				t.Fatalf("release = %v", err)
 			}
-			if _, err := readDoc(t, b); !errors.Is(err, storage.ErrNotFound) {
-				t.Fatalf("lock after release: %v, want none", err)
+			if d, err := readDoc(t, b); err != nil || !d.Released || d.Owner != held.Owner {
+				t.Fatalf("lock after release: %+v, %v; want it marked released (capture deletes nothing)", d, err)
 			}
 			_, release, err = Take(ctx, b, table, Options{})
 			if err != nil {
@@ -212,8 +212,8 @@ func TestTake_ACreateStoredButReportedFailedIsHeld(t *testing.T) {
 				if err := release(nil); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := readDoc(t, under); !errors.Is(err, storage.ErrNotFound) {
-					t.Fatalf("lock after release: %v, want none", err)
+				if d, err := readDoc(t, under); err != nil || !d.Released {
+					t.Fatalf("lock after release: %+v, %v; want it marked released", d, err)
 				}
 			})
 		}

@@ -28,6 +28,11 @@ type Segment struct {
 	Key  string // object key in the bucket
 	Size int64
 	Name writer.SegmentName
+	// Recorded is the size and SHA-256 the ledger holds for the file (ledger.Object),
+	// which readers check before they trust it; zero for a segment without one (written
+	// before ddbtape recorded them, or by a capture that crashed before its next ledger
+	// write).
+	Recorded ledger.Object
 }
 
 // Where a listing's coverage came from (Listing.Sources).
@@ -97,7 +102,7 @@ func (c *Catalog) List(ctx context.Context) (Listing, error) {
 		if !ok || n.Table != c.table {
 			continue
 		}
-		l.Segments = append(l.Segments, Segment{Key: o.Key, Size: o.Size, Name: n})
+		l.Segments = append(l.Segments, Segment{Key: o.Key, Size: o.Size, Name: n, Recorded: l.Ledger.Files[o.Key]})
 	}
 	return l, nil
 }

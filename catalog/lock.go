@@ -62,6 +62,8 @@ type lockDoc struct {
 	Expires time.Time `json:"expires"`
 	Purpose string    `json:"purpose,omitempty"`
 	Owner   string    `json:"owner,omitempty"`
+	// Released is set when its reader finished: the lock protects nothing any more.
+	Released bool `json:"released,omitempty"`
 }
 
 // Marker is the horizon marker: where retention moves the restorable window's start.
@@ -89,8 +91,8 @@ type HoldOptions struct {
 // deleted by retention. fn must list the backup itself, after Hold started it: a listing
 // made before may name files already gone. Hold returns a *PrunedError (ErrPruned) without
 // calling fn when retention has moved past at, and an error wrapping ErrLockLost when the
-// lock lapsed while fn ran (fn's context is cancelled then). The lock is deleted when fn
-// returns.
+// lock lapsed while fn ran (fn's context is cancelled then). The lock is marked released
+// when fn returns (retention deletes it later).
 func Hold(ctx context.Context, b storage.Bucket, table string, at time.Time, o HoldOptions, fn func(ctx context.Context) error) error {
 	if o.TTL <= 0 {
 		o.TTL = DefaultLockTTL
@@ -115,12 +117,15 @@ func Hold(ctx context.Context, b storage.Bucket, table string, at time.Time, o H
 	if err != nil {
 		return fmt.Errorf("take retention lock: %w", err)
 	}
-	// The lock goes whatever happens next, even when ctx has ended.
+	// The lock is released whatever happens next, even when ctx has ended: written as
+	// released rather than deleted, so a reader needs no permission to delete anything in
+	// the backup; retention deletes released locks with the expired ones.
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if err := b.Delete(dctx, key); err != nil {
-			o.Logger.Warn("could not delete retention lock; it expires by itself", "key", key, "err", err)
+		doc.Released, doc.Expires = true, o.Now().UTC()
+		if err := putJSON(dctx, b, key, doc); err != nil {
+			o.Logger.Warn("could not release retention lock; it expires by itself", "key", key, "err", err)
 		}
 	}()
 	m, err := ReadMarker(ctx, b, table)
@@ -236,7 +241,7 @@ func Locks(ctx context.Context, b storage.Bucket, table string, now time.Time) (
 			} else {
 				live = append(live, Lock{Key: o.Key})
 			}
-		case d.Expires.Add(LockSkew).Before(now):
+		case d.Released, d.Expires.Add(LockSkew).Before(now):
 			expired = append(expired, o.Key)
 		default:
 			live = append(live, Lock{Key: o.Key, At: d.At})

@@ -27,7 +27,13 @@
 // refused with 412; a 500 can come after the commit), so the manifest is read back, and
 // if it is there and is this run's, the compaction succeeded (writer.CreateManifest). A
 // failed compaction deletes only the parts it tried to store and that no manifest at its
-// key lists, and nothing when that key cannot be read.
+// key lists, and nothing when that key cannot be read. Under S3 Object Lock those parts
+// are locked too, and stay (incomplete: never read; retention deletes them later).
+//
+// A compaction that succeeds then consolidates the table's ledger
+// (ledger.ConsolidateTable), as retention runs do: a backup kept forever, with
+// compaction and no retention, still has its ledger consolidated. A failure to do so is
+// only logged.
 package compact
 
 import (
@@ -36,10 +42,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/snapshot"
 	"github.com/ddbtape/ddbtape/storage"
@@ -118,6 +126,14 @@ func Run(ctx context.Context, cat *catalog.Catalog, cfg Config) (Result, error) 
 	})
 	if err != nil && errors.Is(err, catalog.ErrNoCoverage) && !strings.HasPrefix(err.Error(), "compact ") {
 		err = fmt.Errorf("compact %s: %w", table, err)
+	}
+	if err == nil {
+		host, _ := os.Hostname()
+		if c, cerr := ledger.ConsolidateTable(ctx, cat.Bucket(), table, "compaction-"+host, writer.ChangesPrefix(table), nil); cerr != nil {
+			cfg.Logger.Warn("compaction: could not consolidate the ledger; it is read as it is", "table", table, "err", cerr)
+		} else if c.Replaced > 0 {
+			cfg.Logger.Debug("compaction: ledger consolidated", "table", table, "replaced", c.Replaced, "held_by_object_lock", c.Locked)
+		}
 	}
 	return res, err
 }

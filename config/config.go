@@ -41,6 +41,10 @@ const (
 	DefaultLogLevel           = "info"
 	DefaultLogFormat          = "text"
 	DefaultVerifyRecheck      = 10 * time.Minute
+	// DefaultLockMargin is what object-lock.for adds to the longest retention by
+	// default: retention deletes a segment or snapshot up to about a snapshot interval
+	// after the retention, and whatever is still locked then waits for a later run.
+	DefaultLockMargin = 24 * time.Hour
 )
 
 // MaxFileSize bounds what Load reads: a config is a few kilobytes.
@@ -74,6 +78,22 @@ type Config struct {
 	ShutdownGrace time.Duration
 	Log           Log
 	S3            S3
+	// ObjectLock is the S3 Object Lock retention of the backup objects written (segments,
+	// snapshot parts and manifests, ledger objects); zero: none.
+	ObjectLock ObjectLock
+	// Maintenance runs the jobs that delete (retention, with the ledger's consolidation)
+	// and compaction in this process; false when it runs with the capture role and a
+	// separate job runs them (ddbtape retention, ddbtape compact).
+	Maintenance bool
+}
+
+// ObjectLock is the retention S3 Object Lock holds each new backup object under.
+type ObjectLock struct {
+	// Mode is storage.LockGovernance or storage.LockCompliance; empty: no lock.
+	Mode string
+	// For is how long after its write an object stays locked: by default the longest
+	// retention of any table plus DefaultLockMargin.
+	For time.Duration
 }
 
 // Table is one table to back up, with the global settings and its overrides merged.
@@ -142,6 +162,10 @@ type S3 struct {
 	SSE       string // "", AES256 or aws:kms
 	KMSKeyID  string
 	PathStyle bool
+	// Profile and RoleARN give the destination credentials of its own (another account's):
+	// a profile of the shared configuration files, a role to assume, or both.
+	Profile string
+	RoleARN string
 }
 
 // Error is a configuration mistake: Field names the setting (tables[1].name), Msg what

@@ -36,6 +36,7 @@ func TestLoad_FullExampleLoadsWithEveryValue(t *testing.T) {
 		ShutdownGrace: 30 * time.Second,
 		Log:           Log{Level: "info", Format: "json"},
 		S3:            S3{SSE: "aws:kms", KMSKeyID: "alias/ddbtape"},
+		Maintenance:   true,
 		Tables: []Table{
 			{
 				Name: "orders", Start: "trim-horizon",
@@ -68,8 +69,9 @@ func TestParse_MinimalConfigTakesTheDefaults(t *testing.T) {
 	want := &Config{
 		AppName: DefaultAppName, Destination: "/backups",
 		PollInterval: DefaultPollInterval, RetryBound: DefaultRetryBound, ShutdownGrace: DefaultShutdownGrace,
-		HTTP: HTTP{Address: DefaultHTTPAddress, ReadyCheckpointAge: DefaultReadyCheckpointAge},
-		Log:  Log{Level: "info", Format: "text"},
+		HTTP:        HTTP{Address: DefaultHTTPAddress, ReadyCheckpointAge: DefaultReadyCheckpointAge},
+		Log:         Log{Level: "info", Format: "text"},
+		Maintenance: true,
 		Tables: []Table{{
 			Name: "orders", Start: "trim-horizon",
 			Roll:     Roll{Records: DefaultRollRecords, Bytes: DefaultRollBytes, Age: DefaultRollAge},
@@ -79,6 +81,38 @@ func TestParse_MinimalConfigTakesTheDefaults(t *testing.T) {
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", cfg, want)
+	}
+}
+
+// The lock's period follows the longest retention plus a day unless given; the
+// destination's own credentials and maintenance are read as written.
+func TestParse_ObjectLockPeriodFollowsTheLongestRetentionAndCredentialsAreKept(t *testing.T) {
+	cfg, err := Parse([]byte(`
+destination: s3://backups/ddbtape
+retention: 30d
+object-lock: {mode: Compliance}
+maintenance: false
+s3: {profile: backup, role-arn: "arn:aws:iam::222222222222:role/ddbtape-capture"}
+tables:
+  - name: aaa
+  - name: bbb
+    retention: 90d
+`), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (ObjectLock{Mode: "COMPLIANCE", For: 91 * 24 * time.Hour}); cfg.ObjectLock != want {
+		t.Errorf("object lock %+v, want %+v", cfg.ObjectLock, want)
+	}
+	if cfg.Maintenance || cfg.S3.Profile != "backup" || cfg.S3.RoleARN != "arn:aws:iam::222222222222:role/ddbtape-capture" {
+		t.Errorf("maintenance %v, s3 %+v", cfg.Maintenance, cfg.S3)
+	}
+	cfg, err = Parse([]byte("destination: s3://bkt/x\ntables:\n  - name: orders\nobject-lock: {mode: governance, for: 400d}\n"), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ObjectLock != (ObjectLock{Mode: "GOVERNANCE", For: 400 * 24 * time.Hour}) {
+		t.Errorf("object lock %+v, want GOVERNANCE for 400d", cfg.ObjectLock)
 	}
 }
 
@@ -164,6 +198,11 @@ func TestParse_MistakesAreRefusedNamingTheField(t *testing.T) {
 		{"bad max rcu", base + "verify: {max-rcu: lots}\n", `verify.max-rcu: "lots" is not a number`},
 		{"negative max rcu", base + "verify: {max-rcu: -5}\n", "verify.max-rcu: must not be negative, got -5 (0 is no cap)"},
 		{"zero recheck", base + "verify: {recheck-within: 0s}\n", "verify.recheck-within: must be positive, got 0s"},
+		{"bad object lock mode", "destination: s3://bkt/x\ntables:\n  - name: orders\nobject-lock: {mode: legal-hold, for: 1d}\n", `object-lock.mode: "legal-hold" is not governance or compliance`},
+		{"object lock period without mode", "destination: s3://bkt/x\ntables:\n  - name: orders\nobject-lock: {for: 1d}\n", "object-lock.for: needs object-lock.mode: governance or compliance"},
+		{"object lock on a directory", base + "retention: 30d\nobject-lock: {mode: compliance}\n", "object-lock.mode: needs an s3:// destination whose bucket has Object Lock: a directory cannot lock its files"},
+		{"object lock kept forever without period", "destination: s3://bkt/x\ntables:\n  - name: orders\nobject-lock: {mode: compliance}\n", "object-lock.for: required when a table's retention is 0 (kept forever): say how long each object stays locked, e.g. 400d"},
+		{"zero object lock period", "destination: s3://bkt/x\ntables:\n  - name: orders\nobject-lock: {mode: compliance, for: 0s}\n", "object-lock.for: must be positive, got 0s"},
 		{"unset variable", "destination: ${NOPE}\n", "line 1: environment variable NOPE is not set (set it, or write ${NOPE:-default})"},
 	}
 	for _, c := range cases {

@@ -33,6 +33,13 @@ type rawConfig struct {
 	ShutdownGrace *Duration     `yaml:"shutdown-grace"`
 	Log           rawLog        `yaml:"log"`
 	S3            rawS3         `yaml:"s3"`
+	ObjectLock    rawObjectLock `yaml:"object-lock"`
+	Maintenance   *bool         `yaml:"maintenance"`
+}
+
+type rawObjectLock struct {
+	Mode string    `yaml:"mode"`
+	For  *Duration `yaml:"for"`
 }
 
 type rawRoll struct {
@@ -83,6 +90,8 @@ type rawS3 struct {
 	SSE       string `yaml:"sse"`
 	KMSKeyID  string `yaml:"kms-key-id"`
 	PathStyle *bool  `yaml:"path-style"`
+	Profile   string `yaml:"profile"`
+	RoleARN   string `yaml:"role-arn"`
 }
 
 var (

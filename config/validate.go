@@ -31,7 +31,9 @@ func resolve(raw *rawConfig) (*Config, error) {
 			ReadyCheckpointAge: durOr(raw.HTTP.ReadyCheckpointAge, DefaultReadyCheckpointAge),
 		},
 		Log: Log{Level: or(raw.Log.Level, DefaultLogLevel), Format: or(raw.Log.Format, DefaultLogFormat)},
-		S3:  S3{SSE: raw.S3.SSE, KMSKeyID: raw.S3.KMSKeyID, PathStyle: raw.S3.PathStyle != nil && *raw.S3.PathStyle},
+		S3: S3{SSE: raw.S3.SSE, KMSKeyID: raw.S3.KMSKeyID, PathStyle: raw.S3.PathStyle != nil && *raw.S3.PathStyle,
+			Profile: raw.S3.Profile, RoleARN: raw.S3.RoleARN},
+		Maintenance: raw.Maintenance == nil || *raw.Maintenance,
 	}
 	checks := []func() error{
 		func() error { return checkName("app-name", c.AppName) },
@@ -95,7 +97,47 @@ func resolve(raw *rawConfig) (*Config, error) {
 		}
 		c.Tables = append(c.Tables, t)
 	}
+	if err := resolveObjectLock(c, raw.ObjectLock); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// resolveObjectLock checks object-lock and fills in its period: by default the longest
+// retention of any table plus DefaultLockMargin.
+func resolveObjectLock(c *Config, r rawObjectLock) error {
+	switch strings.ToLower(r.Mode) {
+	case "":
+		if r.For != nil {
+			return fieldErr("object-lock.for", "needs object-lock.mode: governance or compliance")
+		}
+		return nil
+	case "governance":
+		c.ObjectLock.Mode = storage.LockGovernance
+	case "compliance":
+		c.ObjectLock.Mode = storage.LockCompliance
+	default:
+		return fieldErr("object-lock.mode", "%q is not governance or compliance", r.Mode)
+	}
+	if loc, err := storage.ParseURL(c.Destination); err == nil && loc.Scheme != "s3" {
+		return fieldErr("object-lock.mode", "needs an s3:// destination whose bucket has Object Lock: a directory cannot lock its files")
+	}
+	if r.For != nil {
+		if err := positive("object-lock.for", time.Duration(*r.For)); err != nil {
+			return err
+		}
+		c.ObjectLock.For = time.Duration(*r.For)
+		return nil
+	}
+	var longest time.Duration
+	for _, t := range c.Tables {
+		if t.Retention == 0 {
+			return fieldErr("object-lock.for", "required when a table's retention is 0 (kept forever): say how long each object stays locked, e.g. 400d")
+		}
+		longest = max(longest, t.Retention)
+	}
+	c.ObjectLock.For = longest + DefaultLockMargin
+	return nil
 }
 
 // resolveTable lays the settings of r over base and checks them; prefix is "" for the

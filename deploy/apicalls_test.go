@@ -199,23 +199,28 @@ func iamActions(c apiCall) ([]string, error) {
 	return nil, fmt.Errorf("%s.%s (at %s): no IAM action mapping; add one to iamActions", c.service, c.op, c.at)
 }
 
+// PutObject and CreateMultipartUpload also need s3:PutObjectRetention when they carry an
+// Object Lock retention, as ddbtape's do under --object-lock-mode.
 var s3Actions = map[string][]string{
-	"PutObject":               {"s3:PutObject"},
-	"CreateMultipartUpload":   {"s3:PutObject"},
-	"UploadPart":              {"s3:PutObject"},
-	"CompleteMultipartUpload": {"s3:PutObject"},
-	"AbortMultipartUpload":    {"s3:AbortMultipartUpload"},
-	"GetObject":               {"s3:GetObject"},
-	"HeadObject":              {"s3:GetObject"},
-	"DeleteObject":            {"s3:DeleteObject"},
-	"DeleteObjects":           {"s3:DeleteObject"},
-	"ListObjectsV2":           {"s3:ListBucket"},
-	"ListObjects":             {"s3:ListBucket"},
-	"HeadBucket":              {"s3:ListBucket"},
-	"ListMultipartUploads":    {"s3:ListBucketMultipartUploads"},
-	"ListParts":               {"s3:ListMultipartUploadParts"},
-	"CopyObject":              {"s3:GetObject", "s3:PutObject"},
-	"UploadPartCopy":          {"s3:GetObject", "s3:PutObject"},
+	"PutObject":                  {"s3:PutObject", "s3:PutObjectRetention"},
+	"CreateMultipartUpload":      {"s3:PutObject", "s3:PutObjectRetention"},
+	"UploadPart":                 {"s3:PutObject"},
+	"CompleteMultipartUpload":    {"s3:PutObject"},
+	"AbortMultipartUpload":       {"s3:AbortMultipartUpload"},
+	"GetObject":                  {"s3:GetObject"},
+	"HeadObject":                 {"s3:GetObject"},
+	"DeleteObject":               {"s3:DeleteObject"},
+	"DeleteObjects":              {"s3:DeleteObject"},
+	"ListObjectsV2":              {"s3:ListBucket"},
+	"ListObjects":                {"s3:ListBucket"},
+	"HeadBucket":                 {"s3:ListBucket"},
+	"ListMultipartUploads":       {"s3:ListBucketMultipartUploads"},
+	"ListParts":                  {"s3:ListMultipartUploadParts"},
+	"GetObjectLockConfiguration": {"s3:GetBucketObjectLockConfiguration"},
+	"GetObjectRetention":         {"s3:GetObjectRetention"},
+	"PutObjectRetention":         {"s3:PutObjectRetention"},
+	"CopyObject":                 {"s3:GetObject", "s3:PutObject"},
+	"UploadPartCopy":             {"s3:GetObject", "s3:PutObject"},
 }
 
 // moduleRoot returns the repository root (the directory of go.mod) and the module path.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -40,6 +41,22 @@ func readPolicy(t *testing.T, name string) policy {
 	return p
 }
 
+// Roles are the IAM policies of deploy/iam/, one per role (kms.json is added to any
+// role whose destination uses SSE-KMS).
+var roles = []string{"capture", "maintenance", "restore", "lease-table"}
+
+func rolePath(role string) string { return filepath.Join("iam", role+".json") }
+
+// readRoles reads every role's policy, by role.
+func readRoles(t *testing.T) map[string]policy {
+	t.Helper()
+	out := map[string]policy{}
+	for _, r := range roles {
+		out[r] = readPolicy(t, rolePath(r))
+	}
+	return out
+}
+
 // neededActions maps the scanned calls to IAM actions.
 func neededActions(t *testing.T, calls []apiCall) map[string][]string {
 	t.Helper()
@@ -56,34 +73,38 @@ func neededActions(t *testing.T, calls []apiCall) map[string][]string {
 	return need
 }
 
-func policyActions(p policy) map[string]bool {
+func policyActions(ps ...policy) map[string]bool {
 	have := map[string]bool{}
-	for _, s := range p.Statement {
-		for _, a := range s.Action {
-			have[a] = true
+	for _, p := range ps {
+		for _, s := range p.Statement {
+			for _, a := range s.Action {
+				have[a] = true
+			}
 		}
 	}
 	return have
 }
 
-// compareActions returns one message per action the code needs and the policy lacks,
-// and per action the policy grants and no code calls.
+// compareActions returns one message per action the code needs and no role grants,
+// and per action a role grants and no code calls.
 func compareActions(need map[string][]string, have map[string]bool) []string {
 	var msgs []string
 	for a, why := range need {
 		if !have[a] {
-			msgs = append(msgs, "the code calls "+strings.Join(why, ", ")+" but deploy/iam-policy.json does not allow "+a+": add it, scoped to its resource")
+			msgs = append(msgs, "the code calls "+strings.Join(why, ", ")+" but no policy of deploy/iam/ allows "+a+": add it to the role that makes the call, scoped to its resource")
 		}
 	}
 	for a := range have {
 		if _, ok := need[a]; !ok {
-			msgs = append(msgs, "deploy/iam-policy.json allows "+a+" but no code calls it: remove it (least privilege)")
+			msgs = append(msgs, "a policy of deploy/iam/ allows "+a+" but no code calls it: remove it (least privilege)")
 		}
 	}
 	sort.Strings(msgs)
 	return msgs
 }
 
+// The roles together allow exactly what the binary can call; which role's commands call
+// what is proven at run time (cmd/ddbtape, TestIAMRoles_EachCommandCallsOnlyWhatItsRoleAllows).
 func TestIAMPolicy_AllowsExactlyTheCallsTheBinaryMakes(t *testing.T) {
 	root, module, err := moduleRoot()
 	if err != nil {
@@ -96,62 +117,112 @@ func TestIAMPolicy_AllowsExactlyTheCallsTheBinaryMakes(t *testing.T) {
 	if len(calls) < 10 {
 		t.Fatalf("the scan found only %v: it no longer sees the code's calls", calls)
 	}
-	for _, msg := range compareActions(neededActions(t, calls), policyActions(readPolicy(t, "iam-policy.json"))) {
+	var all []policy
+	for _, p := range readRoles(t) {
+		all = append(all, p)
+	}
+	for _, msg := range compareActions(neededActions(t, calls), policyActions(all...)) {
 		t.Error(msg)
 	}
 }
 
+// coordinationKeys are the objects a role may rewrite (PutObject without If-None-Match):
+// small documents ddbtape rewrites in place, never backup data.
+var coordinationKeys = []string{"checkpoints/*", "capture.lock", "locks/*", "verify.json", "snapshots/*/state/*", "retention.json"}
+
 func TestIAMPolicy_IsScopedToPlaceholders(t *testing.T) {
-	p := readPolicy(t, "iam-policy.json")
-	if p.Version != "2012-10-17" {
-		t.Errorf("Version %q, want 2012-10-17", p.Version)
+	for role, p := range readRoles(t) {
+		if p.Version != "2012-10-17" {
+			t.Errorf("%s: Version %q, want 2012-10-17", role, p.Version)
+		}
+		sids := map[string]bool{}
+		for _, s := range p.Statement {
+			if s.Sid == "" || sids[s.Sid] {
+				t.Errorf("%s: statement %+v: needs a Sid of its own", role, s)
+			}
+			sids[s.Sid] = true
+			if s.Effect != "Allow" || len(s.Action) == 0 || len(s.Resource) == 0 {
+				t.Errorf("%s: statement %s: want Effect Allow with actions and resources", role, s.Sid)
+			}
+			for _, a := range s.Action {
+				if strings.Contains(a, "*") {
+					t.Errorf("%s: statement %s: wildcard action %s", role, s.Sid, a)
+				}
+			}
+			for _, r := range s.Resource {
+				service := strings.SplitN(s.Action[0], ":", 2)[0]
+				switch {
+				case r == "*":
+					t.Errorf("%s: statement %s: Resource * is not least privilege", role, s.Sid)
+				case service == "dynamodb" && !strings.HasPrefix(r, "arn:aws:dynamodb:REGION:ACCOUNT_ID:table/"):
+					t.Errorf("%s: statement %s: resource %s is not a table of REGION and ACCOUNT_ID", role, s.Sid, r)
+				case service == "s3" && !strings.HasPrefix(r, "arn:aws:s3:::BACKUP_BUCKET"):
+					t.Errorf("%s: statement %s: resource %s is not the BACKUP_BUCKET", role, s.Sid, r)
+				}
+				// Only the stream ARN (its label is a timestamp), the objects under the
+				// prefix and the coordination objects of each table are wildcards.
+				coordination := false
+				for _, k := range coordinationKeys {
+					coordination = coordination || r == "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*/"+k
+				}
+				if strings.Contains(r, "*") && !strings.HasSuffix(r, "/stream/*") && r != "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*" && !coordination {
+					t.Errorf("%s: statement %s: resource %s has a wildcard", role, s.Sid, r)
+				}
+				if coordination && !reflect.DeepEqual(s.Action, []string{"s3:PutObject"}) {
+					t.Errorf("%s: statement %s: a coordination object %s may only be rewritten (s3:PutObject), not %v", role, s.Sid, r, s.Action)
+				}
+			}
+			for _, a := range s.Action {
+				if a == "dynamodb:GetRecords" || a == "dynamodb:GetShardIterator" || a == "dynamodb:DescribeStream" {
+					for _, r := range s.Resource {
+						if !strings.HasSuffix(r, "/stream/*") {
+							t.Errorf("%s: statement %s: stream action %s on non-stream resource %s", role, s.Sid, a, r)
+						}
+					}
+				}
+				if a == "s3:ListBucket" && !reflect.DeepEqual(s.Condition, map[string]map[string]any{"StringLike": {"s3:prefix": []any{"BACKUP_PREFIX/*"}}}) {
+					t.Errorf("%s: statement %s: s3:ListBucket must be limited to the prefix, got condition %v", role, s.Sid, s.Condition)
+				}
+			}
+		}
 	}
-	sids := map[string]bool{}
-	for _, s := range p.Statement {
-		if s.Sid == "" || sids[s.Sid] {
-			t.Errorf("statement %+v: needs a Sid of its own", s)
-		}
-		sids[s.Sid] = true
-		if s.Effect != "Allow" || len(s.Action) == 0 || len(s.Resource) == 0 {
-			t.Errorf("statement %s: want Effect Allow with actions and resources", s.Sid)
-		}
-		for _, a := range s.Action {
-			if strings.Contains(a, "*") {
-				t.Errorf("statement %s: wildcard action %s", s.Sid, a)
-			}
-		}
-		for _, r := range s.Resource {
-			service := strings.SplitN(s.Action[0], ":", 2)[0]
-			switch {
-			case r == "*":
-				t.Errorf("statement %s: Resource * is not least privilege", s.Sid)
-			case service == "dynamodb" && !strings.HasPrefix(r, "arn:aws:dynamodb:REGION:ACCOUNT_ID:table/"):
-				t.Errorf("statement %s: resource %s is not a table of REGION and ACCOUNT_ID", s.Sid, r)
-			case service == "s3" && !strings.HasPrefix(r, "arn:aws:s3:::BACKUP_BUCKET"):
-				t.Errorf("statement %s: resource %s is not the BACKUP_BUCKET", s.Sid, r)
-			}
-			// Only the stream ARN (its label is a timestamp) and the objects under the
-			// prefix are wildcards.
-			if strings.Contains(r, "*") && !strings.HasSuffix(r, "/stream/*") && r != "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*" {
-				t.Errorf("statement %s: resource %s has a wildcard", s.Sid, r)
-			}
-		}
-		for _, a := range s.Action {
-			if a == "dynamodb:GetRecords" || a == "dynamodb:GetShardIterator" || a == "dynamodb:DescribeStream" {
-				for _, r := range s.Resource {
-					if !strings.HasSuffix(r, "/stream/*") {
-						t.Errorf("statement %s: stream action %s on non-stream resource %s", s.Sid, a, r)
+	kms := readPolicy(t, filepath.Join("iam", "kms.json"))
+	if got := policyActions(kms); !reflect.DeepEqual(got, map[string]bool{"kms:GenerateDataKey": true, "kms:Decrypt": true}) {
+		t.Errorf("iam/kms.json allows %v, want what S3 needs for SSE-KMS: kms:GenerateDataKey and kms:Decrypt", got)
+	}
+}
+
+// What each role must not do, read from the policies (the run-time test proves the
+// commands need no more): capture writes backup objects only as new ones and deletes
+// nothing; restore writes no backup object but its reader lock and no table but its
+// target; maintenance reads no table; only maintenance deletes.
+func TestIAMRoles_SeparateWhatEachRoleMayDo(t *testing.T) {
+	ps := readRoles(t)
+	const objects = "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*"
+	for role, p := range ps {
+		for _, s := range p.Statement {
+			for _, a := range s.Action {
+				switch {
+				case a == "s3:DeleteObject" && role != "maintenance":
+					t.Errorf("%s: statement %s allows s3:DeleteObject: only the maintenance role deletes", role, s.Sid)
+				case strings.HasPrefix(a, "dynamodb:") && role == "maintenance":
+					t.Errorf("maintenance: statement %s allows %s: retention and compaction read no table", s.Sid, a)
+				case role == "restore" && (a == "s3:PutObject" || a == "s3:PutObjectRetention") && !reflect.DeepEqual(s.Resource, []string{"arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*/locks/*"}):
+					t.Errorf("restore: statement %s writes %v: a restore writes no backup object but its reader lock", s.Sid, s.Resource)
+				case role == "restore" && slices.Contains([]string{"dynamodb:CreateTable", "dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, a) &&
+					!reflect.DeepEqual(s.Resource, []string{"arn:aws:dynamodb:REGION:ACCOUNT_ID:table/RESTORE_TARGET_TABLE"}):
+					t.Errorf("restore: statement %s allows %s on %v: a restore writes only its target", s.Sid, a, s.Resource)
+				case (a == "s3:PutObject" || a == "s3:PutObjectRetention") && slices.Contains(s.Resource, objects):
+					// Any object under the prefix: only as a new one (If-None-Match), or a
+					// part of an upload that completes only as a new one.
+					ok := reflect.DeepEqual(s.Condition, map[string]map[string]any{"Null": {"s3:if-none-match": "false"}}) ||
+						reflect.DeepEqual(s.Condition, map[string]map[string]any{"Bool": {"s3:ObjectCreationOperation": "false"}})
+					if !ok {
+						t.Errorf("%s: statement %s allows %s on every object without requiring If-None-Match: a backup object could be overwritten", role, s.Sid, a)
 					}
 				}
 			}
-			if a == "s3:ListBucket" && !reflect.DeepEqual(s.Condition, map[string]map[string]any{"StringLike": {"s3:prefix": []any{"BACKUP_PREFIX/*"}}}) {
-				t.Errorf("statement %s: s3:ListBucket must be limited to the prefix, got condition %v", s.Sid, s.Condition)
-			}
 		}
-	}
-	kms := readPolicy(t, "iam-policy-kms.json")
-	if got := policyActions(kms); !reflect.DeepEqual(got, map[string]bool{"kms:GenerateDataKey": true, "kms:Decrypt": true}) {
-		t.Errorf("iam-policy-kms.json allows %v, want what S3 needs for SSE-KMS: kms:GenerateDataKey and kms:Decrypt", got)
 	}
 }
 
@@ -179,10 +250,14 @@ func TestScanAPICalls_FindsNewCallsAndTheComparisonFails(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("scanned %v\nwant    %v (test files and unlinked packages excluded)", got, want)
 	}
-	msgs := compareActions(neededActions(t, calls), policyActions(readPolicy(t, "iam-policy.json")))
+	var all []policy
+	for _, p := range readRoles(t) {
+		all = append(all, p)
+	}
+	msgs := compareActions(neededActions(t, calls), policyActions(all...))
 	joined := strings.Join(msgs, "\n")
 	for _, missing := range []string{"dynamodb:UpdateTable", "dynamodb:ListTables"} {
-		if !strings.Contains(joined, "does not allow "+missing) {
+		if !strings.Contains(joined, "allows "+missing+": add it") {
 			t.Errorf("comparison did not report the missing %s:\n%s", missing, joined)
 		}
 	}

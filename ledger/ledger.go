@@ -31,9 +31,42 @@
 //     open coverage (OpenUntil), LastSequence and LastRecordTime their maxima, EndedBy its
 //     minimum (each is an upper bound of the shard's stamps), Finished any that is set.
 //   - Gap: a stretch of stamps whose records were lost; gaps combine as a set.
+//   - Object: a stored backup file by key, with its size and SHA-256 (see Object). A
+//     key's content never changes (it is created only if absent), so facts of one key
+//     agree; should two ever differ (a bug), readers check against the one with the
+//     smaller SHA-256 and State.ObjectConflicts lists every fact of the key, so the file
+//     is refused or questioned rather than quietly trusted.
 //
 // Every fact is true when written and stays true, so any union of facts is true: a lost
 // or late object can only make the ledger claim less, never something false.
+//
+// # Checksums of change segments
+//
+// A change segment's SHA-256 lives here, as an Object fact that capture adds once the
+// segment is durable, beside the marks that claim its records: the catalog finds it with
+// the coverage it reads anyway (catalog.Segment.SHA256), and every reader checks the file
+// against it before decoding a row. A capture that finds its segment stored already (a
+// retry, or another worker's identical range) records the stored file's own hash, read
+// back. A segment stored by a capture killed before its next ledger write has none; the
+// next capture records it when it starts, reading it back (segments of the last day
+// without a fact are adopted so, which also covers a day of a backup older than these
+// facts). A segment without one is decoded as before (Parquet notices most damage, not
+// all), and verify --objects counts it apart.
+// Snapshot parts have their SHA-256 in their manifest instead.
+//
+// Facts of deleted segments are dropped by consolidation (Consolidate's exists), so the
+// ledger grows with what the backup holds, about 250 bytes per stored segment.
+//
+// # Consolidation and Object Lock
+//
+// Consolidation deletes what it replaced, so it runs where deleting is allowed: in the
+// retention and compaction jobs, never in capture. Under S3 Object Lock ledger objects
+// are sealed and locked like the segments they describe; consolidation then replaces
+// only the objects whose retention has ended (oldest first, stopping at the first still
+// held) and leaves the others, which is harmless: combining is idempotent, so a reader
+// that reads a fact twice, in a state and in the object it came from, gets the same
+// answer. A ledger under a lock therefore holds every object written during the lock
+// period, and reads list them all.
 package ledger
 
 import (
@@ -132,6 +165,15 @@ type Gap struct {
 	AfterSequence string `json:"after_sequence,omitempty"`
 }
 
+// Object is a stored backup file: its key (relative to the destination, as a listing of
+// it gives it), its size and its SHA-256 (lowercase hex). It is written only after the
+// file is durable.
+type Object struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
 // Entry is the content of one ledger object.
 type Entry struct {
 	Version   int       `json:"version"`
@@ -142,11 +184,12 @@ type Entry struct {
 	Shards    []Shard   `json:"shards,omitempty"`
 	Marks     []Mark    `json:"marks,omitempty"`
 	Gaps      []Gap     `json:"gaps,omitempty"`
+	Objects   []Object  `json:"objects,omitempty"`
 }
 
 // Empty reports whether e holds no fact.
 func (e Entry) Empty() bool {
-	return len(e.Streams) == 0 && len(e.Shards) == 0 && len(e.Marks) == 0 && len(e.Gaps) == 0
+	return len(e.Streams) == 0 && len(e.Shards) == 0 && len(e.Marks) == 0 && len(e.Gaps) == 0 && len(e.Objects) == 0
 }
 
 // StreamLabel is the part of a stream ARN that tells its age:

@@ -62,7 +62,7 @@ func randomEntries(r *rand.Rand, n int) []Entry {
 		var e Entry
 		arn := []string{arnA, arnB}[r.IntN(2)]
 		shard := []string{"s1", "s2", "s3"}[r.IntN(3)]
-		switch r.IntN(4) {
+		switch r.IntN(5) {
 		case 0:
 			e.Streams = append(e.Streams, Stream{ARN: arn, Created: min_(r.IntN(3)), FirstSeen: min_(r.IntN(100)), ListedAt: min_(r.IntN(100))})
 		case 1:
@@ -74,6 +74,14 @@ func randomEntries(r *rand.Rand, n int) []Entry {
 				Finished: r.IntN(5) == 0, EndedBy: min_(100 + r.IntN(10)), LastSequence: []string{"100", "2000", "30"}[r.IntN(3)], LastRecordTime: min_(r.IntN(100))})
 		case 3:
 			e.Gaps = append(e.Gaps, Gap{StreamARN: arn, ShardID: shard, From: min_(r.IntN(50)), To: min_(50 + r.IntN(50)), Cause: CauseTrimmed})
+		case 4:
+			// Facts of a key agree but for a rare conflicting one.
+			k := []string{"orders/changes/a.parquet", "orders/changes/b.parquet", "orders/changes/c.parquet"}[r.IntN(3)]
+			sum := "aa" + k
+			if r.IntN(10) == 0 {
+				sum = "bb" + k
+			}
+			e.Objects = append(e.Objects, Object{Key: k, Size: int64(len(k)), SHA256: sum})
 		}
 		out = append(out, e)
 	}
@@ -176,9 +184,9 @@ func TestWriter_FlushReadAndConsolidate(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("read back %+v, want %+v", got, want)
 	}
-	replaced, err := w2.Consolidate(ctx)
-	if err != nil || replaced != n {
-		t.Fatalf("consolidate replaced %d of %d objects: %v", replaced, n, err)
+	res, err := w2.Consolidate(ctx, nil)
+	if err != nil || res.Replaced != n {
+		t.Fatalf("consolidate replaced %d of %d objects: %v", res.Replaced, n, err)
 	}
 	objs, _ := b.List(ctx, Prefix("orders"))
 	if len(objs) != 1 || !strings.Contains(objs[0].Key, "/ledger/state/") {
@@ -248,5 +256,121 @@ func TestRead_CorruptObjectIsNamed(t *testing.T) {
 	}
 	if _, err := Read(ctx, b, "orders"); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "version 99") {
 		t.Fatalf("err = %v, want a refusal of a newer format", err)
+	}
+}
+
+func TestAddObject_ConflictingFactsAreAllKeptAndTheSmallerIsChecked(t *testing.T) {
+	var s State
+	a := Object{Key: "k", Size: 3, SHA256: "bbb"}
+	b := Object{Key: "k", Size: 3, SHA256: "aaa"}
+	s.Add(Entry{Objects: []Object{a, a, b}})
+	if s.Files["k"] != b || !reflect.DeepEqual(s.ObjectConflicts["k"], []Object{b, a}) {
+		t.Fatalf("files %+v, conflicts %+v; want %+v checked and both listed", s.Files, s.ObjectConflicts, b)
+	}
+	var again State
+	again.Add(s.Entry("orders", "w", t0))
+	if !reflect.DeepEqual(again.ObjectConflicts, s.ObjectConflicts) {
+		t.Fatalf("a consolidation lost the conflict: %+v", again.ObjectConflicts)
+	}
+}
+
+func TestWriter_ConsolidateDropsFactsOfFilesThatAreGone(t *testing.T) {
+	ctx := context.Background()
+	b := newDir(t)
+	w := NewWriter(b, "orders", "w", nil)
+	for _, k := range []string{"orders/changes/a.parquet", "orders/changes/b.parquet"} {
+		w.Add(Entry{Objects: []Object{{Key: k, Size: 1, SHA256: "00"}}})
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := w.Consolidate(ctx, func(context.Context) (map[string]bool, error) {
+		return map[string]bool{"orders/changes/b.parquet": true}, nil
+	})
+	if err != nil || res.Replaced != 2 || res.Pruned != 1 {
+		t.Fatalf("Consolidate = %+v, %v; want 2 replaced, 1 pruned", res, err)
+	}
+	st, err := Read(ctx, b, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Files["orders/changes/a.parquet"]; ok || len(st.Files) != 1 {
+		t.Fatalf("files after consolidation: %v, want only b", st.Files)
+	}
+}
+
+// lockedDir is a directory whose objects are held until until[key], as under S3 Object
+// Lock: a held object's delete is refused.
+type lockedDir struct {
+	storage.Bucket
+	until map[string]time.Time
+	now   time.Time
+}
+
+func (l *lockedDir) LockConfig(context.Context) (storage.LockConfig, error) {
+	return storage.LockConfig{Enabled: true}, nil
+}
+
+func (l *lockedDir) Retention(_ context.Context, key string) (storage.Retention, error) {
+	if u, ok := l.until[key]; ok {
+		return storage.Retention{Mode: storage.LockCompliance, Until: u}, nil
+	}
+	return storage.Retention{}, nil
+}
+
+func (l *lockedDir) Delete(ctx context.Context, key string) error {
+	if u, ok := l.until[key]; ok && u.After(l.now) {
+		return storage.ErrLocked
+	}
+	return l.Bucket.Delete(ctx, key)
+}
+
+// Under Object Lock consolidation replaces the objects whose retention ended, oldest
+// first, leaves the held ones, and writes nothing when fewer than two can go; readers
+// get the same answer throughout.
+func TestWriter_ConsolidateUnderObjectLockReplacesOnlyWhatItsLockReleased(t *testing.T) {
+	ctx := context.Background()
+	lb := &lockedDir{Bucket: newDir(t), until: map[string]time.Time{}, now: t0}
+	w := NewWriter(lb, "orders", "w", func() time.Time { return lb.now })
+	es := randomEntries(rand.New(rand.NewPCG(5, 6)), 6)
+	for i, e := range es {
+		w.Add(e)
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // distinct modification times, in order
+		objs, _ := lb.List(ctx, Prefix("orders"))
+		for _, o := range objs {
+			if _, ok := lb.until[o.Key]; !ok {
+				lb.until[o.Key] = t0.Add(time.Duration(i+1) * time.Hour)
+			}
+		}
+	}
+	want := combine(es)
+	check := func(when string) {
+		got, err := Read(ctx, lb, "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Objects = 0
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: read %+v, want %+v", when, got, want)
+		}
+	}
+	lb.now = t0.Add(90 * time.Minute) // only the first object's lock has ended
+	res, err := w.Consolidate(ctx, nil)
+	if err != nil || res.Replaced != 0 || res.Locked != 5 || !res.LockedUntil.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("Consolidate with one object free = %+v, %v; want nothing replaced, 5 locked until %s", res, err, t0.Add(2*time.Hour))
+	}
+	check("nothing replaced")
+	lb.now = t0.Add(3*time.Hour + time.Minute) // three are free
+	res, err = w.Consolidate(ctx, nil)
+	if err != nil || res.Replaced != 3 || res.Locked != 3 {
+		t.Fatalf("Consolidate with three free = %+v, %v; want 3 replaced, 3 held", res, err)
+	}
+	check("three replaced")
+	objs, _ := lb.List(ctx, Prefix("orders"))
+	if len(objs) != 4 {
+		t.Fatalf("the ledger holds %d objects, want the state and the 3 held", len(objs))
 	}
 }

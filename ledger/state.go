@@ -58,13 +58,18 @@ type State struct {
 	Shards   map[ShardKey]Shard
 	Coverage map[ShardKey]Coverage
 	Gaps     []Gap
+	// Files are the recorded backup files (Object facts), by key.
+	Files map[string]Object
+	// ObjectConflicts holds, for each key whose facts disagree, every fact of it (see the
+	// package doc); Files has the one readers check against.
+	ObjectConflicts map[string][]Object
 	// Objects counts the ledger objects read into it.
 	Objects int
 }
 
 // Empty reports whether the state holds no fact.
 func (s *State) Empty() bool {
-	return len(s.Streams) == 0 && len(s.Shards) == 0 && len(s.Coverage) == 0 && len(s.Gaps) == 0
+	return len(s.Streams) == 0 && len(s.Shards) == 0 && len(s.Coverage) == 0 && len(s.Gaps) == 0 && len(s.Files) == 0
 }
 
 func (s *State) init() {
@@ -72,6 +77,9 @@ func (s *State) init() {
 		s.Streams = map[string]Stream{}
 		s.Shards = map[ShardKey]Shard{}
 		s.Coverage = map[ShardKey]Coverage{}
+	}
+	if s.Files == nil {
+		s.Files = map[string]Object{}
 	}
 }
 
@@ -90,6 +98,40 @@ func (s *State) Add(e Entry) {
 	for _, g := range e.Gaps {
 		s.AddGap(g)
 	}
+	for _, o := range e.Objects {
+		s.AddObject(o)
+	}
+}
+
+// AddObject combines one file fact into s: facts of a key agree; when two do not, the
+// smaller SHA-256 (then size) is kept and the key is listed in ObjectConflicts.
+func (s *State) AddObject(o Object) {
+	s.init()
+	if o.Key == "" {
+		return
+	}
+	old, ok := s.Files[o.Key]
+	if !ok || old == o {
+		s.Files[o.Key] = o
+		return
+	}
+	if s.ObjectConflicts == nil {
+		s.ObjectConflicts = map[string][]Object{}
+	}
+	facts := s.ObjectConflicts[o.Key]
+	if len(facts) == 0 {
+		facts = []Object{old}
+	}
+	if !slices.Contains(facts, o) {
+		facts = append(facts, o)
+		slices.SortFunc(facts, compareObjects)
+	}
+	s.ObjectConflicts[o.Key] = facts
+	s.Files[o.Key] = facts[0]
+}
+
+func compareObjects(a, b Object) int {
+	return cmp.Or(strings.Compare(a.SHA256, b.SHA256), cmp.Compare(a.Size, b.Size))
 }
 
 // AddStream combines one stream fact into s.
@@ -226,6 +268,13 @@ func (s *State) Entry(table, writer string, at time.Time) Entry {
 		}
 	}
 	e.Gaps = append(e.Gaps, s.Gaps...)
+	for _, k := range sortedKeys(s.Files) {
+		if facts, ok := s.ObjectConflicts[k]; ok {
+			e.Objects = append(e.Objects, facts...)
+			continue
+		}
+		e.Objects = append(e.Objects, s.Files[k])
+	}
 	return e
 }
 

@@ -3,10 +3,13 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +58,12 @@ func read(ctx context.Context, b storage.Bucket, table string) (State, error) {
 		st.Objects++
 	}
 	return st, nil
+}
+
+// ReadObject reads the ledger object under key (a key under Prefix, ending in .json). An
+// object that cannot be read as an Entry is an error wrapping ErrCorrupt that names it.
+func ReadObject(ctx context.Context, b storage.Bucket, key string) (Entry, error) {
+	return readEntry(ctx, b, key)
 }
 
 func readEntry(ctx context.Context, b storage.Bucket, key string) (Entry, error) {
@@ -111,6 +120,7 @@ func (w *Writer) Add(e Entry) {
 	w.pending.Shards = append(w.pending.Shards, e.Shards...)
 	w.pending.Marks = append(w.pending.Marks, e.Marks...)
 	w.pending.Gaps = append(w.pending.Gaps, e.Gaps...)
+	w.pending.Objects = append(w.pending.Objects, e.Objects...)
 }
 
 // Pending reports whether facts wait for a Flush.
@@ -140,6 +150,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 		w.pending.Shards = append(e.Shards, w.pending.Shards...)
 		w.pending.Marks = append(e.Marks, w.pending.Marks...)
 		w.pending.Gaps = append(e.Gaps, w.pending.Gaps...)
+		w.pending.Objects = append(e.Objects, w.pending.Objects...)
 		w.mu.Unlock()
 	}
 	return err
@@ -153,13 +164,15 @@ func (w *Writer) create(ctx context.Context, prefix string, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("encode ledger entry: %w", err)
 	}
+	data = append(data, '\n')
+	sum := sha256.Sum256(data)
 	for range 100 {
 		w.mu.Lock()
 		w.n++
 		n := w.n
 		w.mu.Unlock()
 		key := fmt.Sprintf("%s%s-%s-%06d.json", prefix, e.WrittenAt.Format("20060102T150405.000Z"), w.id, n)
-		err := w.bucket.Create(ctx, key, bytes.NewReader(append(data, '\n')))
+		err := w.bucket.Create(ctx, key, storage.Sealed(bytes.NewReader(data), hex.EncodeToString(sum[:])))
 		if errors.Is(err, storage.ErrExists) {
 			continue
 		}
@@ -171,45 +184,112 @@ func (w *Writer) create(ctx context.Context, prefix string, e Entry) error {
 	return fmt.Errorf("write ledger of %s: every name taken (is another writer using id %s?)", w.table, w.id)
 }
 
-// Consolidate writes one state object combining every ledger object of the table it
-// lists, then deletes those objects. Readers get the same answer before, during and
-// after. It returns the number of objects it replaced.
-func (w *Writer) Consolidate(ctx context.Context) (int, error) {
+// Consolidation is what one Consolidate did.
+type Consolidation struct {
+	// Replaced counts the ledger objects combined into the new state and deleted.
+	Replaced int
+	// Locked counts the ledger objects left because their Object Lock retention has not
+	// ended; LockedUntil is the earliest end among them.
+	Locked      int
+	LockedUntil time.Time
+	// Pruned counts the file facts left out because their files are gone.
+	Pruned int
+}
+
+// Consolidate writes one state object combining the ledger objects of the table it lists,
+// then deletes those objects. Readers get the same answer before, during and after.
+//
+// Under Object Lock it takes, oldest first, the objects whose retention has ended and
+// stops at the first still held (later ones are held at least as long); held objects stay
+// and are read as they are. Nothing is written unless at least two objects can be
+// replaced.
+//
+// exists, when set, is called after the ledger was read and lists which recorded files
+// are still stored; facts of the others are left out of the state. A file is stored
+// before its fact is written, so one missing from a listing made after the fact was read
+// was deleted.
+func (w *Writer) Consolidate(ctx context.Context, exists func(ctx context.Context) (map[string]bool, error)) (Consolidation, error) {
+	var res Consolidation
 	objs, err := w.bucket.List(ctx, Prefix(w.table))
 	if err != nil {
-		return 0, fmt.Errorf("list the ledger of %s: %w", w.table, err)
+		return res, fmt.Errorf("list the ledger of %s: %w", w.table, err)
+	}
+	objs = slices.DeleteFunc(objs, func(o storage.Object) bool { return !strings.HasSuffix(o.Key, ".json") })
+	slices.SortStableFunc(objs, func(a, b storage.Object) int { return a.ModTime.Compare(b.ModTime) })
+	now := w.now()
+	for i, o := range objs {
+		r, err := storage.RetentionOf(ctx, w.bucket, o.Key)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // another consolidation took it
+		}
+		if err != nil {
+			return res, fmt.Errorf("read the retention of ledger object %s: %w", storage.URL(w.bucket, o.Key), err)
+		}
+		if r.Holds(now) {
+			res.Locked, res.LockedUntil = len(objs)-i, r.Until
+			objs = objs[:i]
+			break
+		}
 	}
 	var st State
 	st.init()
 	var read []string
 	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".json") {
-			continue
-		}
 		e, err := readEntry(ctx, w.bucket, o.Key)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // another consolidation took it; its state has it
 		}
 		if err != nil {
-			return 0, err
+			return res, err
 		}
 		st.Add(e)
 		read = append(read, o.Key)
 	}
 	if len(read) < 2 {
-		return 0, nil
+		return res, nil
 	}
-	e := st.Entry(w.table, w.id, w.now().UTC())
+	if exists != nil && len(st.Files) > 0 {
+		have, err := exists(ctx)
+		if err != nil {
+			return res, err
+		}
+		for k := range st.Files {
+			if !have[k] {
+				delete(st.Files, k)
+				delete(st.ObjectConflicts, k)
+				res.Pruned++
+			}
+		}
+	}
+	e := st.Entry(w.table, w.id, now.UTC())
 	if err := w.create(ctx, statePrefix(w.table), e); err != nil {
-		return 0, err
+		return res, err
 	}
 	for _, k := range read {
 		if err := w.bucket.Delete(ctx, k); err != nil {
 			// What stays is read again and combined: harmless, only slower.
-			return 0, fmt.Errorf("delete consolidated ledger object %s: %w", storage.URL(w.bucket, k), err)
+			return res, fmt.Errorf("delete consolidated ledger object %s: %w", storage.URL(w.bucket, k), err)
 		}
+		res.Replaced++
 	}
-	return len(read), nil
+	return res, nil
+}
+
+// ConsolidateTable consolidates table's ledger in b as writer id (Consolidate), leaving
+// out the facts of files missing from a listing of filesPrefix (where the recorded files
+// live, e.g. the table's change segments), which it makes after reading the ledger.
+func ConsolidateTable(ctx context.Context, b storage.Bucket, table, id, filesPrefix string, now func() time.Time) (Consolidation, error) {
+	return NewWriter(b, table, id, now).Consolidate(ctx, func(ctx context.Context) (map[string]bool, error) {
+		objs, err := b.List(ctx, filesPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", storage.URL(b, filesPrefix), err)
+		}
+		have := make(map[string]bool, len(objs))
+		for _, o := range objs {
+			have[o.Key] = true
+		}
+		return have, nil
+	})
 }
 
 // safeName keeps the characters of s that are safe in an object name.

@@ -62,7 +62,7 @@ func (r *BucketReader) ReadPart(ctx context.Context, snapshotID string, part wri
 		return fmt.Errorf("snapshot part %s: %w", name, err)
 	}
 	if rows != part.Rows {
-		return fmt.Errorf("snapshot part %s holds %d rows, the manifest says %d", name, rows, part.Rows)
+		return fmt.Errorf("snapshot part %s holds %d rows, the manifest says %d: %w", name, rows, part.Rows, writer.ErrChecksum)
 	}
 	return nil
 }
@@ -90,11 +90,14 @@ func (r *BucketReader) verifiedPart(ctx context.Context, snapshotID, key string,
 	return f, nil
 }
 
-// ReadSegment implements Reader. Every change must belong to the segment's shard: a file
-// whose content contradicts its name is not trusted.
+// ReadSegment implements Reader. A segment with a size and SHA-256 in the ledger
+// (seg.Recorded) is checked against them in full before its first change is decoded, and
+// refused with an error naming it and wrapping writer.ErrChecksum when it differs; one
+// without (older backups) is only decoded. Every change must belong to the segment's
+// shard: a file whose content contradicts its name is not trusted.
 func (r *BucketReader) ReadSegment(ctx context.Context, seg catalog.Segment, fn func(*writer.Change) error) error {
 	name := storage.URL(r.bucket, seg.Key)
-	src, done, err := r.fetch(ctx, seg.Key)
+	src, done, err := r.fetch(ctx, seg)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("segment %s is missing: %w", name, err)
@@ -125,14 +128,32 @@ func (r *BucketReader) ReadSegment(ctx context.Context, seg catalog.Segment, fn 
 	return nil
 }
 
-// fetch returns random access to an object: the file itself for a local directory, a
-// downloaded temporary copy otherwise. done releases it.
-func (r *BucketReader) fetch(ctx context.Context, key string) (parquet.ReaderAtSeeker, func(), error) {
-	rc, err := r.bucket.Open(ctx, key)
+// fetch returns random access to a segment, checked against seg.Recorded when it has
+// one: the file itself for a local directory (hashed in place), a temporary copy
+// otherwise (hashed while downloaded). done releases it.
+func (r *BucketReader) fetch(ctx context.Context, seg catalog.Segment) (parquet.ReaderAtSeeker, func(), error) {
+	rc, err := r.bucket.Open(ctx, seg.Key)
 	if err != nil {
 		return nil, nil, err
 	}
+	check := func(rd io.Reader) error {
+		if seg.Recorded.SHA256 == "" {
+			_, err := io.Copy(io.Discard, rd)
+			return err
+		}
+		return writer.VerifySegment(rd, seg.Recorded.Size, seg.Recorded.SHA256)
+	}
 	if f, ok := rc.(*os.File); ok {
+		if seg.Recorded.SHA256 != "" {
+			if err := check(f); err != nil {
+				f.Close()
+				return nil, nil, err
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				f.Close()
+				return nil, nil, err
+			}
+		}
 		return f, func() { f.Close() }, nil
 	}
 	defer rc.Close()
@@ -141,8 +162,11 @@ func (r *BucketReader) fetch(ctx context.Context, key string) (parquet.ReaderAtS
 		return nil, nil, fmt.Errorf("download: %w", err)
 	}
 	_ = os.Remove(tmp.Name()) // unlinked: nothing is left behind after a crash
-	if _, err := io.Copy(tmp, rc); err != nil {
+	if err := check(io.TeeReader(rc, tmp)); err != nil {
 		tmp.Close()
+		if errors.Is(err, writer.ErrChecksum) {
+			return nil, nil, err
+		}
 		return nil, nil, fmt.Errorf("download: %w", err)
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {

@@ -48,7 +48,11 @@ type fixture struct {
 	seg  writer.SegmentName
 }
 
-func newFixture(t *testing.T) fixture {
+func newFixture(t *testing.T) fixture { return newFixtureRecorded(t, false) }
+
+// newFixtureRecorded is newFixture with the segment's size and SHA-256 in the ledger when
+// record is set, as capture writes it.
+func newFixtureRecorded(t *testing.T, record bool) fixture {
 	t.Helper()
 	ctx := context.Background()
 	root := t.TempDir()
@@ -56,7 +60,7 @@ func newFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &backuptest.Builder{Bucket: bucket, Table: table, SpoolDir: t.TempDir()}
+	b := &backuptest.Builder{Bucket: bucket, Table: table, SpoolDir: t.TempDir(), Record: record}
 	_, err = b.Snapshot(ctx, "s1", t0, t0.Add(time.Minute), 100, 30, func(i int) writer.SnapshotItem {
 		pk := fmt.Sprint("k", i)
 		return writer.SnapshotItem{Keys: fmt.Sprintf(`{"pk":{"S":%q}}`, pk), Item: item(pk, 0)}
@@ -100,7 +104,20 @@ func (f fixture) restore(t *testing.T, at time.Time) (map[string]string, error) 
 }
 
 func TestRestore_RebuildsFromStoredSnapshotAndSegments(t *testing.T) {
-	f := newFixture(t)
+	for _, recorded := range []bool{false, true} {
+		t.Run(fmt.Sprint("recorded=", recorded), func(t *testing.T) { testRebuild(t, recorded) })
+	}
+}
+
+func testRebuild(t *testing.T, recorded bool) {
+	f := newFixtureRecorded(t, recorded)
+	l, err := catalog.List(context.Background(), f.b.Bucket, nil, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Segments[0].Recorded.SHA256 != ""; got != recorded {
+		t.Fatalf("the listing's segment has a recorded SHA-256: %v, want %v", got, recorded)
+	}
 	got, err := f.restore(t, t0.Add(10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -119,13 +136,38 @@ func TestRestore_RebuildsFromStoredSnapshotAndSegments(t *testing.T) {
 }
 
 func TestRestore_FailsNamingTheDamagedFile(t *testing.T) {
+	flip := func(t *testing.T, f fixture) string {
+		p := filepath.Join(f.root, filepath.FromSlash(f.seg.Key()))
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0x01
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	tests := []struct {
-		name   string
-		damage func(t *testing.T, f fixture) string // returns the path the error must name
-		is     error
-		msg    string
+		name     string
+		recorded bool                                 // the segment's SHA-256 is in the ledger
+		damage   func(t *testing.T, f fixture) string // returns the path the error must name
+		is       error
+		msg      string
 	}{
-		{"part altered", func(t *testing.T, f fixture) string {
+		{"recorded segment with a flipped bit", true, flip, writer.ErrChecksum, "the ledger recorded"},
+		{"recorded segment truncated", true, func(t *testing.T, f fixture) string {
+			p := filepath.Join(f.root, filepath.FromSlash(f.seg.Key()))
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, data[:len(data)-1], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, writer.ErrChecksum, "bytes, the ledger recorded"},
+		{"part altered", false, func(t *testing.T, f fixture) string {
 			p := filepath.Join(f.root, table, "snapshots", "s1", "part-00001.parquet")
 			data, err := os.ReadFile(p)
 			if err != nil {
@@ -137,14 +179,14 @@ func TestRestore_FailsNamingTheDamagedFile(t *testing.T) {
 			}
 			return p
 		}, writer.ErrChecksum, "SHA-256"},
-		{"part missing", func(t *testing.T, f fixture) string {
+		{"part missing", false, func(t *testing.T, f fixture) string {
 			p := filepath.Join(f.root, table, "snapshots", "s1", "part-00002.parquet")
 			if err := os.Remove(p); err != nil {
 				t.Fatal(err)
 			}
 			return p
 		}, nil, "is missing"},
-		{"segment truncated", func(t *testing.T, f fixture) string {
+		{"segment truncated", false, func(t *testing.T, f fixture) string {
 			p := filepath.Join(f.root, filepath.FromSlash(f.seg.Key()))
 			data, err := os.ReadFile(p)
 			if err != nil {
@@ -155,7 +197,7 @@ func TestRestore_FailsNamingTheDamagedFile(t *testing.T) {
 			}
 			return p
 		}, writer.ErrCorrupt, ""},
-		{"segment of an unknown schema", func(t *testing.T, f fixture) string {
+		{"segment of an unknown schema", false, func(t *testing.T, f fixture) string {
 			p := filepath.Join(f.root, filepath.FromSlash(f.seg.Key()))
 			data, err := os.ReadFile(filepath.Join(f.root, table, "snapshots", "s1", "part-00000.parquet"))
 			if err != nil {
@@ -169,7 +211,7 @@ func TestRestore_FailsNamingTheDamagedFile(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
+			f := newFixtureRecorded(t, tc.recorded)
 			path := tc.damage(t, f)
 			_, err := f.restore(t, t0.Add(10*time.Minute))
 			if err == nil {

@@ -233,6 +233,7 @@ func (c *Capture) Run(ctx context.Context) (err error) {
 	if err := checkRegion(c.cfg.Table, stream, known, state); err != nil {
 		return err
 	}
+	c.adoptUnrecorded(ctx, known)
 	if stream.Table.Global() {
 		c.log.Info("the table is a "+stream.Table.String()+": capturing the stream of this region only, which carries every region's writes; the backup records the region and refuses another region's stream",
 			"region", stream.Table.Region)
@@ -248,11 +249,6 @@ func (c *Capture) Run(ctx context.Context) (err error) {
 	r := newRun(c, state, known)
 	if err := r.prepare(ctx, stream); err != nil {
 		return err
-	}
-	if n, err := c.ledger.Consolidate(ctx); err != nil {
-		c.log.Warn("could not consolidate the ledger; it is read as it is", "err", err)
-	} else if n > 0 {
-		c.log.Debug("ledger consolidated", "objects", n)
 	}
 	c.log.Info("capture started", "stream", stream.StreamARN, "known_shards", len(r.streams[stream.StreamARN].positions))
 	err = c.withLeases(ctx, func() error { return r.loop(ctx) })

@@ -195,16 +195,19 @@ func (w *shardWorker) flush(ctx context.Context) error {
 	next := w.pos
 	next.Finished = next.Finished || w.ended
 	if w.seg.Len() > 0 {
-		var name writer.SegmentName
+		var stored writer.StoredSegment
 		rows, size := w.seg.Len(), w.seg.Bytes()
 		err := w.c.retry(ctx, w.log, "segment", w.whole(ctx, func(ctx context.Context) (err error) {
-			name, err = writer.Flush(ctx, w.c.bucket, w.seg)
+			stored, err = writer.Flush(ctx, w.c.bucket, w.seg)
 			return err
 		}))
 		if err != nil {
 			return fmt.Errorf("store segment of shard %s (checkpoint not advanced): %w", w.shard.ID, err)
 		}
-		w.log.Debug("segment stored", "key", name.Key(), "records", w.seg.Len())
+		// The segment is durable: its size and SHA-256 go into the ledger with the next
+		// flush, beside the mark that claims its records, for readers to check it by.
+		w.c.ledger.Add(ledger.Entry{Objects: []ledger.Object{{Key: stored.Name.Key(), Size: stored.Size, SHA256: stored.SHA256}}})
+		w.log.Debug("segment stored", "key", stored.Name.Key(), "records", w.seg.Len(), "sha256", stored.SHA256)
 		w.c.metrics.segments.Add(1)
 		w.c.cfg.Metrics.SegmentWritten(w.c.cfg.Table, rows, size)
 		w.seg = writer.NewSegment(w.c.spoolDir)

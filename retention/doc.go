@@ -29,6 +29,11 @@
 // the space. Hour partitions make segment deletion lag up to two hours behind the
 // horizon; snapshots are deleted to the second.
 //
+// In a bucket with S3 Object Lock a run deletes only what is past its retention and says
+// what it left (lock.go). After deleting, a run consolidates the table's ledger (ledger.
+// Writer.Consolidate), dropping the facts of the segments it deleted: consolidation
+// deletes, so it is a job of the role that may.
+//
 // Deletion order makes an interrupted run harmless: a snapshot's manifest goes first (the
 // snapshot becomes incomplete and no restore picks it), then its other objects, then the
 // segments. The next run finishes what was left.
@@ -65,9 +70,11 @@
 //	<table>/locks/<id>.json    {"at": T, "expires": ..., "purpose": ..., "owner": ...}
 //
 // saying "keep what a restore at T needs", renewed every TTL/3 while the reader runs and
-// deleted when it ends (Hold does all of this). A run takes the earliest T of the live
-// locks as its horizon when it is earlier than now - D. A lock counts as live until its
-// expiry plus LockSkew (clock skew between hosts); expired locks are deleted.
+// marked released when it ends (Hold does all of this; readers delete nothing, so a
+// reader's role needs no delete permission). A run takes the earliest T of the live locks
+// as its horizon when it is earlier than now - D. A lock counts as live until it is
+// released or its expiry plus LockSkew (clock skew between hosts) has passed; a run
+// deletes the others.
 //
 // A lock written while a run is deciding would be missed, so runs and readers also
 // share a marker, <table>/retention.json, holding the window start the run is about to

@@ -2,6 +2,7 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/snapshot"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
@@ -57,13 +59,32 @@ type Result struct {
 	// Deleted counts the objects deleted and their bytes (expired locks included).
 	Deleted      int
 	DeletedBytes int64
+	// Locked counts the objects left because their S3 Object Lock retention holds (for a
+	// snapshot kept whole, its manifest), and LockedUntil is the earliest end among them;
+	// KeptByLock are the snapshots kept whole because their manifest is held (see
+	// lock.go). A later run deletes them.
+	Locked      int
+	LockedUntil time.Time
+	KeptByLock  []string
+	// Ledger is what consolidating the table's ledger did.
+	Ledger ledger.Consolidation
 	// Windows are the restorable windows after the run.
 	Windows []catalog.Window
 }
 
 // Run deletes what no restore point after the retention horizon, nor any live lock,
-// needs, as the package doc describes.
+// needs, as the package doc describes, skipping what S3 Object Lock still holds (see
+// lock.go), then consolidates the table's ledger.
 func Run(ctx context.Context, cat *catalog.Catalog, cfg Config) (Result, error) {
+	res, err := run(ctx, cat, &cfg)
+	if err != nil {
+		return res, err
+	}
+	res.Ledger = consolidateLedger(ctx, cat.Bucket(), cat.Table(), cfg.Now, cfg.Logger.With("table", cat.Table()))
+	return res, nil
+}
+
+func run(ctx context.Context, cat *catalog.Catalog, cfg *Config) (res Result, err error) {
 	b := cat.Bucket()
 	table := cat.Table()
 	if cfg.Retention <= 0 {
@@ -80,7 +101,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, cfg Config) (Result, error) 
 	}
 	log := cfg.Logger.With("table", table)
 	now := cfg.Now().UTC()
-	res := Result{Horizon: now.Add(-cfg.Retention)}
+	res = Result{Horizon: now.Add(-cfg.Retention)}
 
 	locks, expired, err := catalog.Locks(ctx, b, table, now)
 	if err != nil {
@@ -137,9 +158,23 @@ func Run(ctx context.Context, cat *catalog.Catalog, cfg Config) (Result, error) 
 			"snapshot", d.Base, "problem", problem)
 		usable = without(usable, []string{d.Base})
 	}
+	tally := &lockTally{}
+	held, err := lockedManifests(ctx, b, usable, d.Snapshots, now, tally)
+	if err != nil {
+		return res, err
+	}
+	d = keepLocked(usable, d, held)
+	res.KeptByLock = held
 	res.Decision = d
+	defer func() {
+		res.Locked, res.LockedUntil = tally.n, tally.until
+		if tally.n > 0 || len(held) > 0 {
+			log.Info("retention: S3 Object Lock still holds objects this run would delete; they stay until it ends and a later run deletes them",
+				"objects", tally.n, "held_until", tally.until, "snapshots_kept_whole", held)
+		}
+	}()
 	if d.Empty() {
-		res.Deleted, res.DeletedBytes, err = deleteObjects(ctx, b, expiredObjects(expired))
+		res.Deleted, res.DeletedBytes, err = deleteObjects(ctx, b, expiredObjects(expired), tally, now)
 		return res, err
 	}
 
@@ -183,7 +218,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, cfg Config) (Result, error) 
 	}
 	rest = append(rest, expiredObjects(expired)...)
 	for _, batch := range [][]storage.Object{manifests, rest} {
-		n, size, err := deleteObjects(ctx, b, batch)
+		n, size, err := deleteObjects(ctx, b, batch, tally, now)
 		res.Deleted += n
 		res.DeletedBytes += size
 		if err != nil {
@@ -268,14 +303,23 @@ func without(l catalog.Listing, ids []string) catalog.Listing {
 	return out
 }
 
-// deleteObjects deletes objs, a few at a time; it stops at the first failure.
-func deleteObjects(ctx context.Context, b storage.Bucket, objs []storage.Object) (int, int64, error) {
+// deleteObjects deletes objs, a few at a time, but those S3 Object Lock holds at now
+// (counted in tally); it stops at the first failure.
+func deleteObjects(ctx context.Context, b storage.Bucket, objs []storage.Object, tally *lockTally, now time.Time) (int, int64, error) {
 	var n, size atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(deleteWorkers)
 	for _, o := range objs {
 		g.Go(func() error {
+			if ok, err := tally.deletable(gctx, b, o.Key, now); err != nil || !ok {
+				return err
+			}
 			if err := b.Delete(gctx, o.Key); err != nil {
+				if errors.Is(err, storage.ErrLocked) {
+					r, _ := storage.RetentionOf(gctx, b, o.Key)
+					tally.add(r.Until)
+					return nil
+				}
 				return fmt.Errorf("delete %s: %w", storage.URL(b, o.Key), err)
 			}
 			n.Add(1)
@@ -285,4 +329,23 @@ func deleteObjects(ctx context.Context, b storage.Bucket, objs []storage.Object)
 	}
 	err := g.Wait()
 	return int(n.Load()), size.Load(), err
+}
+
+// Summary says in one line what a run of retention on table did and kept.
+func (r Result) Summary(table string) string {
+	if r.NothingRestorable {
+		return fmt.Sprintf("retention of %s: nothing is restorable at or after %s, so nothing was deleted", table, r.Horizon.Format(time.RFC3339))
+	}
+	s := fmt.Sprintf("retention of %s: restore points kept from %s; deleted %d objects (%d bytes): %d snapshots, %d segments",
+		table, r.Horizon.Format(time.RFC3339), r.Deleted, r.DeletedBytes, len(r.Snapshots), len(r.Segments))
+	if r.Locked > 0 || len(r.KeptByLock) > 0 {
+		s += fmt.Sprintf("; S3 Object Lock holds %d more objects until %s and snapshots %v whole: a later run deletes them", r.Locked, r.LockedUntil.Format(time.RFC3339), r.KeptByLock)
+	}
+	if r.Deferred {
+		s += "; a reader started while deciding, so this run deleted nothing"
+	}
+	if r.Ledger.Replaced > 0 {
+		s += fmt.Sprintf("; ledger: %d objects consolidated", r.Ledger.Replaced)
+	}
+	return s
 }

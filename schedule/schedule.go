@@ -43,7 +43,10 @@ type Deps struct {
 	SpoolDir string
 	// RetryBound is how long a snapshot's page is retried (snapshot.Config.RetryBound).
 	RetryBound time.Duration
-	Logger     *slog.Logger
+	// Maintenance runs the jobs that delete (compaction and retention): off for a
+	// process whose role may not delete (run's maintenance setting).
+	Maintenance bool
+	Logger      *slog.Logger
 	// Now is the clock (default time.Now); tests set it.
 	Now func() time.Time
 }
@@ -79,17 +82,17 @@ func NewTable(deps Deps, t config.Table, checkpoints checkpoint.Store, rec metri
 	}
 }
 
-// Jobs returns the jobs t's config asks for (snapshots, compaction, retention,
-// verification), and the restorable-window gauges, which always run.
+// Jobs returns the jobs t's config asks for (snapshots, compaction and retention when
+// Deps.Maintenance, verification), and the restorable-window gauges, which always run.
 func (s *Table) Jobs() []Job {
 	var jobs []Job
 	if s.cfg.Snapshot.Every > 0 || s.cfg.Snapshot.AtStartIfMissing {
 		jobs = append(jobs, s.SnapshotJob())
 	}
-	if s.cfg.Compaction.Every > 0 {
+	if s.cfg.Compaction.Every > 0 && s.deps.Maintenance {
 		jobs = append(jobs, s.CompactionJob())
 	}
-	if s.cfg.Retention > 0 {
+	if s.cfg.Retention > 0 && s.deps.Maintenance {
 		jobs = append(jobs, s.RetentionJob())
 	}
 	if s.cfg.Verify.Every > 0 {

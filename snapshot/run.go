@@ -22,7 +22,7 @@ type Stats struct {
 	Parts     int64 // parts stored by this run
 	Retries   int64 // page attempts that failed and were retried
 	Throttles int64 // of those, how many were throttling
-	Orphans   int64 // parts of interrupted runs deleted (never in the manifest)
+	Orphans   int64 // parts of interrupted runs left out of the manifest (retention deletes them)
 }
 
 type stats struct {
@@ -141,22 +141,19 @@ func (j *Job) finish(ctx context.Context, existing map[string]int) (writer.Manif
 	}
 	slices.SortFunc(m.Parts, func(a, b writer.ManifestPart) int { return strings.Compare(a.Name, b.Name) })
 
-	// Orphans go before the manifest appears, so a complete snapshot's directory holds
-	// exactly the parts its manifest lists.
+	// Parts of an interrupted run that no segment recorded are orphans: never in the
+	// manifest, so never read. They stay, like the state: the snapshot job deletes nothing
+	// (it runs with capture's permissions, and under Object Lock it could not), and
+	// retention deletes a snapshot's directory whole.
 	inManifest := map[string]bool{}
 	for _, mp := range m.Parts {
 		inManifest[mp.Name] = true
 	}
-	dir := writer.SnapshotDir(j.job.TableName, j.job.SnapshotID)
 	for name := range existing {
-		if inManifest[name] {
-			continue
+		if !inManifest[name] {
+			j.stats.orphans.Add(1)
+			j.cfg.Logger.Info("a part of an interrupted run that no segment recorded stays out of the manifest (retention deletes it with the snapshot)", "snapshot", j.ID(), "part", name)
 		}
-		if err := j.bucket.Delete(ctx, dir+name); err != nil {
-			return writer.Manifest{}, fmt.Errorf("delete orphan part %s: %w", name, err)
-		}
-		j.stats.orphans.Add(1)
-		j.cfg.Logger.Info("deleted a part of an interrupted run that no segment recorded", "snapshot", j.ID(), "part", name)
 	}
 
 	data, err := writer.EncodeManifest(m)
@@ -171,16 +168,7 @@ func (j *Job) finish(ctx context.Context, existing map[string]int) (writer.Manif
 		}
 		return writer.Manifest{}, fmt.Errorf("write manifest: %w", err)
 	}
-	// The state served its purpose; a failure to tidy it is harmless (restores read the
-	// manifest only) and not worth failing a complete snapshot for.
-	objs, err := j.state.List(ctx, stateDir)
-	if err == nil {
-		for _, o := range objs {
-			if err := j.state.Delete(ctx, o.Key); err != nil {
-				j.cfg.Logger.Warn("could not delete snapshot state", "snapshot", j.ID(), "key", o.Key, "err", err)
-			}
-		}
-	}
+	// The state stays: retention deletes it with the snapshot.
 	return m, nil
 }
 

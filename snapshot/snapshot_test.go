@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/ddbtape/ddbtape/internal/snapshottest"
 	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
@@ -72,8 +73,9 @@ func TestRun_StoresEveryItemOnceInPartsListedByTheManifest(t *testing.T) {
 	if st := j.Stats(); st.Items != 250 || st.Parts != int64(len(got.Parts)) || st.Retries != 0 {
 		t.Errorf("stats %+v", st)
 	}
-	if objs, _ := b.List(t.Context(), writer.SnapshotDir(tbl.name, j.ID())+stateDir); len(objs) != 0 {
-		t.Errorf("state files left after the manifest: %v", objs)
+	// The snapshot deletes nothing: its state stays, for retention to delete with it.
+	if objs, _ := b.List(t.Context(), writer.SnapshotDir(tbl.name, j.ID())+stateDir); len(objs) == 0 {
+		t.Errorf("no state left after the manifest: the job deleted it")
 	}
 }
 
@@ -214,7 +216,10 @@ func (f *failingPuts) Put(ctx context.Context, key string, r io.Reader) error {
 	return f.Bucket.Put(ctx, key, r)
 }
 
-func TestResume_DeletesPartsNoSegmentRecordedAndStoresNothingTwice(t *testing.T) {
+// A resumed snapshot leaves the parts no segment recorded out of its manifest, without
+// deleting them (the snapshot job deletes nothing: capture's role has no delete, and
+// under Object Lock they are locked), and stores nothing twice.
+func TestResume_LeavesPartsNoSegmentRecordedOutOfTheManifestAndStoresNothingTwice(t *testing.T) {
 	tbl := newMemTable(300)
 	root := newDirBucket(t)
 	crashing := &failingPuts{Bucket: root, limit: 3}
@@ -248,7 +253,11 @@ func TestResume_DeletesPartsNoSegmentRecordedAndStoresNothingTwice(t *testing.T)
 	_, rows := readSnapshot(t, root, tbl.name, j.ID()) // also fails on files the manifest does not list
 	sameRows(t, rows, tbl.expected(t))
 	if got, want := j2.Stats().Orphans, int64(len(before)-recorded); got != want {
-		t.Errorf("deleted %d orphans, want %d", got, want)
+		t.Errorf("left %d orphans out of the manifest, want %d", got, want)
+	}
+	read, err := snapshottest.ReadSnapshot(t.Context(), root, tbl.name, j.ID())
+	if err != nil || len(read.Orphans) != len(before)-recorded {
+		t.Errorf("the directory holds orphans %v (%v), want the %d the crash left", read.Orphans, err, len(before)-recorded)
 	}
 	// New parts never take an orphan's number: FlushPart would refuse different content.
 	maxBefore := 0

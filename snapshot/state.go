@@ -23,7 +23,9 @@ import (
 // A segment's state is saved only after the part holding its latest pages is stored, and
 // parts are cut at page boundaries, so the saved LastEvaluatedKey always matches exactly
 // the rows in the parts the state lists. Parts uploaded but not yet listed (a crash between
-// upload and save) are orphans: never in the manifest, deleted before it is written.
+// upload and save) are orphans: never in the manifest. The state and the orphans stay in
+// the directory of a complete snapshot (a snapshot deletes nothing: see Stats.Orphans);
+// readers read the manifest's parts only, and retention deletes the directory whole.
 const (
 	stateDir     = "state/"
 	jobStateName = stateDir + "job.json"

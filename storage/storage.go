@@ -4,6 +4,13 @@
 // Two backends implement it, each in a subpackage named after its medium: storage/dir
 // (a local directory, the embedded default) and storage/s3. Both make objects appear
 // atomically: a reader sees a whole object or none.
+//
+// Backup objects (segments, snapshot parts and manifests, ledger objects) are written
+// sealed (Sealed): with their SHA-256, which the backend checks while writing and S3 keeps
+// as the object's additional checksum. They are immutable, and an S3 bucket with Object
+// Lock holds them under a retention (Locker, ErrLocked). Everything else ddbtape writes
+// (checkpoints, capture and readers' locks, the retention marker, reports) is a small
+// coordination object, rewritten or deleted by its owner, and never locked.
 package storage
 
 import (

@@ -212,7 +212,8 @@ func BenchmarkChangeReader(b *testing.B) {
 		}
 	}
 	mb := newMemBucket()
-	name, err := Flush(context.Background(), mb, seg)
+	stored, err := Flush(context.Background(), mb, seg)
+	name := stored.Name
 	if err != nil {
 		b.Fatal(err)
 	}

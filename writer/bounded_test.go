@@ -37,7 +37,8 @@ func TestSegment_BuffersAtMostOneRowGroupWhateverItsSize(t *testing.T) {
 		t.Fatal("nothing spooled to disk before Flush")
 	}
 	b := newMemBucket()
-	name, err := Flush(context.Background(), b, s)
+	stored, err := Flush(context.Background(), b, s)
+	name := stored.Name
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,8 @@ func TestSegment_ConcurrentSegmentsKeepTheirOwnData(t *testing.T) {
 					return
 				}
 			}
-			name, err := Flush(context.Background(), b, s)
+			stored, err := Flush(context.Background(), b, s)
+			name := stored.Name
 			names[w] = name
 			errs <- err
 		}()

@@ -3,6 +3,8 @@ package writer
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 
@@ -21,7 +23,8 @@ const maxManifestBytes = 64 << 20
 // returns nil. Otherwise it returns the write's error; the caller must not conclude from
 // it that no manifest is there (StoredManifest tells).
 func CreateManifest(ctx context.Context, b storage.Bucket, key string, data []byte) error {
-	err := b.Create(ctx, key, bytes.NewReader(data))
+	sum := sha256.Sum256(data)
+	err := b.Create(ctx, key, storage.Sealed(bytes.NewReader(data), hex.EncodeToString(sum[:])))
 	if err == nil {
 		return nil
 	}

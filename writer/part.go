@@ -3,8 +3,6 @@ package writer
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,10 +22,11 @@ var (
 	// ErrPartClosed is returned when a part is used after FlushPart succeeded or after
 	// Discard.
 	ErrPartClosed = errors.New("snapshot part already flushed or discarded")
-	// ErrChecksum is wrapped when a stored part does not match its manifest entry (size or
-	// SHA-256): the file is damaged or was replaced. A restore refuses it; restore from
-	// another snapshot or a replica of the file.
-	ErrChecksum = errors.New("snapshot part does not match its manifest checksum")
+	// ErrChecksum is wrapped when a stored file does not match the size or SHA-256
+	// recorded for it (a snapshot part in its manifest, a change segment in the ledger):
+	// the file is damaged or was replaced. A restore refuses it; restore from another
+	// snapshot or a replica of the file.
+	ErrChecksum = errors.New("backup file does not match its recorded SHA-256")
 )
 
 // SnapshotDir is the key prefix of one snapshot: <table>/snapshots/<id>/.
@@ -135,9 +134,9 @@ func FlushPart(ctx context.Context, b storage.Bucket, p *Part, table, snapshotID
 		return ManifestPart{}, fmt.Errorf("finish part %s: %w", key, err)
 	}
 	// Hashing the spool file first (it is in the page cache) rather than teeing the upload
-	// keeps the *os.File as Create's reader, which the S3 backend can seek and read in
-	// parallel.
-	sum, size, err := hashReader(f)
+	// lets the seal travel with the body (storage.Sealed): the backend checks what it
+	// stores, and S3 keeps the checksum.
+	sum, size, err := storage.HashReader(f)
 	if err != nil {
 		return ManifestPart{}, fmt.Errorf("checksum part %s: %w", key, err)
 	}
@@ -145,7 +144,7 @@ func FlushPart(ctx context.Context, b storage.Bucket, p *Part, table, snapshotID
 		return ManifestPart{}, fmt.Errorf("rewind part %s: %w", key, err)
 	}
 	mp := ManifestPart{Name: PartName(n), Rows: int64(p.n), Bytes: size, SHA256: sum}
-	if err := b.Create(ctx, key, f); err != nil {
+	if err := b.Create(ctx, key, storage.Sealed(f, sum)); err != nil {
 		if !errors.Is(err, storage.ErrExists) {
 			return ManifestPart{}, fmt.Errorf("store part %s: %w", key, err)
 		}
@@ -167,19 +166,10 @@ func verifyStored(ctx context.Context, b storage.Bucket, key string, mp Manifest
 	return VerifyPart(rc, mp)
 }
 
-func hashReader(r io.Reader) (string, int64, error) {
-	h := sha256.New()
-	n, err := io.Copy(h, r)
-	if err != nil {
-		return "", n, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
 // VerifyPart reads r to its end and checks its size and SHA-256 against mp. A mismatch is
 // an error wrapping ErrChecksum that names the part.
 func VerifyPart(r io.Reader, mp ManifestPart) error {
-	sum, size, err := hashReader(r)
+	sum, size, err := storage.HashReader(r)
 	if err != nil {
 		return fmt.Errorf("read part %s: %w", mp.Name, err)
 	}
@@ -188,6 +178,22 @@ func VerifyPart(r io.Reader, mp ManifestPart) error {
 	}
 	if sum != mp.SHA256 {
 		return fmt.Errorf("part %s has SHA-256 %s, manifest says %s: %w", mp.Name, sum, mp.SHA256, ErrChecksum)
+	}
+	return nil
+}
+
+// VerifySegment reads r to its end and checks its size and SHA-256 against what the
+// ledger recorded for the segment. A mismatch is an error wrapping ErrChecksum.
+func VerifySegment(r io.Reader, size int64, sha256Hex string) error {
+	sum, n, err := storage.HashReader(r)
+	if err != nil {
+		return fmt.Errorf("read segment: %w", err)
+	}
+	if n != size {
+		return fmt.Errorf("it is %d bytes, the ledger recorded %d: %w", n, size, ErrChecksum)
+	}
+	if sum != sha256Hex {
+		return fmt.Errorf("it has SHA-256 %s, the ledger recorded %s: %w", sum, sha256Hex, ErrChecksum)
 	}
 	return nil
 }

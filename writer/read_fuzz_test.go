@@ -38,7 +38,8 @@ func fuzzSegment(f *testing.F) []byte {
 		}
 	}
 	b := newMemBucket()
-	name, err := Flush(context.Background(), b, s)
+	stored, err := Flush(context.Background(), b, s)
+	name := stored.Name
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -238,27 +239,63 @@ func (s *Segment) Discard() {
 	s.sp.remove()
 }
 
+// StoredSegment is a change segment once stored: its name and the stored file's size and
+// SHA-256 (lowercase hex), which capture records in the ledger for readers to check.
+type StoredSegment struct {
+	Name   SegmentName
+	Size   int64
+	SHA256 string
+}
+
 // Flush stores the segment under its Name's key with Create and removes the spool file.
 // When it returns nil the segment is durable and the caller may checkpoint its last
-// sequence number. An object already under that key counts as success: the same shard and
-// sequence range hold the same records (a crash after upload, before checkpoint, re-reads
-// them). After an error the segment is intact and Flush can be retried.
-func Flush(ctx context.Context, b storage.Bucket, s *Segment) (SegmentName, error) {
+// sequence number. The body is sealed with its SHA-256 (storage.Sealed), so the backend
+// checks what it stores and S3 keeps the checksum. An object already under that key
+// counts as success: the same shard and sequence range hold the same records (a crash
+// after upload, before checkpoint, re-reads them); the size and SHA-256 returned are then
+// the stored file's, read back, since its bytes may differ from these (captured_at).
+// After an error the segment is intact and Flush can be retried.
+func Flush(ctx context.Context, b storage.Bucket, s *Segment) (StoredSegment, error) {
 	if s.closed {
-		return SegmentName{}, ErrSegmentClosed
+		return StoredSegment{}, ErrSegmentClosed
 	}
 	if s.n == 0 {
-		return SegmentName{}, ErrEmptySegment
+		return StoredSegment{}, ErrEmptySegment
 	}
 	name := s.Name()
 	key := name.Key()
 	f, err := s.sp.finish()
 	if err != nil {
-		return SegmentName{}, fmt.Errorf("finish segment %s: %w", key, err)
+		return StoredSegment{}, fmt.Errorf("finish segment %s: %w", key, err)
 	}
-	if err := b.Create(ctx, key, f); err != nil && !errors.Is(err, storage.ErrExists) {
-		return SegmentName{}, fmt.Errorf("store segment %s: %w", key, err)
+	// Hashing the spool file (in the page cache) before the upload rather than teeing it
+	// lets the seal travel with the body, so the backend checks the bytes it sends.
+	sum, size, err := storage.HashReader(f)
+	if err != nil {
+		return StoredSegment{}, fmt.Errorf("checksum segment %s: %w", key, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return StoredSegment{}, fmt.Errorf("rewind segment %s: %w", key, err)
+	}
+	st := StoredSegment{Name: name, Size: size, SHA256: sum}
+	if err := b.Create(ctx, key, storage.Sealed(f, sum)); err != nil {
+		if !errors.Is(err, storage.ErrExists) {
+			return StoredSegment{}, fmt.Errorf("store segment %s: %w", key, err)
+		}
+		if st.SHA256, st.Size, err = hashStored(ctx, b, key); err != nil {
+			return StoredSegment{}, fmt.Errorf("store segment %s: it is stored already, and reading it back failed: %w", key, err)
+		}
 	}
 	s.Discard()
-	return name, nil
+	return st, nil
+}
+
+// hashStored reads the object under key and returns its SHA-256 and size.
+func hashStored(ctx context.Context, b storage.Bucket, key string) (string, int64, error) {
+	rc, err := b.Open(ctx, key)
+	if err != nil {
+		return "", 0, err
+	}
+	defer rc.Close()
+	return storage.HashReader(rc)
 }

@@ -2,6 +2,8 @@ package writer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"reflect"
@@ -27,7 +29,8 @@ func flushOne(t *testing.T, changes ...Change) (SegmentName, []byte) {
 		}
 	}
 	b := newMemBucket()
-	name, err := Flush(context.Background(), b, s)
+	stored, err := Flush(context.Background(), b, s)
+	name := stored.Name
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +135,8 @@ func TestFlush_ExistingObjectCountsAsDurable(t *testing.T) {
 	}
 	b := newMemBucket()
 	b.objects[s.Name().Key()] = []byte("stored by the run before the crash")
-	name, err := Flush(context.Background(), b, s)
+	stored, err := Flush(context.Background(), b, s)
+	name := stored.Name
 	if err != nil {
 		t.Fatalf("flush over an existing object: %v", err)
 	}
@@ -141,6 +145,12 @@ func TestFlush_ExistingObjectCountsAsDurable(t *testing.T) {
 	}
 	if got := string(b.get(t, name.Key())); got != "stored by the run before the crash" {
 		t.Fatal("existing object was replaced")
+	}
+	// What the ledger will record is the stored file, read back, not the bytes this run
+	// would have written.
+	want := sha256.Sum256([]byte("stored by the run before the crash"))
+	if stored.SHA256 != hex.EncodeToString(want[:]) || stored.Size != int64(len("stored by the run before the crash")) {
+		t.Fatalf("stored %+v, want the size and SHA-256 of the object already there", stored)
 	}
 	assertEmptyDir(t, dir)
 }
@@ -160,16 +170,21 @@ func TestFlush_FailedUploadKeepsSegmentForRetry(t *testing.T) {
 		t.Fatalf("flush error %v, want the upload error", err)
 	}
 	b.createErr = nil
-	name, err := Flush(context.Background(), b, s)
+	stored, err := Flush(context.Background(), b, s)
+	name := stored.Name
 	if err != nil {
 		t.Fatalf("retried flush: %v", err)
 	}
-	out, err := ReadChanges(b.get(t, name.Key()))
+	data := b.get(t, name.Key())
+	out, err := ReadChanges(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(in, out) {
 		t.Fatalf("retried flush stored %+v", out)
+	}
+	if sum := sha256.Sum256(data); stored.SHA256 != hex.EncodeToString(sum[:]) || stored.Size != int64(len(data)) {
+		t.Fatalf("stored %+v does not describe the stored file", stored)
 	}
 	assertEmptyDir(t, dir)
 }

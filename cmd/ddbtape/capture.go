@@ -54,6 +54,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	fs.Var(&tables, "table", "table whose stream to capture (required; repeat it to capture several tables in this process)")
 	aws.register(fs)
 	store.register(fs)
+	store.registerLock(fs)
 	logs.register(fs)
 	fleet.register(fs)
 	if err := parseFlags(fs, args); err != nil {

@@ -27,6 +27,7 @@ func runCompact(ctx context.Context, e *env, args []string) error {
 		partBytes = fs.Int64("part-bytes", parts.MaxBytes, "cut a Parquet part after this many bytes of items")
 	)
 	src.register(fs)
+	src.store.registerLock(fs)
 	logs.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -81,6 +81,11 @@ func newCorruptBackup(ctx context.Context, t *testing.T) corruptBackup {
 	if r := ddbtape(ctx, t, nil, "verify", "--source", dir, "--table", table); r.code != 0 {
 		t.Fatalf("healthy verify: exit %d: %s%s", r.code, r.stdout, r.stderr)
 	}
+	// Every segment capture wrote has its checksum in the ledger: none is unrecorded.
+	if r := ddbtape(ctx, t, nil, "verify", "--objects", "--source", dir, "--table", table); r.code != 0 ||
+		strings.Contains(r.stdout, "without a recorded checksum") || !strings.Contains(r.stdout, "0 damaged, 0 missing") {
+		t.Fatalf("healthy verify --objects: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
 	return b
 }
 
@@ -184,7 +189,20 @@ func (c corruption) apply(t *testing.T, dir, table string) string {
 	return p
 }
 
+// Capture records every segment's size and SHA-256 in the ledger, so a damaged segment is
+// refused by its checksum before Parquet sees it (replay's tests cover segments written
+// before those facts, which only decoding can judge).
 var corruptions = []corruption{
+	{"segment with a flipped bit", lastSegment, func(t *testing.T, p string) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0x01 // same size, other content
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}, "the ledger recorded"},
 	{"truncated segment", lastSegment, func(t *testing.T, p string) {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -193,12 +211,12 @@ var corruptions = []corruption{
 		if err := os.Truncate(p, fi.Size()/2); err != nil {
 			t.Fatal(err)
 		}
-	}, "corrupt or truncated Parquet file"},
-	{"segment with an unknown schema", lastSegment, func(t *testing.T, p string) {
+	}, "bytes, the ledger recorded"},
+	{"segment replaced by another Parquet file", lastSegment, func(t *testing.T, p string) {
 		if err := os.WriteFile(p, foreignParquet(t), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}, "unknown Parquet schema"},
+	}, "the ledger recorded"},
 	{"snapshot part whose SHA-256 no longer matches", firstPart, func(t *testing.T, p string) {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -241,6 +259,13 @@ func TestCorruptStore_RestoreAndVerifyNameTheFileAndRefuse(t *testing.T) {
 			r = ddbtape(ctx, t, nil, "verify", "--source", dir, "--table", b.table)
 			oneLine(t, r, 1, bad, c.says, "rerun with --skip-corrupt")
 			t.Logf("verify said: %s", strings.TrimSpace(r.stderr[strings.LastIndex(strings.TrimRight(r.stderr, "\n"), "\n")+1:]))
+			// verify --objects finds it without the table (no --endpoint-url: DynamoDB is
+			// not reached), names it, and fails.
+			r = ddbtape(ctx, t, nil, "verify", "--objects", "--source", dir, "--table", b.table)
+			if r.code != 1 || !strings.Contains(r.stdout, "problem: ") || !strings.Contains(r.stdout, bad) || !strings.Contains(r.stderr, "1 damaged or missing files") {
+				t.Errorf("verify --objects: exit %d, want 1 naming %s:\n%s%s", r.code, bad, r.stdout, r.stderr)
+			}
+			t.Logf("verify --objects said:\n%s", r.stdout)
 		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	kjson "sigs.k8s.io/json"
@@ -95,6 +98,8 @@ func manifests(t *testing.T) map[string][]any {
 				obj = &corev1.ServiceAccount{}
 			case "v1/Service":
 				obj = &corev1.Service{}
+			case "batch/v1/CronJob":
+				obj = &batchv1.CronJob{}
 			default:
 				t.Fatalf("%s document %d: kind %s %s is not one the test knows; add it", f, i, meta.APIVersion, meta.Kind)
 			}
@@ -505,5 +510,80 @@ func TestDeployFiles_AgreeOnPaths(t *testing.T) {
 					file, k8s.SpoolDir, k8s.HTTP.Address, cfg.SpoolDir, cfg.HTTP.Address)
 			}
 		}
+	}
+}
+
+// TestDeployManifests_RetentionRunsAsAJobOfItsOwnWithTheMaintenanceRole checks the
+// sidecar's split of roles: the pod runs with maintenance off (its role may not delete),
+// and a CronJob with a service account of its own runs `ddbtape retention` with
+// arguments that parse with the real command and repeat the config's destination,
+// retention, object lock and encryption.
+func TestDeployManifests_RetentionRunsAsAJobOfItsOwnWithTheMaintenanceRole(t *testing.T) {
+	objs := manifests(t)["sidecar.yaml"]
+	accounts := map[string]*corev1.ServiceAccount{}
+	var cfgData string
+	var pod *corev1.PodSpec
+	var jobs []*batchv1.CronJob
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *corev1.ServiceAccount:
+			accounts[o.Name] = o
+		case *corev1.ConfigMap:
+			cfgData = o.Data["ddbtape.yaml"]
+		case *appsv1.Deployment:
+			pod = &o.Spec.Template.Spec
+		case *batchv1.CronJob:
+			jobs = append(jobs, o)
+		}
+	}
+	cfg, err := config.Parse([]byte(cfgData), func(string) string { return "x" })
+	if err != nil || pod == nil {
+		t.Fatalf("sidecar config: %v (Deployment found: %v)", err, pod != nil)
+	}
+	if cfg.Maintenance || cfg.ObjectLock.Mode == "" {
+		t.Errorf("the sidecar's config runs maintenance %v with object lock %+v: want no maintenance (its role may not delete) and a lock", cfg.Maintenance, cfg.ObjectLock)
+	}
+	if len(jobs) != 1 {
+		t.Fatalf("%d CronJobs in sidecar.yaml, want the retention job", len(jobs))
+	}
+	j := jobs[0]
+	spec := j.Spec.JobTemplate.Spec.Template.Spec
+	role := func(sa string) string {
+		if a := accounts[sa]; a != nil {
+			return a.Annotations["eks.amazonaws.com/role-arn"]
+		}
+		return ""
+	}
+	if role(spec.ServiceAccountName) == "" || role(spec.ServiceAccountName) == role(pod.ServiceAccountName) {
+		t.Errorf("the retention job runs as %q (role %q), the pod as %q (role %q): want a role of its own", spec.ServiceAccountName, role(spec.ServiceAccountName), pod.ServiceAccountName, role(pod.ServiceAccountName))
+	}
+	if j.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent || len(spec.Containers) != 1 {
+		t.Fatalf("CronJob %s: want concurrencyPolicy Forbid and one container", j.Name)
+	}
+	args := spec.Containers[0].Args
+	if len(args) == 0 || args[0] != "retention" {
+		t.Fatalf("the job runs %q, want ddbtape retention", args)
+	}
+	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	if err := runRetention(t.Context(), e, append(args[1:], "-h")); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("'ddbtape %s' does not parse: %v", strings.Join(args, " "), err)
+	}
+	flagValue := func(name string) string {
+		for i := 1; i+1 < len(args); i++ {
+			if args[i] == "--"+name {
+				return args[i+1]
+			}
+		}
+		return ""
+	}
+	keep, _ := config.ParseDuration(flagValue("keep"))
+	lockFor, _ := config.ParseDuration(flagValue("object-lock-for"))
+	if flagValue("source") != cfg.Destination || keep != cfg.Tables[0].Retention || flagValue("table") != cfg.Tables[0].Name ||
+		!strings.EqualFold(flagValue("object-lock-mode"), cfg.ObjectLock.Mode) || lockFor != cfg.ObjectLock.For || flagValue("sse") != cfg.S3.SSE {
+		t.Errorf("the job's arguments %q do not repeat the config: destination %s, table %s, retention %s, lock %+v, sse %s",
+			args, cfg.Destination, cfg.Tables[0].Name, cfg.Tables[0].Retention, cfg.ObjectLock, cfg.S3.SSE)
+	}
+	if sc := spec.Containers[0].SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Errorf("the retention container's securityContext %+v: want a read-only root file system", sc)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/storage/dir"
 )
 
 // A restore holds a retention lock: when retention has already moved the window's start
@@ -25,13 +27,18 @@ func TestRestore_RefusesATimeRetentionIsDeleting(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("the refused restore wrote %s", out)
 	}
-	// After the marker's time it restores, and leaves no lock behind.
+	// After the marker's time it restores, and leaves no live lock behind (released, for
+	// retention to delete: a reader deletes nothing).
 	res = runCLI(t, "restore", "--source", src, "--table", "books", "--at", "2026-03-01T10:40:00Z", "--to-file", out)
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	if locks, _ := os.ReadDir(filepath.Join(src, "books", "locks")); len(locks) != 0 {
-		t.Errorf("locks left behind: %v", locks)
+	b, err := dir.New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live, _, err := catalog.Locks(t.Context(), b, "books", time.Now()); err != nil || len(live) != 0 {
+		t.Errorf("live locks left behind: %v, %v", live, err)
 	}
 	// --no-lock reads without asking retention (for a read-only source).
 	res = runCLI(t, "restore", "--source", src, "--table", "books", "--at", "2026-03-01T10:10:00Z", "--to-file", filepath.Join(t.TempDir(), "n.json"), "--no-lock")

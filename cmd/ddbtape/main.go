@@ -37,6 +37,7 @@ func commands() []command {
 		{"capture", "tail a table's stream into Parquet change segments", runCapture},
 		{"snapshot", "take a base snapshot of a table (parallel Scan into Parquet)", runSnapshot},
 		{"compact", "build a base snapshot from the newest one and the changes after it (no Scan)", runCompact},
+		{"retention", "delete what no restore point inside the retention needs (once; run does it hourly)", runRetention},
 		{"run", "run from a config file: capture every table, serve metrics and health", runRun},
 		{"restore", "rebuild a table as it was at a time, into a table or a file", runRestore},
 		{"status", "show a backup's snapshots, restorable windows, shards and gaps", runStatus},

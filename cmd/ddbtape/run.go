@@ -24,6 +24,7 @@ import (
 	"github.com/ddbtape/ddbtape/schedule"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
+	s3store "github.com/ddbtape/ddbtape/storage/s3"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -136,10 +137,11 @@ type runDeps struct {
 
 func openRunDeps(ctx context.Context, e *env, cfg *config.Config, log *slog.Logger) (*runDeps, error) {
 	d := &runDeps{
-		cfg:   cfg,
-		log:   log,
-		aws:   awsFlags{region: cfg.Region, endpointURL: cfg.EndpointURL, log: log},
-		store: storageFlags{sse: cfg.S3.SSE, sseKMSKeyID: cfg.S3.KMSKeyID, pathStyle: cfg.S3.PathStyle},
+		cfg: cfg,
+		log: log,
+		aws: awsFlags{region: cfg.Region, endpointURL: cfg.EndpointURL, log: log},
+		store: storageFlags{sse: cfg.S3.SSE, sseKMSKeyID: cfg.S3.KMSKeyID, pathStyle: cfg.S3.PathStyle,
+			creds: s3store.Credentials{Profile: cfg.S3.Profile, RoleARN: cfg.S3.RoleARN}, lock: s3store.Lock(cfg.ObjectLock)},
 	}
 	var err error
 	if d.awsCfg, err = d.aws.load(ctx); err != nil {
@@ -204,7 +206,7 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 		return nil, nil, err
 	}
 	rec.TableScheduled(t.Name, metrics.Schedule{SnapshotEvery: t.Snapshot.Every, VerifyEvery: t.Verify.Every})
-	sched := schedule.NewTable(schedule.Deps{DB: d.db, Bucket: d.bucket, SpoolDir: d.cfg.SpoolDir, RetryBound: d.cfg.RetryBound, Logger: d.log}, t, checkpoints, rec)
+	sched := schedule.NewTable(schedule.Deps{DB: d.db, Bucket: d.bucket, SpoolDir: d.cfg.SpoolDir, RetryBound: d.cfg.RetryBound, Maintenance: d.cfg.Maintenance, Logger: d.log}, t, checkpoints, rec)
 	jobs := append([]schedule.Job{{Name: "capture " + t.Name, Run: capture.Run}}, sched.Jobs()...)
 	return jobs, checkpoints, nil
 }

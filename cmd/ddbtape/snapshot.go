@@ -37,6 +37,7 @@ func runSnapshot(ctx context.Context, e *env, args []string) error {
 	)
 	aws.register(fs)
 	store.register(fs)
+	store.registerLock(fs)
 	logs.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err

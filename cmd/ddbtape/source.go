@@ -60,6 +60,24 @@ type source struct {
 	listing     catalog.Listing
 }
 
+// bucket opens the source's bucket alone (loading the AWS configuration for S3),
+// without reading the backup.
+func (s *sourceFlags) bucket(ctx context.Context, e *env) (storage.Bucket, error) {
+	loc, err := storage.ParseURL(*s.source)
+	if err != nil {
+		return nil, &usageError{msg: "--source: " + err.Error()}
+	}
+	var cfg aws.Config
+	if loc.Scheme == "s3" {
+		if cfg, err = s.aws.load(ctx); err != nil {
+			return nil, err
+		}
+	} else if fi, err := os.Stat(loc.Path); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("--source %s: no backup directory there", *s.source)
+	}
+	return s.store.openBucket(ctx, e, cfg, *s.source)
+}
+
 // open loads the AWS configuration when needed, opens the bucket and the checkpoint
 // store and lists the backup. needAWS forces the configuration (DynamoDB is used).
 func (s *sourceFlags) open(ctx context.Context, e *env, needAWS bool) (aws.Config, source, error) {

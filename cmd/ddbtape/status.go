@@ -33,10 +33,17 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	lock, hasLock, err := catalog.ObjectLock(ctx, bk.bucket, bk.listing, time.Now())
+	if err != nil {
+		return err
+	}
 	if *asJSON {
 		out := statusJSON{Status: st}
 		if hasReport {
 			out.Verification = &rep
+		}
+		if hasLock {
+			out.ObjectLock = &lock
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -44,6 +51,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	if err := st.WriteText(e.stdout, *src.source); err != nil {
 		return err
+	}
+	if hasLock {
+		fmt.Fprintln(e.stdout, "\n"+lock.Line())
 	}
 	if !hasReport {
 		fmt.Fprintf(e.stdout, "\nverification: none recorded (schedule one with verify.every in ddbtape run)\n")
@@ -61,5 +71,6 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 // verification's report.
 type statusJSON struct {
 	catalog.Status
-	Verification *verify.Report `json:"verification,omitempty"`
+	Verification *verify.Report      `json:"verification,omitempty"`
+	ObjectLock   *catalog.LockStatus `json:"object_lock,omitempty"`
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ddbtape/ddbtape/checkpoint"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	checkpointfile "github.com/ddbtape/ddbtape/checkpoint/file"
+	"github.com/ddbtape/ddbtape/config"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	s3store "github.com/ddbtape/ddbtape/storage/s3"
@@ -24,12 +25,28 @@ type storageFlags struct {
 	pathStyle   bool
 	// dynamoEndpoint is --endpoint-url, for a dynamodb:// checkpoint store.
 	dynamoEndpoint string
+	// creds reach the destination when they are not the table's (another account's).
+	creds s3store.Credentials
+	// lock is the Object Lock of the backup objects written (registerLock's flags).
+	lock     s3store.Lock
+	lockMode string
 }
 
 func (s *storageFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.sse, "sse", "", "S3 server-side encryption: AES256 or aws:kms")
 	fs.StringVar(&s.sseKMSKeyID, "sse-kms-key-id", "", "KMS key for --sse aws:kms")
 	fs.BoolVar(&s.pathStyle, "s3-path-style", false, "address S3 buckets by path (for S3-compatible servers; also DDBTAPE_S3_PATH_STYLE=true)")
+	fs.StringVar(&s.creds.Profile, "s3-profile", "", "AWS profile whose credentials (and region) reach the S3 destination, e.g. of the backup account (default: the table's)")
+	fs.StringVar(&s.creds.RoleARN, "s3-role-arn", "", "IAM role to assume for the S3 destination, e.g. in the backup account")
+}
+
+// registerLock adds the Object Lock flags of the commands that write backup objects.
+func (s *storageFlags) registerLock(fs *flag.FlagSet) {
+	fs.StringVar(&s.lockMode, "object-lock-mode", "", "lock every backup object written under S3 Object Lock: governance or compliance (the bucket must have Object Lock)")
+	fs.Func("object-lock-for", "how long each object stays locked after its write, e.g. 91d (with --object-lock-mode)", func(v string) (err error) {
+		s.lock.For, err = config.ParseDuration(v)
+		return err
+	})
 }
 
 func (s *storageFlags) validate() error {
@@ -40,6 +57,14 @@ func (s *storageFlags) validate() error {
 	}
 	if s.sseKMSKeyID != "" && s.sse != "aws:kms" {
 		return usagef("--sse-kms-key-id needs --sse aws:kms")
+	}
+	mode, err := s3store.ParseLockMode(s.lockMode)
+	if err != nil {
+		return usagef("--object-lock-mode: %v", err)
+	}
+	s.lock.Mode = mode
+	if err := s.lock.Validate(); err != nil {
+		return usagef("--object-lock-mode and --object-lock-for: %v", err)
 	}
 	return nil
 }
@@ -53,9 +78,20 @@ func (s *storageFlags) openBucket(ctx context.Context, e *env, cfg aws.Config, r
 	}
 	switch loc.Scheme {
 	case "s3":
-		client := s3store.NewClient(cfg, s3store.ClientOptions{PathStyle: s.pathStyle || strings.EqualFold(e.getenv("DDBTAPE_S3_PATH_STYLE"), "true")})
-		return s3store.New(client, loc.Bucket, loc.Prefix, s3store.Options{SSE: s.sse, SSEKMSKeyID: s.sseKMSKeyID}), nil
+		s3cfg, err := s.creds.Config(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		client := s3store.NewClient(s3cfg, s3store.ClientOptions{PathStyle: s.pathStyle || strings.EqualFold(e.getenv("DDBTAPE_S3_PATH_STYLE"), "true")})
+		b := s3store.New(client, loc.Bucket, loc.Prefix, s3store.Options{SSE: s.sse, SSEKMSKeyID: s.sseKMSKeyID, Lock: s.lock})
+		if err := b.CheckLock(ctx); err != nil {
+			return nil, err
+		}
+		return b, nil
 	default:
+		if s.lock.Mode != "" {
+			return nil, usagef("an object lock needs an s3:// destination whose bucket has S3 Object Lock: a directory cannot lock its files")
+		}
 		b, err := dir.New(loc.Path)
 		if err != nil {
 			return nil, err
@@ -81,7 +117,9 @@ func (s *storageFlags) openCheckpoints(ctx context.Context, e *env, cfg aws.Conf
 		}
 		return store, nil
 	}
-	b, err := s.openBucket(ctx, e, cfg, rawURL)
+	unlocked := *s // checkpoint documents are rewritten: never locked
+	unlocked.lock = s3store.Lock{}
+	b, err := unlocked.openBucket(ctx, e, cfg, rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint store: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/checkpoint"
 	checkpointfile "github.com/ddbtape/ddbtape/checkpoint/file"
+	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/storage"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -26,6 +27,9 @@ type Builder struct {
 	SpoolDir string
 	// Shape, when set, adjusts each manifest before it is written (indexes, billing).
 	Shape func(m *writer.Manifest)
+	// Record writes each segment's size and SHA-256 into the table's ledger, as capture
+	// does; without it segments look like those of a backup older than these facts.
+	Record bool
 }
 
 // Checkpoints is the checkpoint store beside the data, where capture keeps it by default.
@@ -97,7 +101,13 @@ func (b *Builder) Segment(ctx context.Context, changes []writer.Change) (writer.
 			return writer.SegmentName{}, fmt.Errorf("append %s/%s: %w", c.ShardID, c.SequenceNumber, err)
 		}
 	}
-	return writer.Flush(ctx, b.Bucket, s)
+	stored, err := writer.Flush(ctx, b.Bucket, s)
+	if err != nil || !b.Record {
+		return stored.Name, err
+	}
+	w := ledger.NewWriter(b.Bucket, b.Table, "backuptest", nil)
+	w.Add(ledger.Entry{Objects: []ledger.Object{{Key: stored.Name.Key(), Size: stored.Size, SHA256: stored.SHA256}}})
+	return stored.Name, w.Flush(ctx)
 }
 
 // Checkpoint saves positions and gaps.

@@ -93,6 +93,21 @@ var notBucketChars = regexp.MustCompile(`[^a-z0-9-]+`)
 // name, and returns the name. The bucket goes with the server.
 func (s *Server) NewBucket(t testing.TB) string {
 	t.Helper()
+	return s.newBucket(t, false)
+}
+
+// NewLockedBucket is NewBucket for a bucket created with S3 Object Lock enabled
+// (x-amz-bucket-object-lock-enabled: true) and no default retention: an object written
+// with a retention can be neither deleted nor overwritten until it ends. versitygw keeps
+// one version per key (no --versioning-dir), so it refuses such a delete with 403
+// AccessDenied where S3 would add a delete marker.
+func (s *Server) NewLockedBucket(t testing.TB) string {
+	t.Helper()
+	return s.newBucket(t, true)
+}
+
+func (s *Server) newBucket(t testing.TB, locked bool) string {
+	t.Helper()
 	s.mu.Lock()
 	s.bucketSeq++
 	seq := s.bucketSeq
@@ -104,7 +119,11 @@ func (s *Server) NewBucket(t testing.TB) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s.Client().CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+	in := &awss3.CreateBucketInput{Bucket: aws.String(name)}
+	if locked {
+		in.ObjectLockEnabledForBucket = aws.Bool(true)
+	}
+	if _, err := s.Client().CreateBucket(ctx, in); err != nil {
 		t.Fatalf("s3local: create bucket %s: %v", name, err)
 	}
 	return name

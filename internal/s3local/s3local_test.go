@@ -192,3 +192,92 @@ func TestServer_EnvPointsTheSDKChainAtTheServer(t *testing.T) {
 		}
 	}
 }
+
+// storage/s3 relies on each of these answers of a bucket with Object Lock (see its
+// lock.go): a locked object's delete and overwrite are refused with 403 AccessDenied, a
+// conditional create over it too (the lock is checked before If-None-Match), an object
+// written without a retention is deleted as usual, and the retention ends when it says.
+func TestVersitygw_ObjectLockRefusesDeleteAndOverwriteUntilTheRetentionEnds(t *testing.T) {
+	srv := Shared(t)
+	c := srv.Client()
+	bucket := srv.NewLockedBucket(t)
+	ctx := t.Context()
+	cfg, err := c.GetObjectLockConfiguration(ctx, &awss3.GetObjectLockConfigurationInput{Bucket: aws.String(bucket)})
+	if err != nil || cfg.ObjectLockConfiguration == nil || cfg.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
+		t.Fatalf("lock configuration of a bucket created with Object Lock: %+v, %v", cfg, err)
+	}
+	until := time.Now().Add(3 * time.Second).Truncate(time.Second).Add(time.Second)
+	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("locked"), Body: strings.NewReader("v1"),
+		ObjectLockMode: types.ObjectLockModeCompliance, ObjectLockRetainUntilDate: aws.Time(until)}); err != nil {
+		t.Fatalf("put with a retention: %v", err)
+	}
+	ret, err := c.GetObjectRetention(ctx, &awss3.GetObjectRetentionInput{Bucket: aws.String(bucket), Key: aws.String("locked")})
+	if err != nil || ret.Retention.Mode != types.ObjectLockRetentionModeCompliance || !aws.ToTime(ret.Retention.RetainUntilDate).Equal(until) {
+		t.Fatalf("retention = %+v, %v; want COMPLIANCE until %s", ret, err, until)
+	}
+	_, err = c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("locked")})
+	if st, code := status(err); st != http.StatusForbidden || code != "AccessDenied" {
+		t.Errorf("delete of a locked object: %v (status %d, code %s), want 403 AccessDenied", err, st, code)
+	}
+	if st, code := status(put(ctx, c, bucket, "locked", "v2", false)); st != http.StatusForbidden || code != "AccessDenied" {
+		t.Errorf("overwrite of a locked object: status %d code %s, want 403 AccessDenied", st, code)
+	}
+	if st, code := status(put(ctx, c, bucket, "locked", "v2", true)); st != http.StatusForbidden || code != "AccessDenied" {
+		t.Errorf("conditional create over a locked object: status %d code %s, want 403 AccessDenied (the lock is checked first)", st, code)
+	}
+	if got := get(t, c, bucket, "locked"); got != "v1" {
+		t.Errorf("locked object holds %q, want v1", got)
+	}
+	_, err = c.GetObjectRetention(ctx, &awss3.GetObjectRetentionInput{Bucket: aws.String(bucket), Key: aws.String("missing")})
+	if st, code := status(err); st != http.StatusNotFound {
+		t.Errorf("retention of a missing object: status %d code %s, want 404", st, code)
+	}
+
+	if err := put(ctx, c, bucket, "plain", "x", false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetObjectRetention(ctx, &awss3.GetObjectRetentionInput{Bucket: aws.String(bucket), Key: aws.String("plain")})
+	if _, code := status(err); code != "NoSuchObjectLockConfiguration" {
+		t.Errorf("retention of an object written without one: %v, want NoSuchObjectLockConfiguration", err)
+	}
+	if err := put(ctx, c, bucket, "plain", "y", false); err != nil {
+		t.Errorf("overwrite of an object without a retention: %v", err)
+	}
+	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("plain")}); err != nil {
+		t.Errorf("delete of an object without a retention: %v", err)
+	}
+
+	time.Sleep(time.Until(until) + 100*time.Millisecond)
+	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("locked")}); err != nil {
+		t.Errorf("delete after the retention ended: %v", err)
+	}
+
+	plain := srv.NewBucket(t)
+	_, err = c.GetObjectLockConfiguration(ctx, &awss3.GetObjectLockConfigurationInput{Bucket: aws.String(plain)})
+	if _, code := status(err); code != "ObjectLockConfigurationNotFoundError" {
+		t.Errorf("lock configuration of a bucket without Object Lock: %v, want ObjectLockConfigurationNotFoundError", err)
+	}
+}
+
+// A body whose x-amz-checksum-sha256 differs is refused with BadDigest, and a matching
+// one is kept with the object.
+func TestVersitygw_ChecksumSHA256IsCheckedAndKept(t *testing.T) {
+	srv := Shared(t)
+	c := srv.Client()
+	bucket := srv.NewBucket(t)
+	ctx := t.Context()
+	const good = "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=" // SHA-256 of "hello"
+	_, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("k"), Body: strings.NewReader("hellO"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: aws.String(good)})
+	if _, code := status(err); code != "BadDigest" {
+		t.Errorf("put of a body that differs from its SHA-256: %v, want BadDigest", err)
+	}
+	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("k"), Body: strings.NewReader("hello"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: aws.String(good)}); err != nil {
+		t.Fatal(err)
+	}
+	head, err := c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("k"), ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil || aws.ToString(head.ChecksumSHA256) != good {
+		t.Errorf("HeadObject checksum = %q, %v; want %s", aws.ToString(head.ChecksumSHA256), err, good)
+	}
+}

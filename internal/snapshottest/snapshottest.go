@@ -191,8 +191,12 @@ type Snapshot struct {
 	Items map[string]string
 	// Problems lists every way the snapshot disagrees with itself: a part whose size or
 	// SHA-256 differs from the manifest, a row count that differs, a key column that is not
-	// the item's key, an item stored twice, a file in the directory the manifest does not list.
+	// the item's key, an item stored twice, a file in the directory the manifest does not
+	// list (but the scan's state/ and Orphans).
 	Problems []string
+	// Orphans are part files of an interrupted run that the manifest does not list: they
+	// stay (the snapshot job deletes nothing) and are never read.
+	Orphans []string
 }
 
 // ReadSnapshot reads the snapshot id of table from b: manifest, then every part it lists.
@@ -244,7 +248,12 @@ func ReadSnapshot(ctx context.Context, b storage.Bucket, table, id string) (Snap
 		return s, err
 	}
 	for _, o := range objs {
-		if name := strings.TrimPrefix(o.Key, dirKey); !listed[name] {
+		name := strings.TrimPrefix(o.Key, dirKey)
+		switch {
+		case listed[name], strings.HasPrefix(name, "state/"):
+		case strings.HasPrefix(name, "part-"):
+			s.Orphans = append(s.Orphans, name)
+		default:
 			problem("snapshot directory holds %s, which the manifest does not list", name)
 		}
 	}

@@ -6,6 +6,11 @@
 // (Create) or renamed (Put) to its name, and the directory is fsynced. A reader therefore
 // sees a whole file or none, and a crash leaves at worst a stray temporary file.
 //
+// A sealed body (storage.Sealed) is checked against its SHA-256 before it is published: a
+// body that differs is refused and nothing appears. A directory cannot hold objects under
+// a retention (it is no storage.Locker): a destination that must be immutable is an S3
+// bucket with Object Lock.
+//
 // Create relies on hard links (link(2) fails when the name exists), so the directory must be
 // on a file system that supports them; every local Linux file system does.
 package dir
@@ -145,9 +150,20 @@ func (b *Bucket) write(ctx context.Context, key string, r io.Reader, mode storag
 			os.Remove(tmp)
 		}
 	}()
+	var sealed *storage.Verifier
+	if sum, ok := storage.SealOf(r); ok {
+		sealed = storage.NewVerifier(r, sum)
+		r = sealed
+	}
 	if _, err := io.Copy(f, ctxReader{ctx: ctx, r: r}); err != nil {
 		f.Close()
 		return err
+	}
+	if sealed != nil {
+		if err := sealed.Check(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()

@@ -11,7 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // PathStyleEnv names the environment variable that, set to "true", makes NewClient use
@@ -79,4 +81,43 @@ func LoadClient(ctx context.Context, o ClientOptions, optFns ...func(*config.Loa
 		return nil, fmt.Errorf("load AWS configuration for S3: %w", err)
 	}
 	return NewClient(cfg, o), nil
+}
+
+// Credentials say whose credentials reach the destination when they are not the table's:
+// a profile of the shared configuration files, a role to assume, or both (the role is
+// then assumed with the profile's credentials). A backup in another account is reached
+// this way, so nothing in the table's account can delete it. The zero Credentials are the
+// table's.
+type Credentials struct {
+	// Profile names a profile of the shared config and credentials files
+	// (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE); its region, when set, is the
+	// bucket's.
+	Profile string
+	// RoleARN is a role to assume for the destination, e.g. one in the backup account.
+	RoleARN string
+}
+
+// Config returns base with the destination's credentials in place: base itself for the
+// zero Credentials. A role is assumed lazily, at the first request, and renewed before
+// it expires.
+func (c Credentials) Config(ctx context.Context, base aws.Config) (aws.Config, error) {
+	cfg := base
+	if c.Profile != "" {
+		loaded, err := config.LoadDefaultConfig(ctx, config.WithSharedConfigProfile(c.Profile))
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("load AWS profile %q for the destination (is it in AWS_CONFIG_FILE or ~/.aws/config?): %w", c.Profile, err)
+		}
+		if loaded.Region == "" {
+			loaded.Region = base.Region
+		}
+		loaded.Logger, loaded.ClientLogMode = base.Logger, base.ClientLogMode
+		cfg = loaded
+	}
+	if c.RoleARN != "" {
+		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), c.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = "ddbtape"
+		})
+		cfg.Credentials = aws.NewCredentialsCache(provider)
+	}
+	return cfg, nil
 }

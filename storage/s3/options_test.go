@@ -76,6 +76,18 @@ func (f *fakeAPI) AbortMultipartUpload(_ context.Context, in *awss3.AbortMultipa
 	return &awss3.AbortMultipartUploadOutput{}, nil
 }
 
+func (f *fakeAPI) HeadObject(context.Context, *awss3.HeadObjectInput, ...func(*awss3.Options)) (*awss3.HeadObjectOutput, error) {
+	return nil, errUnexpected
+}
+
+func (f *fakeAPI) GetObjectLockConfiguration(context.Context, *awss3.GetObjectLockConfigurationInput, ...func(*awss3.Options)) (*awss3.GetObjectLockConfigurationOutput, error) {
+	return nil, errUnexpected
+}
+
+func (f *fakeAPI) GetObjectRetention(context.Context, *awss3.GetObjectRetentionInput, ...func(*awss3.Options)) (*awss3.GetObjectRetentionOutput, error) {
+	return nil, errUnexpected
+}
+
 func multipartFake() *fakeAPI {
 	return &fakeAPI{
 		create: func(*awss3.CreateMultipartUploadInput) (*awss3.CreateMultipartUploadOutput, error) {

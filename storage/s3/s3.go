@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -38,6 +40,11 @@ type API interface {
 	UploadPart(ctx context.Context, in *awss3.UploadPartInput, optFns ...func(*awss3.Options)) (*awss3.UploadPartOutput, error)
 	CompleteMultipartUpload(ctx context.Context, in *awss3.CompleteMultipartUploadInput, optFns ...func(*awss3.Options)) (*awss3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(ctx context.Context, in *awss3.AbortMultipartUploadInput, optFns ...func(*awss3.Options)) (*awss3.AbortMultipartUploadOutput, error)
+	// HeadObject tells an object that exists from one that does not, when a conditional
+	// write into a locked bucket is refused with 403 instead of 412 (see writeError).
+	HeadObject(ctx context.Context, in *awss3.HeadObjectInput, optFns ...func(*awss3.Options)) (*awss3.HeadObjectOutput, error)
+	GetObjectLockConfiguration(ctx context.Context, in *awss3.GetObjectLockConfigurationInput, optFns ...func(*awss3.Options)) (*awss3.GetObjectLockConfigurationOutput, error)
+	GetObjectRetention(ctx context.Context, in *awss3.GetObjectRetentionInput, optFns ...func(*awss3.Options)) (*awss3.GetObjectRetentionOutput, error)
 }
 
 const (
@@ -57,6 +64,9 @@ type Options struct {
 	// PartSize is the largest body sent in one PutObject and the part size of larger ones;
 	// 0 means DefaultPartSize. It bounds the memory of one write.
 	PartSize int64
+	// Lock is the Object Lock retention of sealed objects (storage.Sealed) stored with
+	// Create; the zero Lock stores them without one. See lock.go.
+	Lock Lock
 }
 
 // Validate reports settings S3 would refuse, in the terms of the command line.
@@ -72,7 +82,7 @@ func (o Options) Validate() error {
 	if o.PartSize < 0 {
 		return fmt.Errorf("S3 part size %d is negative", o.PartSize)
 	}
-	return nil
+	return o.Lock.Validate()
 }
 
 // Bucket stores objects under a prefix of an S3 bucket.
@@ -81,6 +91,10 @@ type Bucket struct {
 	bucket string
 	prefix string
 	opts   Options
+	now    func() time.Time
+
+	lockMu  sync.Mutex
+	lockCfg *storage.LockConfig // the bucket's Object Lock setting, once read
 }
 
 // New returns a bucket over client. prefix is "" or ends in "/" (as storage.ParseURL gives
@@ -92,7 +106,7 @@ func New(client API, bucket, prefix string, opts Options) *Bucket {
 	case opts.PartSize < MinPartSize:
 		opts.PartSize = MinPartSize
 	}
-	return &Bucket{client: client, bucket: bucket, prefix: prefix, opts: opts}
+	return &Bucket{client: client, bucket: bucket, prefix: prefix, opts: opts, now: time.Now}
 }
 
 // NewFromLocation returns the bucket a parsed s3:// destination names.
@@ -168,13 +182,23 @@ func (b *Bucket) List(ctx context.Context, prefix string) ([]storage.Object, err
 	return objs, nil
 }
 
-// Delete removes the object; a missing object is not an error.
+// Delete removes the object; a missing object is not an error. An object held under an
+// Object Lock retention is refused with an error wrapping storage.ErrLocked by a store
+// that keeps one version per key (versitygw). S3 itself keeps versions in a bucket with
+// Object Lock: there a delete hides the object behind a delete marker and its locked
+// version stays until the retention ends and a lifecycle rule expires it, so callers that
+// must not hide a locked object check its retention first (storage.RetentionOf).
 func (b *Bucket) Delete(ctx context.Context, key string) error {
 	if key == "" {
 		return errors.New("delete: empty key")
 	}
 	_, err := b.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(b.prefix + key)})
 	if err != nil && !isNotFound(err) {
+		if apiCode(err) == "AccessDenied" {
+			if r, rerr := b.Retention(ctx, key); rerr == nil && r.Holds(b.now()) {
+				return fmt.Errorf("delete %s: %w until %s (%s)", b.URL(key), storage.ErrLocked, r.Until.UTC().Format(time.RFC3339), r.Mode)
+			}
+		}
 		return fmt.Errorf("delete %s: %w", b.URL(key), explain(b.bucket, err))
 	}
 	return nil
@@ -215,9 +239,15 @@ func isPreconditionFailed(err error) bool {
 // ErrNoSuchBucket is returned (wrapped) when the destination's bucket does not exist.
 var ErrNoSuchBucket = errors.New("S3 bucket does not exist: create it, or fix the bucket name in the destination URL")
 
+// ErrAccessDenied is returned (wrapped) when S3 refuses the credentials or their rights.
+var ErrAccessDenied = errors.New("S3 refused the request: check the role's policy (deploy/iam/) and the bucket policy, or give the destination credentials of its own (--s3-profile, --s3-role-arn; s3.profile, s3.role-arn)")
+
 func explain(bucket string, err error) error {
-	if apiCode(err) == "NoSuchBucket" {
+	switch apiCode(err) {
+	case "NoSuchBucket":
 		return fmt.Errorf("%s: %w: %w", bucket, ErrNoSuchBucket, err)
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled":
+		return fmt.Errorf("%s: %w: %w", bucket, ErrAccessDenied, err)
 	}
 	return err
 }

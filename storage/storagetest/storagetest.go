@@ -34,6 +34,7 @@ func Run(t *testing.T, newBucket func(t *testing.T) storage.Bucket) {
 		{"OpenOfAMissingKeyIsErrNotFound", testOpenMissing},
 		{"DeleteRemovesAndIgnoresMissingKeys", testDelete},
 		{"EmptyObjectRoundTrips", testEmptyObject},
+		{"SealedWriteStoresAMatchingBodyAndRefusesAnotherLeavingNothing", testSealed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newBucket(t)) })
@@ -400,5 +401,33 @@ func testEmptyObject(t *testing.T, b storage.Bucket) {
 	}
 	if err := b.Create(t.Context(), "t/empty", strings.NewReader("")); !errors.Is(err, storage.ErrExists) {
 		t.Fatalf("second Create of the empty object = %v, want ErrExists", err)
+	}
+}
+
+func testSealed(t *testing.T, b storage.Bucket) {
+	ctx := t.Context()
+	content := strings.Repeat("segment bytes ", 500)
+	sum, _, err := storage.HashReader(strings.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Create(ctx, "t/good", storage.Sealed(strings.NewReader(content), sum)); err != nil {
+		t.Fatalf("Create with the right seal: %v", err)
+	}
+	if got := read(t, b, "t/good"); got != content {
+		t.Fatalf("sealed object reads %d bytes, want %d", len(got), len(content))
+	}
+	damaged := strings.Replace(content, "bytes", "bytez", 1)
+	for name, write := range map[string]func(string, io.Reader) error{
+		"Create": func(k string, r io.Reader) error { return b.Create(ctx, k, r) },
+		"Put":    func(k string, r io.Reader) error { return b.Put(ctx, k, r) },
+	} {
+		err := write("t/bad-"+name, storage.Sealed(strings.NewReader(damaged), sum))
+		if !errors.Is(err, storage.ErrChecksum) {
+			t.Errorf("%s of a body that differs from its seal = %v, want ErrChecksum", name, err)
+		}
+		if _, err := b.Open(ctx, "t/bad-"+name); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("after a refused sealed %s, Open = %v, want ErrNotFound", name, err)
+		}
 	}
 }
