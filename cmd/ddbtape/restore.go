@@ -17,7 +17,7 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
+const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--partition I/N] [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
 
 func runRestore(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "restore", restoreUsage)
@@ -39,6 +39,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		scanSegs  = fs.Int("scan-segments", 4, "with --to-table on an existing table: parallel Scan segments reading it")
 		maxRCU    = fs.Float64("max-rcu", 0, "with --to-table on an existing table: read it at most this many read capacity units per second (0: no cap)")
 		retry     = fs.Duration("retry-bound", 2*time.Minute, "how long a write batch is retried without progress before the restore stops and says so")
+		partition = fs.String("partition", "", "restore only partition I of N of the keys (I/N, as 0/3): N restores, one per partition, together write what one writes (README: Restoring a very large table)")
 		keepRep   = fs.Bool("keep-replication-attributes", false, "keep the aws:rep:* attributes a legacy (2017.11.29) global table keeps in its items (default: dropped)")
 		lock      lockFlags
 		corrupt   corruptFlags
@@ -80,9 +81,12 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return usagef("--to-table: %v", err)
 		}
 	}
+	part, err := replay.ParsePartition(*partition)
+	if err != nil {
+		return usagef("--partition %v", err)
+	}
 	var at catalog.At
 	if *snapID == "" {
-		var err error
 		if at, err = catalog.ParseAt(*atFlag); err != nil {
 			return &usageError{msg: err.Error()}
 		}
@@ -102,14 +106,16 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		db = src.aws.dynamoDB(cfg)
 	}
 	to := restoreTarget{
-		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff,
+		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff, partition: part,
 		scan: restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU},
 		load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
 	}
 	o := src.restoreOptions(e, bk, corrupt)
 	o.KeepReplicationAttributes = *keepRep
+	o.Partition = part
 	return lock.planHeld(ctx, e, bk, at, *atFlag, *snapID, "restore", func(ctx context.Context, p catalog.Plan) error {
 		announce(e, p)
+		announcePartition(e, part)
 		filter, err := keyFilter(p.Snapshot.Manifest, *keysFile, *keyPrefix)
 		if err != nil {
 			return err
@@ -146,6 +152,7 @@ type restoreTarget struct {
 	force, create, dryRun, diff bool
 	scan                        restore.ScanOptions
 	load                        restore.LoadOptions
+	partition                   replay.Partition
 }
 
 // open makes the target the flags name for the backup of manifest m.
@@ -164,6 +171,9 @@ func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m
 			return nil, err
 		case to.dryRun:
 			return &restore.DryRun{}, nil
+		}
+		if !to.partition.Whole() {
+			return t, createShared(ctx, e, t, to.partition)
 		}
 		if err := t.Create(ctx); err != nil {
 			return nil, err
@@ -186,7 +196,7 @@ func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res res
 	at, c := p.At.Format(time.RFC3339Nano), res.Counts
 	switch t := t.(type) {
 	case *restore.File:
-		fmt.Fprintf(e.stdout, "restored %d items of %s at %s to %s\n", t.Items(), p.Table, at, t.Path())
+		fmt.Fprintf(e.stdout, "restored %d items of %s at %s to %s%s\n", t.Items(), p.Table, at, t.Path(), partitionNote(to.partition))
 	case *restore.DryRun:
 		if to.create {
 			fmt.Fprintf(e.stdout, "dry run: would create table %s and put %d items\n", to.toTable, c.Inserts)
@@ -196,10 +206,10 @@ func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res res
 			c.Inserts+c.Updates, c.Inserts, c.Updates, c.Deletes, c.Unchanged)
 	case *restore.Table:
 		if !to.create {
-			fmt.Fprintf(e.stdout, "restored %s at %s into %s: %d puts, %d deletes, %d unchanged\n", p.Table, at, t.Name(), t.Written().Puts, t.Written().Deletes, c.Unchanged)
+			fmt.Fprintf(e.stdout, "restored %s at %s into %s: %d puts, %d deletes, %d unchanged%s\n", p.Table, at, t.Name(), t.Written().Puts, t.Written().Deletes, c.Unchanged, partitionNote(to.partition))
 			return
 		}
-		fmt.Fprintf(e.stdout, "restored %d items of %s at %s into new table %s\n", t.Written().Puts, p.Table, at, t.Name())
+		fmt.Fprintf(e.stdout, "restored %d items of %s at %s into new table %s%s\n", t.Written().Puts, p.Table, at, t.Name(), partitionNote(to.partition))
 		if m := p.Snapshot.Manifest; m.GlobalTableVersion != "" || len(m.Replicas) > 0 {
 			g := globaltable.Info{Region: m.Region, Version: m.GlobalTableVersion, Replicas: m.Replicas}
 			fmt.Fprintf(e.stderr, "%s was a %s; %s is a single-region table: add replicas with aws dynamodb update-table --table-name %s --replica-updates '[{\"Create\":{\"RegionName\":\"REGION\"}}]' (README: Global tables)\n",
