@@ -322,7 +322,10 @@ func (t *ImportFiles) Abort(err error) error {
 func (t *ImportFiles) Files() []ImportFile { return t.stored }
 
 // String says what the restore does, for progress: "write import files to URL".
-func (t *ImportFiles) String() string { return "write import files to " + storage.URL(t.bucket, "") }
+func (t *ImportFiles) String() string { return "write import files to " + t.URL("") }
+
+// URL is where key of the destination is, for messages: URL("") is the destination.
+func (t *ImportFiles) URL(key string) string { return storage.URL(t.bucket, key) }
 
 // countingWriter counts the bytes written through it.
 type countingWriter struct {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ddbtape/ddbtape/catalog"
@@ -17,7 +18,7 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--partition I/N] [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
+const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create [--via import --to-s3 s3://BUCKET/PREFIX/]] [--dry-run [--diff]] | --to-file PATH [--force] | --to-s3 URL [--force]) [--partition I/N] [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
 
 func runRestore(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "restore", restoreUsage)
@@ -31,7 +32,8 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		dryRun    = fs.Bool("dry-run", false, "with --to-table: print how many items would be put, deleted and left unchanged, and write nothing")
 		diff      = fs.Bool("diff", false, "with --dry-run: also print the key of every item that would change")
 		toFile    = fs.String("to-file", "", "write the items to this file, one {\"Item\":...} per line in DynamoDB JSON (.gz: gzipped)")
-		force     = fs.Bool("force", false, "with --to-file: replace an existing file")
+		force     = fs.Bool("force", false, "with --to-file: replace an existing file; with --to-s3: replace a finished restore there")
+		imp       importFlags
 		keysFile  = fs.String("keys", "", "restore only the keys in this file, one per line as DynamoDB JSON")
 		keyPrefix = fs.String("key-prefix", "", "restore only items whose partition key (a string) starts with this")
 		maxWCU    = fs.Float64("max-wcu", 0, "with --to-table: write at most this many write capacity units per second (0: no cap)")
@@ -46,6 +48,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	)
 	lock.register(fs)
 	corrupt.register(fs)
+	imp.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,16 +60,18 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return usagef("--at is required: an RFC 3339 time, or now/latest (or --snapshot ID to restore one snapshot alone)")
 	case *atFlag != "" && *snapID != "":
 		return usagef("give --at or --snapshot, not both")
+	case imp.toS3 != "" && *toTable == "" && *toFile == "":
+		// --to-s3 alone; with --to-table it is --via import's staging place (checked below)
 	case (*toTable == "") == (*toFile == ""):
-		return usagef("give exactly one of --to-table and --to-file")
+		return usagef("give exactly one of --to-table and --to-file, or --to-s3")
 	case *create && *toTable == "":
 		return usagef("--create needs --to-table")
 	case *dryRun && *toTable == "":
 		return usagef("--dry-run needs --to-table")
 	case *diff && !*dryRun:
 		return usagef("--diff needs --dry-run")
-	case *force && *toFile == "":
-		return usagef("--force needs --to-file")
+	case *force && *toFile == "" && imp.toS3 == "":
+		return usagef("--force needs --to-file or --to-s3")
 	case *keysFile != "" && *keyPrefix != "":
 		return usagef("give at most one of --keys and --key-prefix")
 	case *maxWCU < 0:
@@ -85,6 +90,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("--partition %v", err)
 	}
+	if err := imp.validate(*toTable, *toFile, *create, *dryRun, part); err != nil {
+		return err
+	}
 	var at catalog.At
 	if *snapID == "" {
 		if at, err = catalog.ParseAt(*atFlag); err != nil {
@@ -97,7 +105,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	cfg, bk, err := src.open(ctx, e, *toTable != "")
+	cfg, bk, err := src.open(ctx, e, *toTable != "" || imp.s3())
 	if err != nil {
 		return err
 	}
@@ -107,6 +115,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	}
 	to := restoreTarget{
 		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff, partition: part,
+		imp: imp, cfg: cfg, store: &src.store, tempDir: *src.tempDir,
 		scan: restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU},
 		load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
 	}
@@ -121,7 +130,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		o.Filter = filter
-		t, err := to.open(ctx, e, db, p.Snapshot.Manifest)
+		t, err := to.open(ctx, e, db, p)
 		if err != nil {
 			return err
 		}
@@ -130,6 +139,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		to.report(e, p, t, res)
+		if to.imp.via != "" {
+			return to.imp.importTable(ctx, e, db, p, t.(*restore.ImportFiles), *toTable)
+		}
 		return nil
 	})
 }
@@ -153,10 +165,15 @@ type restoreTarget struct {
 	scan                        restore.ScanOptions
 	load                        restore.LoadOptions
 	partition                   replay.Partition
+	imp                         importFlags
+	cfg                         aws.Config
+	store                       *storageFlags
+	tempDir                     string
 }
 
-// open makes the target the flags name for the backup of manifest m.
-func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m *writer.Manifest) (restore.Target, error) {
+// open makes the target the flags name for the backup of plan p.
+func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, p catalog.Plan) (restore.Target, error) {
+	m := p.Snapshot.Manifest
 	var diff io.Writer
 	if to.diff {
 		diff = e.stdout
@@ -164,6 +181,8 @@ func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m
 	switch {
 	case to.toFile != "":
 		return restore.CreateFile(to.toFile, to.force)
+	case to.imp.toS3 != "":
+		return to.openImportFiles(ctx, e, db, p)
 	case to.create:
 		t, err := restore.NewTable(db, to.toTable, m, to.load)
 		switch {
@@ -195,6 +214,8 @@ func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m
 func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res restore.Result) {
 	at, c := p.At.Format(time.RFC3339Nano), res.Counts
 	switch t := t.(type) {
+	case *restore.ImportFiles:
+		to.imp.report(e, p, t, to.partition)
 	case *restore.File:
 		fmt.Fprintf(e.stdout, "restored %d items of %s at %s to %s%s\n", t.Items(), p.Table, at, t.Path(), partitionNote(to.partition))
 	case *restore.DryRun:

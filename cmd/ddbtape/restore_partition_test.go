@@ -27,13 +27,19 @@ import (
 // n/10 new items (n0000.., v=7) at 10:30; covered until 11:00. It returns the directory.
 func wideBackup(t *testing.T, n int) string {
 	t.Helper()
+	return wideBackupOf(t, n, nil)
+}
+
+// wideBackupOf is wideBackup with shape adjusting the manifest (indexes, billing).
+func wideBackupOf(t *testing.T, n int, shape func(*writer.Manifest)) string {
+	t.Helper()
 	ctx := context.Background()
 	root := t.TempDir()
 	bucket, err := dir.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &backuptest.Builder{Bucket: bucket, Table: "books", SpoolDir: t.TempDir(), Record: true}
+	b := &backuptest.Builder{Bucket: bucket, Table: "books", SpoolDir: t.TempDir(), Record: true, Shape: shape}
 	pk := func(i int) string { return fmt.Sprintf("k%04d", i) }
 	if _, err := b.Snapshot(ctx, "snap-1", fixtureT0, fixtureT0.Add(time.Minute), n, 50, func(i int) writer.SnapshotItem {
 		return writer.SnapshotItem{Keys: fmt.Sprintf(`{"pk":{"S":%q}}`, pk(i)), Item: bookItem(pk(i), 0)}
