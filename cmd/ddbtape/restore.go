@@ -60,9 +60,8 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return usagef("--at is required: an RFC 3339 time, or now/latest (or --snapshot ID to restore one snapshot alone)")
 	case *atFlag != "" && *snapID != "":
 		return usagef("give --at or --snapshot, not both")
-	case imp.toS3 != "" && *toTable == "" && *toFile == "":
-		// --to-s3 alone; with --to-table it is --via import's staging place (checked below)
-	case (*toTable == "") == (*toFile == ""):
+	// --to-s3 goes alone, or with --to-table as --via import's staging place (imp.validate).
+	case *toTable == "" && *toFile == "" && imp.toS3 == "", *toFile != "" && (*toTable != "" || imp.toS3 != ""):
 		return usagef("give exactly one of --to-table and --to-file, or --to-s3")
 	case *create && *toTable == "":
 		return usagef("--create needs --to-table")

@@ -167,6 +167,8 @@ func TestRestoreToS3_UsageMistakesExitTwo(t *testing.T) {
 		{"--to-table", "books2", "--create", "--via", "import", "--to-s3", "s3://b/p/", "--partition", "0/2"},
 		{"--to-s3", t.TempDir(), "--file-size", "12"},
 		{"--to-s3", t.TempDir(), "--file-size", "lots"},
+		{"--to-s3", t.TempDir(), "--keys", "k.json", "--key-prefix", "a"},
+		{"--to-s3", t.TempDir(), "--create"},
 	} {
 		res := runCLI(t, append(slices.Clone(base), args...)...)
 		if res.code != 2 || strings.Count(strings.TrimSpace(res.stderr), "\n") > 1 || strings.Contains(res.stderr, "goroutine") {
