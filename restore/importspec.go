@@ -123,6 +123,25 @@ func ImportCreation(name string, m *writer.Manifest) (TableCreation, error) {
 	return tc, nil
 }
 
+// ImportFilesCreation is ImportCreation for files that are only written (restore --to-s3),
+// to be imported later by hand: local secondary indexes are left out of the table rather
+// than refused, and said so first among what the imported table will lack (leftOut,
+// ImportLeavesOut's lines after it).
+func ImportFilesCreation(name string, m *writer.Manifest) (tc TableCreation, leftOut []string, err error) {
+	if len(m.LocalSecondaryIndexes) > 0 {
+		var names []string
+		for _, ix := range m.LocalSecondaryIndexes {
+			names = append(names, ix.IndexName)
+		}
+		leftOut = append(leftOut, fmt.Sprintf("local secondary indexes (%s): Import from S3 cannot create them", strings.Join(names, ", ")))
+		without := *m
+		without.LocalSecondaryIndexes = nil
+		m = &without
+	}
+	tc, err = ImportCreation(name, m)
+	return tc, append(leftOut, ImportLeavesOut(m)...), err
+}
+
 func importKeys(ks []writer.KeyElement) []ImportKey {
 	out := make([]ImportKey, len(ks))
 	for i, k := range ks {

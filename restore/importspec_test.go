@@ -65,3 +65,16 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestImportFilesCreation_LeavesLocalIndexesOutAndSaysSo(t *testing.T) {
+	m := &writer.Manifest{TableName: "orders", KeySchema: []writer.KeyElement{{AttributeName: "pk", KeyType: "HASH"}},
+		AttributeDefinitions:  []writer.AttributeDefinition{{AttributeName: "pk", AttributeType: "S"}, {AttributeName: "d", AttributeType: "S"}},
+		LocalSecondaryIndexes: []writer.SecondaryIndex{{IndexName: "by-date", KeySchema: []writer.KeyElement{{AttributeName: "pk", KeyType: "HASH"}, {AttributeName: "d", KeyType: "RANGE"}}}}}
+	tc, left, err := ImportFilesCreation("orders-restored", m)
+	if err != nil || len(tc.AttributeDefinitions) != 1 || len(left) < 2 || !strings.Contains(left[0], "local secondary indexes (by-date)") {
+		t.Errorf("creation %+v, left out %q, err %v", tc, left, err)
+	}
+	if len(m.LocalSecondaryIndexes) != 1 {
+		t.Errorf("the manifest was changed")
+	}
+}

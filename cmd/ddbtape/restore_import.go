@@ -86,27 +86,20 @@ func parseBytes(v string) (int64, error) {
 // read, and a table that exists), else <table>-restored in the command, LSIs left out.
 func (to restoreTarget) openImportFiles(ctx context.Context, e *env, db *dynamodb.Client, p catalog.Plan) (*restore.ImportFiles, error) {
 	m := p.Snapshot.Manifest
-	leftOut := restore.ImportLeavesOut(m)
-	name := to.toTable
-	if to.imp.via == "" {
-		name = p.Table + "-restored"
-		if len(m.LocalSecondaryIndexes) > 0 {
-			var names []string
-			for _, ix := range m.LocalSecondaryIndexes {
-				names = append(names, ix.IndexName)
-			}
-			leftOut = append([]string{fmt.Sprintf("local secondary indexes (%s): Import from S3 cannot create them", strings.Join(names, ", "))}, leftOut...)
-			mm := *m
-			mm.LocalSecondaryIndexes = nil
-			m = &mm
-		}
+	var spec restore.TableCreation
+	var leftOut []string
+	var err error
+	if to.imp.via != "" {
+		spec, err = restore.ImportCreation(to.toTable, m)
+		leftOut = restore.ImportLeavesOut(m)
+	} else {
+		spec, leftOut, err = restore.ImportFilesCreation(p.Table+"-restored", m)
 	}
-	spec, err := restore.ImportCreation(name, m)
 	if err != nil {
 		return nil, err
 	}
 	if to.imp.via != "" {
-		if err := restore.CheckImportTarget(ctx, db, name); err != nil {
+		if err := restore.CheckImportTarget(ctx, db, to.toTable); err != nil {
 			return nil, err
 		}
 	}
