@@ -30,6 +30,9 @@ type ImportOptions struct {
 	Progress func(ImportState)
 	// Wait sleeps d or until ctx ends; nil: a timer. Tests pass one that does not sleep.
 	Wait func(ctx context.Context, d time.Duration) error
+	// Items, when positive, is how many items the files hold: a completed import that
+	// imported another number is a failure too.
+	Items int64
 }
 
 // ImportState is what DescribeImport says of an import.
@@ -93,6 +96,9 @@ func Import(ctx context.Context, api ImportAPI, in *dynamodb.ImportTableInput, o
 			if st.Errors > 0 {
 				return st, fmt.Errorf("import %s into %s completed with %d items not imported (%w; their errors are in CloudWatch log group %s): delete the table and restore again",
 					st.ImportARN, name, st.Errors, ErrImportFailed, st.LogGroupARN)
+			}
+			if o.Items > 0 && st.Imported != o.Items {
+				return st, fmt.Errorf("import %s into %s imported %d items, the files hold %d (%w): delete the table and restore again", st.ImportARN, name, st.Imported, o.Items, ErrImportFailed)
 			}
 			return st, nil
 		case types.ImportStatusFailed, types.ImportStatusCancelled:

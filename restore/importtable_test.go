@@ -52,9 +52,10 @@ func TestImport_FollowsDescribeImportToItsEnd(t *testing.T) {
 		"cancelled": {&fakeImportAPI{states: []types.ImportTableDescription{state("CANCELLED", 0, 0)}}, "was cancelled"},
 		"errors":    {&fakeImportAPI{states: []types.ImportTableDescription{state("COMPLETED", 8, 1)}}, "completed with 1 items not imported"},
 		"exists":    {&fakeImportAPI{importErr: &types.ResourceInUseException{}}, "exists already"},
+		"short":     {&fakeImportAPI{states: []types.ImportTableDescription{state("COMPLETED", 7, 0)}}, "imported 7 items, the files hold 9"},
 	} {
 		var seen []string
-		st, err := Import(t.Context(), tc.api, in, ImportOptions{Wait: noWait, Progress: func(s ImportState) { seen = append(seen, s.Status) }})
+		st, err := Import(t.Context(), tc.api, in, ImportOptions{Wait: noWait, Items: 9, Progress: func(s ImportState) { seen = append(seen, s.Status) }})
 		switch {
 		case tc.want == "" && (err != nil || st.Imported != 9 || len(seen) != 3):
 			t.Errorf("%s: %+v, %v, states %v", name, st, err, seen)

@@ -153,7 +153,7 @@ func (f importFlags) importTable(ctx context.Context, e *env, db *dynamodb.Clien
 	m := t.Manifest()
 	in := m.Table.Input(loc.Bucket, loc.Prefix+restore.ImportDataPrefix, "")
 	last := ""
-	st, err := restore.Import(ctx, db, in, restore.ImportOptions{Poll: f.poll, Progress: func(s restore.ImportState) {
+	st, err := restore.Import(ctx, db, in, restore.ImportOptions{Poll: f.poll, Items: m.Items, Progress: func(s restore.ImportState) {
 		line := fmt.Sprintf("import %s: %s, %d of %d items processed, %d imported, %d errors", s.ImportARN, s.Status, s.Processed, m.Items, s.Imported, s.Errors)
 		if line != last {
 			fmt.Fprintln(e.stderr, line)
@@ -162,9 +162,6 @@ func (f importFlags) importTable(ctx context.Context, e *env, db *dynamodb.Clien
 	}})
 	if err != nil {
 		return err
-	}
-	if st.Imported != m.Items {
-		return fmt.Errorf("import %s into %s imported %d items, the files hold %d (%w): delete the table and restore again", st.ImportARN, name, st.Imported, m.Items, restore.ErrImportFailed)
 	}
 	fmt.Fprintf(e.stdout, "imported %d items of %s at %s into new table %s through Import from S3 (%s)\n", st.Imported, p.Table, p.At.Format(time.RFC3339Nano), name, st.ImportARN)
 	fmt.Fprintf(e.stderr, "Import from S3 does not carry over, so set again on %s as needed:\n", name)
