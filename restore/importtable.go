@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 // ErrImportFailed means Import from S3 ended without the whole table: it failed or was
@@ -75,7 +77,7 @@ func Import(ctx context.Context, api ImportAPI, in *dynamodb.ImportTableInput, o
 		o.Poll = 15 * time.Second
 	}
 	if o.Wait == nil {
-		o.Wait = sleep
+		o.Wait = retry.Sleep
 	}
 	name := aws.ToString(in.TableCreationParameters.TableName)
 	out, err := api.ImportTable(ctx, in)
@@ -113,16 +115,5 @@ func Import(ctx context.Context, api ImportAPI, in *dynamodb.ImportTableInput, o
 			return st, fmt.Errorf("describe import %s: %w", st.ImportARN, err)
 		}
 		st = importState(d.ImportTableDescription)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,16 +77,8 @@ func TestRestoreViaImport_CreatesTheTableAsTheBackupWasAtT(t *testing.T) {
 	parts := startImportParts(ctx, t, nil)
 	db := ddblocal.Shared(t).DynamoDB()
 	src := wideBackupOf(t, 400, byGSI)
-	file := filepath.Join(t.TempDir(), "at.json")
 	const at = "2026-03-01T10:25:00Z" // after the changes and removals, before the inserts
-	if res := runCLI(t, "restore", "--source", src, "--table", "books", "--at", at, "--to-file", file); res.code != 0 {
-		t.Fatalf("--to-file: exit %d: %s", res.code, res.stderr)
-	}
-	want := map[string]string{}
-	for _, line := range readItems(t, file) {
-		item := strings.TrimSuffix(strings.TrimPrefix(line, `{"Item":`), "}")
-		want[strings.SplitN(strings.SplitN(item, `"S":"`, 2)[1], `"`, 2)[0]] = item
-	}
+	want := itemsByPK(fileRestore(t, src, at))
 	target := fmt.Sprintf("imported-%d", time.Now().UnixNano())
 	dropTable(t, db, target)
 	url := "s3://" + parts.bucket + "/restores/1/"

@@ -69,14 +69,31 @@ func wideBackupOf(t *testing.T, n int, shape func(*writer.Manifest)) string {
 	return root
 }
 
+// fileRestore restores src's books at at to a file and returns its sorted lines.
+func fileRestore(t *testing.T, src, at string) []string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "whole.json")
+	if res := runCLI(t, "restore", "--source", src, "--table", "books", "--at", at, "--to-file", file); res.code != 0 {
+		t.Fatalf("restore --to-file: exit %d: %s", res.code, res.stderr)
+	}
+	return readItems(t, file)
+}
+
+// itemsByPK takes {"Item":...} lines of books to their items by partition key, as
+// scanTable gives a table's.
+func itemsByPK(lines []string) map[string]string {
+	out := map[string]string{}
+	for _, line := range lines {
+		item := strings.TrimSuffix(strings.TrimPrefix(line, `{"Item":`), "}")
+		out[strings.SplitN(strings.SplitN(item, `"S":"`, 2)[1], `"`, 2)[0]] = item
+	}
+	return out
+}
+
 func TestRestorePartitions_ToFilesTogetherEqualOneRestore(t *testing.T) {
 	src := wideBackup(t, 600)
 	out := t.TempDir()
-	whole := filepath.Join(out, "whole.json")
-	if res := runCLI(t, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-file", whole); res.code != 0 {
-		t.Fatalf("whole restore: exit %d: %s", res.code, res.stderr)
-	}
-	want := readItems(t, whole)
+	want := fileRestore(t, src, "latest")
 	var union []string
 	for i := range 3 {
 		path := filepath.Join(out, fmt.Sprintf("part-%d.json.gz", i))
@@ -124,16 +141,7 @@ func TestRestorePartitions_IntoOneNewTableEqualOneRestore(t *testing.T) {
 	defer cancel()
 	db := ddblocal.Shared(t).DynamoDB()
 	src := wideBackup(t, 300)
-	whole := filepath.Join(t.TempDir(), "whole.json")
-	if res := runCLI(t, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-file", whole); res.code != 0 {
-		t.Fatalf("whole restore: exit %d: %s", res.code, res.stderr)
-	}
-	want := map[string]string{}
-	for _, line := range readItems(t, whole) {
-		item := strings.TrimSuffix(strings.TrimPrefix(line, `{"Item":`), "}")
-		pk := strings.SplitN(strings.SplitN(item, `"S":"`, 2)[1], `"`, 2)[0]
-		want[pk] = item
-	}
+	want := itemsByPK(fileRestore(t, src, "latest"))
 	target := fmt.Sprintf("parts-%d", time.Now().UnixNano())
 	t.Cleanup(func() {
 		db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(target)})

@@ -108,11 +108,7 @@ func canonicalItems(t *testing.T, lines []string) []string {
 func TestRestoreToS3_FilesReadBackEqualTheFileRestore(t *testing.T) {
 	src := wideBackup(t, 900)
 	out := t.TempDir()
-	file := filepath.Join(out, "whole.json")
-	if res := runCLI(t, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-file", file); res.code != 0 {
-		t.Fatalf("--to-file: exit %d: %s", res.code, res.stderr)
-	}
-	want := readItems(t, file)
+	want := fileRestore(t, src, "latest")
 
 	whole := filepath.Join(out, "whole")
 	res := runCLI(t, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-s3", whole)
