@@ -104,7 +104,7 @@ func Import(ctx context.Context, api ImportAPI, in *dynamodb.ImportTableInput, o
 			}
 			return st, nil
 		case types.ImportStatusFailed, types.ImportStatusCancelled:
-			return st, fmt.Errorf("import %s into %s %s: %s: %s (%w; the files stay where they are: fix the cause and run the import command again, or restore again)",
+			return st, fmt.Errorf("import %s into %s %s: %s: %s (%w; the files stay where they are: fix the cause and run the import_command of their manifest.json, or restore again)",
 				st.ImportARN, name, map[string]string{"FAILED": "failed", "CANCELLED": "was cancelled"}[st.Status], st.FailureCode, st.FailureMessage, ErrImportFailed)
 		}
 		if err := o.Wait(ctx, o.Poll); err != nil {
