@@ -3,7 +3,7 @@
 # I/N, run at once, as N pods of an Indexed Job would on one machine), both to files, from
 # the same synthetic backup written with the writer package (no DynamoDB): a snapshot of
 # ITEMS items and CHANGES changes after it. Each process runs under /usr/bin/time -v for
-# its wall time and peak RSS; the N files together must hold exactly the single restore's
+# its wall time, CPU time (user + system) and peak RSS; the N files together must hold exactly the single restore's
 # items, which the script checks. The machine is printed with the figures.
 #
 #   scripts/bench-partitions.sh                                  # 10M items, 3 partitions
@@ -34,6 +34,9 @@ wall_seconds() {
 		for (i = 1; i <= n; i++) s = s * 60 + p[i]
 		printf "%.1f\n", s
 	}' "$1"
+}
+cpu_seconds() {
+	awk -F': ' '/User time|System time/ {s += $2} END {printf "%.1f\n", s}' "$1"
 }
 max_rss_mb() {
 	awk -F': ' '/Maximum resident set size/ {printf "%.0f\n", $2 / 1024}' "$1"
@@ -84,9 +87,9 @@ sort "$WORK/whole.json" | cmp -s - "$WORK/union.sorted" ||
 
 echo
 echo "restore --to-file, one process vs $N partitions at once: backup of $ITEMS snapshot items + $CHANGES changes (~$SIZE-byte items, $(du -sh "$WORK/backup" | cut -f1) stored), $whole_items items restored"
-printf "  one process:        wall %6.1fs, peak RSS %5s MB\n" "$(wall_seconds "$WORK/whole.time")" "$(max_rss_mb "$WORK/whole.time")"
+printf "  one process:        wall %6.1fs, cpu %6.1fs, peak RSS %5s MB\n" "$(wall_seconds "$WORK/whole.time")" "$(cpu_seconds "$WORK/whole.time")" "$(max_rss_mb "$WORK/whole.time")"
 for ((i = 0; i < N; i++)); do
-	printf "  partition %d/%d:      wall %6.1fs, peak RSS %5s MB, %d items\n" "$i" "$N" "$(wall_seconds "$WORK/p$i.time")" "$(max_rss_mb "$WORK/p$i.time")" "$(wc -l <"$WORK/p$i.json")"
+	printf "  partition %d/%d:      wall %6.1fs, cpu %6.1fs, peak RSS %5s MB, %d items\n" "$i" "$N" "$(wall_seconds "$WORK/p$i.time")" "$(cpu_seconds "$WORK/p$i.time")" "$(max_rss_mb "$WORK/p$i.time")" "$(wc -l <"$WORK/p$i.json")"
 done
 printf "  %d partitions, all:  wall %6.1fs (until the last one ended)\n" "$N" "$all"
 echo "  the partitions' files together equal the one process's: yes"
