@@ -213,7 +213,7 @@ func (c *Capture) flushLedger(ctx context.Context) error {
 // Without Leases it first takes the table's capture lock and returns a
 // *capturelock.LockedError at once when another capture holds it (see lock.go).
 func (c *Capture) Run(ctx context.Context) (err error) {
-	stream, err := shards.StreamOf(ctx, c.tables, c.cfg.Table)
+	stream, err := c.reader("", "").StreamOf(ctx, c.tables, c.cfg.Table)
 	if err != nil {
 		return err
 	}

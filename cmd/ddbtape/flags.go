@@ -66,25 +66,54 @@ func (a *awsFlags) register(fs *flag.FlagSet) {
 }
 
 func (a *awsFlags) load(ctx context.Context) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
+	var sdkLog logging.Logger = logging.Nop{}
+	if a.log != nil {
+		log := a.log
+		sdkLog = logging.LoggerFunc(func(class logging.Classification, format string, v ...any) {
+			log.Debug(fmt.Sprintf(format, v...), "source", "aws-sdk", "class", string(class))
+		})
+	}
+	// The logger goes in while loading too: the credential chain's own clients (IMDS)
+	// would otherwise print their warnings on stderr.
+	opts := []func(*config.LoadOptions) error{config.WithLogger(sdkLog)}
 	if a.region != "" {
 		opts = append(opts, config.WithRegion(a.region))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w (check AWS_PROFILE and ~/.aws/config)", err)
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, usagef("no AWS region: pass --region or set AWS_REGION")
 	}
-	cfg.Logger = logging.Nop{}
-	if a.log != nil {
-		log := a.log
-		cfg.Logger = logging.LoggerFunc(func(class logging.Classification, format string, v ...any) {
-			log.Debug(fmt.Sprintf(format, v...), "source", "aws-sdk", "class", string(class))
-		})
+	if err := checkCredentials(ctx, cfg); err != nil {
+		return aws.Config{}, err
 	}
 	return cfg, nil
+}
+
+// credentialsTimeout bounds the credential chain's first lookup (an instance role's
+// endpoint that does not answer would otherwise hold the command for minutes).
+const credentialsTimeout = 20 * time.Second
+
+// errNoCredentials names every way to give the SDK credentials.
+var errNoCredentials = errors.New("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an IAM role (DynamoDB Local and test S3 servers accept any, e.g. AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local)")
+
+// checkCredentials looks the credentials up once, so that their absence is said at
+// start in one line, not as the SDK's chain of failed providers on the first call.
+func checkCredentials(ctx context.Context, cfg aws.Config) error {
+	if cfg.Credentials == nil {
+		return errNoCredentials
+	}
+	ctx, cancel := context.WithTimeout(ctx, credentialsTimeout)
+	defer cancel()
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return ctx.Err()
+		}
+		return errNoCredentials
+	}
+	return nil
 }
 
 func (a *awsFlags) dynamoDB(cfg aws.Config) *dynamodb.Client {

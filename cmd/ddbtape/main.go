@@ -74,7 +74,7 @@ func run(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "ddbtape %s: %v (see 'ddbtape %s -h')\n", c.name, err, c.name)
 			return 2
 		default:
-			fmt.Fprintf(e.stderr, "ddbtape %s: %v\n", c.name, err)
+			fmt.Fprintf(e.stderr, "ddbtape %s: %s\n", c.name, explain(err))
 			return 1
 		}
 	}
