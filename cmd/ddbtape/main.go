@@ -46,11 +46,46 @@ func commands() []command {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, stderrIsTerminal: progress.IsTerminal(os.Stderr)}
+	ctx, stop := stopOnSignal(e.stderr)
 	code := run(ctx, e, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// stopOnSignal returns a context that SIGINT or SIGTERM cancels, saying so on w: the
+// command then stores what it read and stops. A second signal has its default effect
+// (the process ends at once; what was stored and checkpointed stays, and the rest is
+// read again by the next run).
+func stopOnSignal(w io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			fmt.Fprintf(w, "ddbtape: %s received: stopping cleanly (send it again to quit at once)\n", signalName(s))
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
+}
+
+func signalName(s os.Signal) string {
+	if s == os.Interrupt {
+		return "SIGINT"
+	}
+	if s == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return s.String()
 }
 
 // run executes one command line and returns the exit status.
