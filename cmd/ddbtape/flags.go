@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -23,9 +24,7 @@ func newFlagSet(e *env, name, usage string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: ddbtape %s %s\n\nflags:\n", name, usage)
-		fs.SetOutput(e.stderr)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+		printFlags(e.stderr, fs)
 	}
 	return fs
 }
@@ -42,12 +41,56 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			usage()
 			return flag.ErrHelp
 		}
-		return &usageError{msg: err.Error()}
+		return &usageError{msg: flagError(fs, err)}
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
+}
+
+// printFlags lists fs's flags as the README writes them (--name), as flag.PrintDefaults
+// would otherwise (-name).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	var b strings.Builder
+	fs.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(&b, "  --%s", f.Name)
+		if typ != "" {
+			fmt.Fprintf(&b, " %s", typ)
+		}
+		b.WriteString("\n    \t")
+		b.WriteString(strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "[]" && f.DefValue != "0s" {
+			if typ == "string" {
+				fmt.Fprintf(&b, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(&b, " (default %v)", f.DefValue)
+			}
+		}
+		b.WriteString("\n")
+	})
+	io.WriteString(w, b.String())
+}
+
+// badNumber is the flag package's error for a value its flag could not parse.
+var badNumber = regexp.MustCompile(`^invalid value "([0-9.]+)" for flag -([a-z0-9-]+): `)
+
+// flagError is the flag package's error as the README writes flags (--name), with the
+// unit a bare number given to a duration lacks.
+func flagError(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	if m := badNumber.FindStringSubmatch(msg); m != nil {
+		if f := fs.Lookup(m[2]); f != nil {
+			if _, isDuration := f.Value.(flag.Getter).Get().(time.Duration); isDuration {
+				return fmt.Sprintf("--%s %s: a duration needs a unit, e.g. %ss or %sm", m[2], m[1], m[1], m[1])
+			}
+		}
+	}
+	msg = strings.Replace(msg, "flag provided but not defined: -", "unknown flag --", 1)
+	msg = strings.Replace(msg, "for flag -", "for flag --", 1)
+	msg = strings.Replace(msg, "flag needs an argument: -", "flag needs an argument: --", 1)
+	return msg
 }
 
 // awsFlags are the flags every command takes to reach AWS, on top of the SDK's own

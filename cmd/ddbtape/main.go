@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/ddbtape/ddbtape/progress"
+	"github.com/ddbtape/ddbtape/version"
 )
 
 // command is one subcommand: it parses its own flags and runs.
@@ -90,6 +91,10 @@ func signalName(s os.Signal) string {
 
 // run executes one command line and returns the exit status.
 func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		fmt.Fprintln(e.stdout, version.Line())
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(e.stderr)
 		if len(args) == 0 {
@@ -125,5 +130,5 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'ddbtape <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "Run 'ddbtape <command> -h' for a command's flags, 'ddbtape --version' for the build.")
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 	s3store "github.com/ddbtape/ddbtape/storage/s3"
+	"github.com/ddbtape/ddbtape/version"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -95,7 +96,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("http.address %s: %w", cfg.HTTP.Address, err)
 	}
-	m := metrics.New(metrics.Options{AppName: cfg.AppName, WorkerID: workerID})
+	m := metrics.New(metrics.Options{AppName: cfg.AppName, WorkerID: workerID, Version: version.String()})
 
 	var jobs []schedule.Job
 	loaders := map[string]metrics.CheckpointLoader{}
