@@ -108,6 +108,18 @@ type Capture struct {
 	log      *slog.Logger
 	spoolDir string
 	metrics  counters
+	// readingSince is when Run began reading shards (unix nanos; 0: not yet).
+	readingSince atomic.Int64
+}
+
+// ReadingSince is when Run began reading the stream's shards, zero before (or when it
+// failed first): for readiness, which a first start would otherwise only reach with its
+// first checkpoint.
+func (c *Capture) ReadingSince() time.Time {
+	if ns := c.readingSince.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // counters are the capture's running totals (exported through Stats).

@@ -126,6 +126,8 @@ func (r *run) loop(ctx context.Context) error {
 	}
 	if err := r.schedule(readCtx); err != nil {
 		fail(err)
+	} else {
+		c.readingSince.CompareAndSwap(0, c.now().UnixNano())
 	}
 	for len(r.workers) > 0 || !stopping {
 		select {
