@@ -12,9 +12,10 @@ import (
 
 // Options configure New.
 type Options struct {
-	// AppName and WorkerID label ddbtape_info.
+	// AppName, WorkerID and Version (of the build) label ddbtape_info.
 	AppName  string
 	WorkerID string
+	Version  string
 	// Now is the clock for the per-shard gauges, computed at scrape time (time.Now).
 	Now func() time.Time
 	// NoRuntime leaves out the Go runtime and process collectors (for tests that compare
@@ -129,8 +130,8 @@ func New(o Options) *Metrics {
 	m.verifyCompared = gauge("verify_items_compared", "Items the last completed verification compared.", "table")
 	m.verifyMismatches = gauge("verify_mismatches", "Items the last completed verification found different with no later change explaining it.", "table")
 	m.verifyExpected = gauge("verify_expected_differences", "Items the last completed verification found different because of a write after the moment it verified.", "table")
-	info := gauge("info", "Always 1; labels name this process.", "app", "worker")
-	info.WithLabelValues(o.AppName, o.WorkerID).Set(1)
+	info := gauge("info", "Always 1; labels name this process and its build.", "app", "worker", "version")
+	info.WithLabelValues(o.AppName, o.WorkerID, o.Version).Set(1)
 	m.reg.MustRegister(shardCollector{m})
 	if !o.NoRuntime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -30,7 +30,7 @@ var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
 func newTestMetrics() (*Metrics, *clock) {
 	c := &clock{t: t0}
-	return New(Options{AppName: "orders-service", WorkerID: "w-1", Now: c.now, NoRuntime: true}), c
+	return New(Options{AppName: "orders-service", WorkerID: "w-1", Version: "v1.4.0", Now: c.now, NoRuntime: true}), c
 }
 
 func TestMetrics_CountersAddUpByTable(t *testing.T) {
@@ -85,9 +85,9 @@ ddbtape_segment_bytes_written_total{table="orders"} 4096
 # HELP ddbtape_gaps_total Stretches of a shard lost before they were read, by cause (trimmed, vanished, continuity): restores across them fail until a new snapshot.
 # TYPE ddbtape_gaps_total counter
 ddbtape_gaps_total{cause="trimmed",table="orders"} 1
-# HELP ddbtape_info Always 1; labels name this process.
+# HELP ddbtape_info Always 1; labels name this process and its build.
 # TYPE ddbtape_info gauge
-ddbtape_info{app="orders-service",worker="w-1"} 1
+ddbtape_info{app="orders-service",version="v1.4.0",worker="w-1"} 1
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
 		"ddbtape_records_captured_total", "ddbtape_bytes_captured_total", "ddbtape_getrecords_calls_total",

@@ -39,12 +39,21 @@ type CheckpointLoader interface {
 	Load(ctx context.Context, table string) (checkpoint.Table, error)
 }
 
+// ReadingSince is what a table's loader may also tell readiness: when its capture began
+// reading the stream (zero: not yet). Until its first checkpoint is saved, a capture
+// that began reading less than MaxAge ago is ready: a first start is not held out of
+// service while its first segment fills.
+type ReadingSince interface {
+	ReadingSince() time.Time
+}
+
 // DefaultReadinessCache is how long CheckpointReadiness reuses an answer: probes come
 // every few seconds, and each answer costs one read of the checkpoint store per table.
 const DefaultReadinessCache = 5 * time.Second
 
 // CheckpointReadiness is ready when every table has at least one shard of its current
-// stream being read and every such shard's checkpoint is younger than MaxAge. It reads
+// stream being read and every such shard's checkpoint is younger than MaxAge (or, before
+// any checkpoint, its capture began reading less than MaxAge ago: see ReadingSince). It reads
 // the durable checkpoints themselves, so it tells whether the backup is advancing, not
 // just whether goroutines run: a shard stuck in retries, or a store that refuses writes,
 // makes it fail.
@@ -90,7 +99,15 @@ func (r *CheckpointReadiness) check(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("table %s: load checkpoints: %w", name, err)
 		}
-		if err := TableReady(state, now, r.maxAge); err != nil {
+		err = TableReady(state, now, r.maxAge)
+		if errors.Is(err, ErrNotReading) {
+			if rs, ok := r.tables[name].(ReadingSince); ok {
+				if since := rs.ReadingSince(); !since.IsZero() && now.Sub(since) <= r.maxAge {
+					continue // started, first checkpoint not due yet
+				}
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("table %s: %w", name, err)
 		}
 	}

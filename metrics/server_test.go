@@ -231,3 +231,38 @@ func TestAllReady_ReportsTheFirstNotReady(t *testing.T) {
 		t.Errorf("AllReady of nothing = %v, want ready", err)
 	}
 }
+
+// startingCapture is a table whose capture began reading at since and saved nothing yet.
+type startingCapture struct {
+	loaderFunc
+	since time.Time
+}
+
+func (s startingCapture) ReadingSince() time.Time { return s.since }
+
+func TestCheckpointReadiness_AFirstStartIsReadyOnceReadingUntilItsCheckpointIsLate(t *testing.T) {
+	clk := &clock{t: t0}
+	empty := loaderFunc(func(context.Context, string) (checkpoint.Table, error) { return state(), nil })
+	for _, tc := range []struct {
+		name   string
+		loader CheckpointLoader
+		after  time.Duration
+		want   string
+	}{
+		{"not reading yet", startingCapture{empty, time.Time{}}, 0, "table orders: " + ErrNotReading.Error()},
+		{"reading for a moment", startingCapture{empty, t0}, time.Second, ""},
+		{"reading for the whole checkpoint age", startingCapture{empty, t0}, time.Minute, ""},
+		{"no checkpoint after the checkpoint age", startingCapture{empty, t0}, time.Minute + time.Second, "table orders: " + ErrNotReading.Error()},
+		{"a loader that does not say when reading began", empty, time.Second, "table orders: " + ErrNotReading.Error()},
+	} {
+		r := NewCheckpointReadiness(map[string]CheckpointLoader{"orders": tc.loader}, time.Minute)
+		r.now = func() time.Time { return clk.now().Add(tc.after) }
+		got := ""
+		if err := r.Ready(context.Background()); err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%s: Ready = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -26,6 +26,7 @@ import (
 type Meter struct {
 	w        io.Writer
 	label    string
+	unit     string // what is counted: "items" unless NewUnit says otherwise
 	total    int64
 	terminal bool
 	now      func() time.Time
@@ -43,12 +44,17 @@ type Meter struct {
 // New starts a meter that reports every interval (an interval <= 0 reports only at Done).
 // Its reporting goroutine ends at Done, which the caller must call.
 func New(w io.Writer, label string, total int64, isTerminal bool, interval time.Duration) *Meter {
-	return newMeter(w, label, total, isTerminal, interval, time.Now)
+	return newMeter(w, label, "items", total, isTerminal, interval, time.Now)
 }
 
-func newMeter(w io.Writer, label string, total int64, isTerminal bool, interval time.Duration, now func() time.Time) *Meter {
+// NewUnit is New counting unit ("rows", "keys") instead of items.
+func NewUnit(w io.Writer, label, unit string, total int64, isTerminal bool, interval time.Duration) *Meter {
+	return newMeter(w, label, unit, total, isTerminal, interval, time.Now)
+}
+
+func newMeter(w io.Writer, label, unit string, total int64, isTerminal bool, interval time.Duration, now func() time.Time) *Meter {
 	m := &Meter{
-		w: w, label: label, total: total, terminal: isTerminal, now: now, start: now(),
+		w: w, label: label, unit: unit, total: total, terminal: isTerminal, now: now, start: now(),
 		stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	if interval <= 0 {
@@ -86,26 +92,37 @@ func (m *Meter) Preset(items, bytes int64) {
 	m.Add(items, bytes)
 }
 
-// Done stops the periodic report and writes the summary line. Calls after the first do nothing.
-func (m *Meter) Done() {
+// Done stops the periodic report and writes the summary line. Calls after the first (and
+// after Stopped) do nothing.
+func (m *Meter) Done() { m.end("done,") }
+
+// Stopped is Done for work that did not finish (interrupted, or failed): the closing line
+// says "stopped at" instead of "done".
+func (m *Meter) Stopped() { m.end("stopped at") }
+
+func (m *Meter) end(how string) {
 	m.once.Do(func() {
 		close(m.stop)
 		<-m.stopped
-		m.write(m.Summary())
+		m.write(m.summary(how))
 	})
 }
 
-// Line is the current status line, without terminal control characters.
+// Line is the current status line, without terminal control characters. Bytes are
+// shown once some were counted (a comparison counts none).
 func (m *Meter) Line() string {
 	items, bytes := m.items.Load(), m.bytes.Load()
 	rate := m.rate(items)
 	s := m.label + ": " + thousands(items)
 	if m.total > 0 && items < m.total {
-		s += fmt.Sprintf("/~%s items (%d%%)", thousands(m.total), items*100/m.total)
+		s += fmt.Sprintf("/~%s %s (%d%%)", thousands(m.total), m.unit, items*100/m.total)
 	} else {
-		s += " items"
+		s += " " + m.unit
 	}
-	s += ", " + Bytes(bytes) + ", " + thousands(int64(rate+0.5)) + " items/s"
+	if bytes > 0 {
+		s += ", " + Bytes(bytes)
+	}
+	s += ", " + thousands(int64(rate+0.5)) + " " + m.unit + "/s"
 	if m.total > 0 && items < m.total && rate > 0 {
 		s += ", ETA " + Duration(time.Duration(float64(m.total-items)/rate*float64(time.Second)))
 	}
@@ -113,10 +130,16 @@ func (m *Meter) Line() string {
 }
 
 // Summary is the closing line: totals, elapsed time and the average rate of this run.
-func (m *Meter) Summary() string {
+func (m *Meter) Summary() string { return m.summary("done,") }
+
+func (m *Meter) summary(how string) string {
 	items, bytes := m.items.Load(), m.bytes.Load()
-	return fmt.Sprintf("%s: done, %s items, %s in %s (%s items/s)", m.label, thousands(items), Bytes(bytes),
-		Duration(m.now().Sub(m.start)), thousands(int64(m.rate(items)+0.5)))
+	size := ""
+	if bytes > 0 {
+		size = ", " + Bytes(bytes)
+	}
+	return fmt.Sprintf("%s: %s %s %s%s in %s (%s %s/s)", m.label, how, thousands(items), m.unit, size,
+		Duration(m.now().Sub(m.start)), thousands(int64(m.rate(items)+0.5)), m.unit)
 }
 
 func (m *Meter) rate(items int64) float64 {

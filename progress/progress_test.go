@@ -25,7 +25,7 @@ func (c *clock) advance(d time.Duration) {
 
 func newTestMeter(w *bytes.Buffer, total int64, terminal bool) (*Meter, *clock) {
 	c := &clock{t: time.Date(2026, 11, 21, 19, 4, 12, 0, time.UTC)}
-	return newMeter(w, "snapshot orders", total, terminal, 0, c.now), c
+	return newMeter(w, "snapshot orders", "items", total, terminal, 0, c.now), c
 }
 
 func TestLine_ShowsPercentRateAndETAFromTheEstimate(t *testing.T) {
@@ -46,7 +46,7 @@ func TestLine_ShowsPercentRateAndETAFromTheEstimate(t *testing.T) {
 		{"estimate exceeded drops percent and ETA", 100, 150, 1536, 3 * time.Second,
 			"snapshot orders: 150 items, 1.5 KiB, 50 items/s"},
 		{"nothing yet has no ETA", 100, 0, 0, 0,
-			"snapshot orders: 0/~100 items (0%), 0 B, 0 items/s"},
+			"snapshot orders: 0/~100 items (0%), 0 items/s"}, // no byte counted: no "0 B",
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,4 +208,25 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestNewUnit_CountsWhatItSays(t *testing.T) {
+	var buf bytes.Buffer
+	m := NewUnit(&buf, "read backup", "rows", 10, false, 0)
+	m.Add(12, 0)
+	m.Done()
+	if got := buf.String(); !strings.HasPrefix(got, "read backup: done, 12 rows in ") || strings.Contains(got, "items") || strings.Contains(got, " B") {
+		t.Errorf("summary %q, want rows counted and no byte size", got)
+	}
+}
+
+func TestStopped_SaysTheWorkDidNotFinish(t *testing.T) {
+	var buf bytes.Buffer
+	m, _ := newTestMeter(&buf, 100, false)
+	m.Add(40, 0)
+	m.Stopped()
+	m.Done() // after Stopped: nothing more
+	if got := buf.String(); !strings.HasPrefix(got, "snapshot orders: stopped at 40 items in ") || strings.Count(got, "\n") != 1 {
+		t.Errorf("closing line %q, want one line saying where it stopped", got)
+	}
 }

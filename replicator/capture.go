@@ -45,6 +45,9 @@ const streamRetention = 24 * time.Hour
 // that nothing expired meanwhile: the retention less an hour of margin.
 const continuityLimit = streamRetention - time.Hour
 
+// DefaultReportInterval is how often a capture logs its progress (Config.ReportInterval).
+const DefaultReportInterval = time.Minute
+
 // stampMargin is catalog.StampMargin: a stamp unit plus room for skew and propagation.
 const stampMargin = time.Minute
 
@@ -63,6 +66,9 @@ type Config struct {
 	// CoverageInterval is how often an idle shard saves how far it is covered, and how
 	// often the ledger is written (default 10 s).
 	CoverageInterval time.Duration
+	// ReportInterval is how often the capture logs its progress at info level: records
+	// and segments stored, shards read, how far every shard is read (default 1 minute).
+	ReportInterval time.Duration
 	// StoreRetryBound is how long storing a segment, checkpoint or ledger object is
 	// retried before the capture stops (default DefaultStoreRetryBound).
 	StoreRetryBound time.Duration
@@ -102,6 +108,18 @@ type Capture struct {
 	log      *slog.Logger
 	spoolDir string
 	metrics  counters
+	// readingSince is when Run began reading shards (unix nanos; 0: not yet).
+	readingSince atomic.Int64
+}
+
+// ReadingSince is when Run began reading the stream's shards, zero before (or when it
+// failed first): for readiness, which a first start would otherwise only reach with its
+// first checkpoint.
+func (c *Capture) ReadingSince() time.Time {
+	if ns := c.readingSince.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // counters are the capture's running totals (exported through Stats).
@@ -135,6 +153,9 @@ func NewCapture(cfg Config, tables shards.TableAPI, streams shards.StreamsAPI, b
 	}
 	if cfg.RelistInterval <= 0 {
 		cfg.RelistInterval = 30 * time.Second
+	}
+	if cfg.ReportInterval <= 0 {
+		cfg.ReportInterval = DefaultReportInterval
 	}
 	if cfg.CoverageInterval <= 0 {
 		cfg.CoverageInterval = 10 * time.Second
@@ -213,7 +234,7 @@ func (c *Capture) flushLedger(ctx context.Context) error {
 // Without Leases it first takes the table's capture lock and returns a
 // *capturelock.LockedError at once when another capture holds it (see lock.go).
 func (c *Capture) Run(ctx context.Context) (err error) {
-	stream, err := shards.StreamOf(ctx, c.tables, c.cfg.Table)
+	stream, err := c.reader("", "").StreamOf(ctx, c.tables, c.cfg.Table)
 	if err != nil {
 		return err
 	}

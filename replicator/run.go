@@ -103,6 +103,8 @@ func (r *run) loop(ctx context.Context) error {
 	defer tick.Stop()
 	flushEvery := time.NewTicker(c.cfg.CoverageInterval)
 	defer flushEvery.Stop()
+	report := time.NewTicker(c.cfg.ReportInterval)
+	defer report.Stop()
 
 	r.emptySince = c.now()
 	stopping := false
@@ -124,6 +126,8 @@ func (r *run) loop(ctx context.Context) error {
 	}
 	if err := r.schedule(readCtx); err != nil {
 		fail(err)
+	} else {
+		c.readingSince.CompareAndSwap(0, c.now().UnixNano())
 	}
 	for len(r.workers) > 0 || !stopping {
 		select {
@@ -163,6 +167,10 @@ func (r *run) loop(ctx context.Context) error {
 				if err := c.flushLedger(readCtx); err != nil && readCtx.Err() == nil {
 					fail(err)
 				}
+			}
+		case <-report.C:
+			if !stopping {
+				r.report()
 			}
 		case <-tick.C:
 			if !stopping && c.cfg.UntilIdle > 0 && r.idle() {

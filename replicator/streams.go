@@ -174,7 +174,7 @@ func (sr *streamRun) allFinished(list []shards.Shard) bool {
 // beside the old one, which is drained.
 func (r *run) checkReplaced(ctx context.Context) {
 	c := r.c
-	s, err := shards.StreamOf(ctx, c.tables, c.cfg.Table)
+	s, err := c.reader("", "").StreamOf(ctx, c.tables, c.cfg.Table)
 	switch {
 	case errors.Is(err, shards.ErrNoStream):
 		c.log.Warn("the table's stream is disabled: nothing new is captured until it is enabled again")

@@ -32,9 +32,10 @@ type Options struct {
 	// comparison.
 	KeepReplicationAttributes bool
 	// Meter, when set, makes a progress meter per phase: "read backup" while the backup is
-	// read, then what the target does ("load orders": its String, when it has one) once
-	// items flow to it.
-	Meter func(label string, total int64) Meter
+	// read, counting "rows" (the snapshot's items, then every change replayed: more than
+	// the table holds), then what the target does ("load orders": its String, when it has
+	// one) once the items at T flow to it, counting "items".
+	Meter func(label, unit string, total int64) Meter
 	// Notes receives what the user must know of the result, a line each: every file
 	// SkipCorrupt skipped and what is missing because of it, the replication attributes
 	// dropped. Nil: they are not told.
@@ -66,13 +67,13 @@ func Run(ctx context.Context, p catalog.Plan, t Target, o Options) (Result, erro
 	}
 	holds := ro.Live != nil
 	total := p.Snapshot.Manifest.ItemCount
-	read := o.meter("read backup", total)
+	read := o.meter("read backup", "rows", total)
 	ro.Progress = read
 	var written Meter
 	st, err := replay.Apply(ctx, p, o.Reader, ro, func(en replay.Entry) error {
 		if written == nil {
 			read.Done()
-			written = o.meter(fmt.Sprint(t), total)
+			written = o.meter(fmt.Sprint(t), "items", total)
 		}
 		if !o.KeepReplicationAttributes {
 			if err := strip(&en, &res); err != nil {
@@ -115,11 +116,11 @@ func Run(ctx context.Context, p catalog.Plan, t Target, o Options) (Result, erro
 	return res, nil
 }
 
-func (o *Options) meter(label string, total int64) Meter {
+func (o *Options) meter(label, unit string, total int64) Meter {
 	if o.Meter == nil {
 		return nopMeter{}
 	}
-	return o.Meter(label, total)
+	return o.Meter(label, unit, total)
 }
 
 type nopMeter struct{}

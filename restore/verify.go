@@ -58,9 +58,12 @@ func (v Verification) Err() error {
 // Err.
 func Verify(ctx context.Context, p catalog.Plan, api VerifyAPI, scan ScanOptions, o Options) (Verification, error) {
 	v := Verification{Table: p.Table, At: p.At}
-	keyNames, err := checkTarget(ctx, api, p.Table, p.Snapshot.Manifest)
-	if err != nil {
-		return v, err
+	keyNames, err := CheckKeySchema(ctx, api, p.Table, p.Snapshot.Manifest)
+	switch {
+	case errors.Is(err, ErrKeySchema):
+		return v, fmt.Errorf("%w: the live table is not the one backed up (check --table, --region and --endpoint-url)", err)
+	case err != nil:
+		return v, fmt.Errorf("%w (verify compares the backup with the live table it was taken of: check --table, --region and --endpoint-url)", err)
 	}
 	o.KeepReplicationAttributes = true
 	res, err := Run(ctx, p, &comparison{v: &v, live: LiveScan(api, p.Table, keyNames, scan)}, o)

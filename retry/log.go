@@ -28,7 +28,7 @@ type Log struct {
 	quiet int       // retries not logged since then
 }
 
-func (l *Log) retrying(now time.Time, what, reason string, attempt int, wait time.Duration, err error) {
+func (l *Log) retrying(now time.Time, what, reason string, attempt int, wait, givesUpAfter time.Duration, boundName string, err error) {
 	if l == nil || l.Logger == nil || l.Retrying == "" {
 		return
 	}
@@ -51,6 +51,12 @@ func (l *Log) retrying(now time.Time, what, reason string, attempt int, wait tim
 	}
 	if quiet > 0 {
 		attrs = append(attrs, "retries_not_logged", quiet)
+	}
+	if givesUpAfter > 0 {
+		attrs = append(attrs, "gives_up_after", givesUpAfter)
+		if boundName != "" {
+			attrs = append(attrs, "bounded_by", boundName)
+		}
 	}
 	l.Logger.Warn(l.Retrying, append(attrs, "error", err)...)
 }

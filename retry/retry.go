@@ -40,6 +40,13 @@ type Policy struct {
 	// with ErrGaveUp (0: no bound). Attempts, when above zero, bounds their number too.
 	Bound    time.Duration
 	Attempts int
+	// FirstContact, when above zero, bounds the attempts of a call that never reached its
+	// endpoint (every failure Unreachable: refused, unknown host, ...): Do then gives up
+	// after FirstContact (or Bound, if shorter) with an *UnreachableError. Set it on the
+	// first call a command makes to a service.
+	FirstContact time.Duration
+	// BoundName names the setting of Bound in the retry log ("--retry-bound").
+	BoundName string
 	// Retryable says whether an error may pass on another attempt, and why (for logs and
 	// the give-up error; "" says nothing). Nil: Reason, the classifier of AWS calls.
 	Retryable func(error) (reason string, ok bool)
@@ -78,6 +85,7 @@ func Do(ctx context.Context, p Policy, op func(ctx context.Context) error) error
 		Clock:               clock(p.Now),
 	}
 	b.Reset()
+	reached := p.FirstContact <= 0 // whether an attempt got past connecting
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
 		if err == nil {
@@ -97,6 +105,15 @@ func Do(ctx context.Context, p Policy, op func(ctx context.Context) error) error
 			return ctx.Err()
 		}
 		wait := b.NextBackOff()
+		end, unreached := Unreachable(err)
+		if !unreached {
+			reached = true
+		}
+		if !reached && (wait == backoff.Stop || (p.Attempts > 0 && attempt >= p.Attempts) || b.GetElapsedTime()+wait > p.FirstContact) {
+			elapsed := b.GetElapsedTime()
+			p.Log.gaveUp(p.What, "unreachable", attempt, elapsed, err)
+			return &UnreachableError{Endpoint: end, What: p.What, Attempts: attempt, Elapsed: elapsed, Err: err}
+		}
 		if wait == backoff.Stop || (p.Attempts > 0 && attempt >= p.Attempts) {
 			elapsed := b.GetElapsedTime()
 			p.Log.gaveUp(p.What, reason, attempt, elapsed, err)
@@ -106,11 +123,28 @@ func Do(ctx context.Context, p Policy, op func(ctx context.Context) error) error
 		if p.OnRetry != nil {
 			p.OnRetry(err, wait)
 		}
-		p.Log.retrying(p.Now(), p.What, reason, attempt, wait, err)
+		p.Log.retrying(p.Now(), p.What, reason, attempt, wait, p.givesUpAfter(reached), p.boundName(reached), err)
 		if err := p.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
+}
+
+// givesUpAfter is how long failing attempts go on, for the log: the bound, or the first
+// contact's while the endpoint was never reached (0: no bound).
+func (p *Policy) givesUpAfter(reached bool) time.Duration {
+	if !reached && (p.Bound <= 0 || p.FirstContact < p.Bound) {
+		return p.FirstContact
+	}
+	return p.Bound
+}
+
+// boundName is BoundName when Bound is what ends the retries.
+func (p *Policy) boundName(reached bool) string {
+	if p.givesUpAfter(reached) == p.Bound {
+		return p.BoundName
+	}
+	return ""
 }
 
 func (p *Policy) defaults() {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ddbtape/ddbtape/globaltable"
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 // ErrTableNotFound means DescribeTable found no such table.
@@ -70,16 +71,33 @@ func CheckViewType(v string) error {
 // Transient failures (throttling, 5xx, resets, truncated answers) are retried as by a
 // Reader with default settings: one bad answer at start-up must not stop a capture.
 func StreamOf(ctx context.Context, api TableAPI, table string) (Stream, error) {
+	return (&Reader{}).StreamOf(ctx, api, table)
+}
+
+// StreamOf is the package's StreamOf with r's retry bound, clock and logger. It is a
+// capture's first call to DynamoDB: while no attempt has reached the endpoint (a wrong
+// --endpoint-url, DynamoDB Local not started) it gives up after
+// retry.DefaultFirstContact, with an error wrapping retry.ErrUnreachable that names the
+// endpoint.
+func (r *Reader) StreamOf(ctx context.Context, api TableAPI, table string) (Stream, error) {
 	var out *dynamodb.DescribeTableOutput
-	c := (&Reader{}).config()
-	err := c.retrier(c.Logger).do(ctx, "DescribeTable", "describe table "+table, func(ctx context.Context) (err error) {
-		out, err = api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	c := r.config()
+	rt := c.retrier(c.Logger)
+	rt.firstContact = min(retry.DefaultFirstContact, c.RetryBound)
+	err := rt.do(ctx, "DescribeTable", "describe table "+table, func(ctx context.Context) (err error) {
+		// One SDK attempt per call: this loop retries, and the SDK's own backoff (up to
+		// 20 s between its attempts) would hide a wrong endpoint behind it.
+		out, err = api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)},
+			func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
 		return err
 	})
 	if err != nil {
 		var apiErr smithy.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode() == codeResourceNotFound {
 			return Stream{}, fmt.Errorf("describe table %s: %w", table, ErrTableNotFound)
+		}
+		if errors.Is(err, retry.ErrUnreachable) {
+			return Stream{}, err // it names the call already
 		}
 		return Stream{}, fmt.Errorf("describe table %s: %w", table, err)
 	}

@@ -36,8 +36,10 @@ type retrier struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	now   func() time.Time
 	bound time.Duration
-	obs   Observer
-	log   *retry.Log
+	// firstContact bounds a call that never reached DynamoDB (retry.Policy.FirstContact).
+	firstContact time.Duration
+	obs          Observer
+	log          *retry.Log
 }
 
 func newRetrier(r *Reader, log *slog.Logger) *retrier {
@@ -58,6 +60,7 @@ func newRetrier(r *Reader, log *slog.Logger) *retrier {
 func (rt *retrier) do(ctx context.Context, op, what string, f func(context.Context) error) error {
 	err := retry.Do(ctx, retry.Policy{
 		What: what, Initial: retryInitialInterval, Max: retryMaxInterval, Bound: rt.bound,
+		FirstContact: rt.firstContact, BoundName: "retry-bound",
 		Hint:    "nothing read was lost, run again to resume from the last checkpoint (check throttling, network and the endpoint)",
 		OnRetry: func(err error, _ time.Duration) { rt.obs.Retry(op, retry.Throttled(err)) },
 		Log:     rt.log, Sleep: rt.sleep, Now: rt.now,

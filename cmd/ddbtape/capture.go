@@ -32,24 +32,25 @@ func (l *tableList) Set(v string) error {
 func runCapture(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "capture", captureUsage)
 	var (
-		aws        awsFlags
-		store      storageFlags
-		logs       logFlags
-		fleet      fleetFlags
-		tables     tableList
-		dest       = fs.String("dest", "", "where segments go: a directory, file:///path or s3://bucket/prefix (required)")
-		checkpt    = fs.String("checkpoint", "", "checkpoint store: a directory, an s3:// URL, or dynamodb://TABLE to share shards among workers through leases (default: <dest>/<table>/checkpoints/)")
-		start      = fs.String("start", "trim-horizon", "where a first run starts reading: trim-horizon (the last 24 hours) or latest")
-		untilIdle  = fs.Duration("until-idle", 0, "exit 0 once every open shard returned no new record for this long and all is stored (0: run until SIGINT/SIGTERM)")
-		spoolDir   = fs.String("spool-dir", "", "local directory for segments being written (default: the system temp directory)")
-		defaults   = writer.DefaultRollPolicy()
-		rollRecs   = fs.Int("roll-records", defaults.MaxRecords, "roll a segment after this many records")
-		rollBytes  = fs.Int64("roll-bytes", defaults.MaxBytes, "roll a segment after this many bytes of records")
-		rollAge    = fs.Duration("roll-age", defaults.MaxAge, "roll a segment once its first record is this old")
-		pollEvery  = fs.Duration("poll-interval", shards.DefaultPollInterval, "how often an open shard is polled (GetRecords calls are billed)")
-		idlePoll   = fs.Duration("idle-poll-interval", 0, "the longest wait between polls of an idle shard (default: a minute, at most --roll-age): an idle shard costs at most 3600/this GetRecords an hour")
-		retryBound = fs.Duration("retry-bound", shards.DefaultRetryBound, "how long a failing call is retried before capture stops and says so")
-		storeBound = fs.Duration("store-retry-bound", replicator.DefaultStoreRetryBound, "how long storing a segment or checkpoint is retried (reading paused, checkpoint held) before capture stops and says so")
+		aws         awsFlags
+		store       storageFlags
+		logs        logFlags
+		fleet       fleetFlags
+		tables      tableList
+		dest        = fs.String("dest", "", "where segments go: a directory, file:///path or s3://bucket/prefix (required)")
+		checkpt     = fs.String("checkpoint", "", "checkpoint store: a directory, an s3:// URL, or dynamodb://TABLE to share shards among workers through leases (default: <dest>/<table>/checkpoints/)")
+		start       = fs.String("start", "trim-horizon", "where a first run starts reading: trim-horizon (the last 24 hours) or latest")
+		untilIdle   = fs.Duration("until-idle", 0, "exit 0 once every open shard returned no new record for this long and all is stored (0: run until SIGINT/SIGTERM)")
+		spoolDir    = fs.String("spool-dir", "", "local directory for segments being written (default: the system temp directory)")
+		defaults    = writer.DefaultRollPolicy()
+		rollRecs    = fs.Int("roll-records", defaults.MaxRecords, "roll a segment after this many records")
+		rollBytes   = fs.Int64("roll-bytes", defaults.MaxBytes, "roll a segment after this many bytes of records")
+		rollAge     = fs.Duration("roll-age", defaults.MaxAge, "roll a segment once its first record is this old")
+		pollEvery   = fs.Duration("poll-interval", shards.DefaultPollInterval, "how often an open shard is polled (GetRecords calls are billed)")
+		idlePoll    = fs.Duration("idle-poll-interval", 0, "the longest wait between polls of an idle shard (default: a minute, at most --roll-age): an idle shard costs at most 3600/this GetRecords an hour")
+		retryBound  = fs.Duration("retry-bound", shards.DefaultRetryBound, "how long a failing call is retried before capture stops and says so")
+		reportEvery = fs.Duration("report-interval", replicator.DefaultReportInterval, "how often a line per table says what the capture stored and how far it has read (info level)")
+		storeBound  = fs.Duration("store-retry-bound", replicator.DefaultStoreRetryBound, "how long storing a segment or checkpoint is retried (reading paused, checkpoint held) before capture stops and says so")
 	)
 	fs.Var(&tables, "table", "table whose stream to capture (required; repeat it to capture several tables in this process)")
 	aws.register(fs)
@@ -87,7 +88,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if err := roll.Validate(); err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	for name, d := range map[string]time.Duration{"until-idle": *untilIdle, "poll-interval": *pollEvery, "idle-poll-interval": *idlePoll, "retry-bound": *retryBound, "store-retry-bound": *storeBound} {
+	for name, d := range map[string]time.Duration{"until-idle": *untilIdle, "poll-interval": *pollEvery, "idle-poll-interval": *idlePoll, "retry-bound": *retryBound, "store-retry-bound": *storeBound, "report-interval": *reportEvery} {
 		if err := nonNegative(name, d); err != nil {
 			return err
 		}
@@ -135,14 +136,15 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		captures[i], err = replicator.NewCapture(replicator.Config{
-			Table:       table,
-			StartLatest: startPos == shards.Latest,
-			Roll:        roll,
-			UntilIdle:   *untilIdle,
-			SpoolDir:    *spoolDir,
-			Reader:      shards.Reader{PollInterval: *pollEvery, MaxIdleInterval: *idlePoll, RetryBound: *retryBound},
-			Leases:      leases,
-			Logger:      log,
+			Table:          table,
+			StartLatest:    startPos == shards.Latest,
+			Roll:           roll,
+			UntilIdle:      *untilIdle,
+			ReportInterval: *reportEvery,
+			SpoolDir:       *spoolDir,
+			Reader:         shards.Reader{PollInterval: *pollEvery, MaxIdleInterval: *idlePoll, RetryBound: *retryBound},
+			Leases:         leases,
+			Logger:         log,
 			// StoreRetryBound 0 takes the default.
 			StoreRetryBound: *storeBound,
 		}, aws.dynamoDB(cfg), aws.streams(cfg), bucket, checkpoints)

@@ -221,6 +221,7 @@ func checkDeployment(t *testing.T, file string, d *appsv1.Deployment, configMaps
 			t.Errorf("sidecar: no application container beside ddbtape")
 		}
 	}
+	checkMemoryHeadroom(t, file, c)
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 		t.Errorf("Deployment %s: want 1 replica with the Recreate strategy (one capture per table at a time)", d.Name)
 	}
@@ -590,5 +591,76 @@ func TestDeployManifests_RetentionRunsAsAJobOfItsOwnWithTheMaintenanceRole(t *te
 	}
 	if sc := spec.Containers[0].SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 		t.Errorf("the retention container's securityContext %+v: want a read-only root file system", sc)
+	}
+}
+
+// checkMemoryHeadroom wants GOMEMLIMIT set below the container's memory limit, with room
+// for what the Go heap does not count: set to the limit itself, the runtime would let the
+// heap grow until the kernel kills the process.
+func checkMemoryHeadroom(t *testing.T, file string, c *corev1.Container) {
+	t.Helper()
+	limit, ok := c.Resources.Limits[corev1.ResourceMemory]
+	if !ok {
+		t.Errorf("%s: the ddbtape container has no memory limit", file)
+		return
+	}
+	for _, e := range c.Env {
+		if e.Name != "GOMEMLIMIT" {
+			continue
+		}
+		mib, ok := strings.CutSuffix(e.Value, "MiB")
+		n, err := strconv.Atoi(mib)
+		if e.ValueFrom != nil || !ok || err != nil {
+			t.Errorf("%s: GOMEMLIMIT %q (from %v), want a value in MiB below the memory limit", file, e.Value, e.ValueFrom)
+			return
+		}
+		if soft, hard := int64(n)<<20, limit.Value(); soft > hard*9/10 || soft < hard/2 {
+			t.Errorf("%s: GOMEMLIMIT %s against a memory limit of %s: want 50-90%% of it", file, e.Value, limit.String())
+		}
+		return
+	}
+	t.Errorf("%s: the ddbtape container does not set GOMEMLIMIT", file)
+}
+
+// The image's build context leaves out what the build does not read (the demo's backup
+// and the test components are hundreds of MB) and keeps every file the build needs.
+func TestDockerignore_KeepsTheBuildContextToTheSources(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(deployDir, "..", ".dockerignore"))
+	if err != nil {
+		t.Fatalf("no .dockerignore at the repository root: %v", err)
+	}
+	var patterns []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			patterns = append(patterns, line)
+		}
+	}
+	ignored := func(path string) bool {
+		for _, p := range patterns {
+			for prefix := path; ; {
+				if ok, _ := filepath.Match(p, prefix); ok {
+					return true
+				}
+				if rest, found := strings.CutPrefix(p, "**/"); found {
+					if ok, _ := filepath.Match(rest, filepath.Base(prefix)); ok {
+						return true
+					}
+				}
+				if prefix = filepath.Dir(prefix); prefix == "." {
+					break
+				}
+			}
+		}
+		return false
+	}
+	for _, p := range []string{".cache/dynamodb-local/DynamoDBLocal.jar", "demo-backup/demo_orders/ledger/log/x.json", "demo-restored.json.gz", ".git/HEAD", "ddbtape", "bin/ddbtape", "cmd/ddbtape/main_test.go"} {
+		if !ignored(p) {
+			t.Errorf("%s is sent to the Docker build", p)
+		}
+	}
+	for _, p := range []string{"go.mod", "go.sum", "cmd/ddbtape/main.go", "replicator/capture.go", "internal/cmd/benchtool/main.go"} {
+		if ignored(p) {
+			t.Errorf("%s, which the build needs, is left out of its context", p)
+		}
 	}
 }

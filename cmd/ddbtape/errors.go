@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ddbtape/ddbtape/retry"
 )
 
 // usageError is a mistake in the command line: exit status 2.
@@ -17,4 +19,18 @@ func usagef(format string, args ...any) error {
 func isUsage(err error) bool {
 	var u *usageError
 	return errors.As(err, &u)
+}
+
+// explain is the line a failed command prints: err's text, or for a call that reached
+// no endpoint, which one and what to check (the SDK's own text of a failed dial is
+// long and says neither).
+func explain(err error) string {
+	var ue *retry.UnreachableError
+	if errors.As(err, &ue) {
+		return err.Error()
+	}
+	if ep, ok := retry.Unreachable(err); ok {
+		return fmt.Sprintf("cannot reach %s: %s", ep, ep.Hint())
+	}
+	return err.Error()
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/ddbtape/ddbtape/progress"
+	"github.com/ddbtape/ddbtape/version"
 )
 
 // command is one subcommand: it parses its own flags and runs.
@@ -46,15 +47,54 @@ func commands() []command {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, stderrIsTerminal: progress.IsTerminal(os.Stderr)}
+	ctx, stop := stopOnSignal(e.stderr)
 	code := run(ctx, e, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
 
+// stopOnSignal returns a context that SIGINT or SIGTERM cancels, saying so on w: the
+// command then stores what it read and stops. A second signal has its default effect
+// (the process ends at once; what was stored and checkpointed stays, and the rest is
+// read again by the next run).
+func stopOnSignal(w io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			fmt.Fprintf(w, "ddbtape: %s received: stopping cleanly (send it again to quit at once)\n", signalName(s))
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
+}
+
+func signalName(s os.Signal) string {
+	if s == os.Interrupt {
+		return "SIGINT"
+	}
+	if s == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return s.String()
+}
+
 // run executes one command line and returns the exit status.
 func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		fmt.Fprintln(e.stdout, version.Line())
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(e.stderr)
 		if len(args) == 0 {
@@ -74,7 +114,7 @@ func run(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "ddbtape %s: %v (see 'ddbtape %s -h')\n", c.name, err, c.name)
 			return 2
 		default:
-			fmt.Fprintf(e.stderr, "ddbtape %s: %v\n", c.name, err)
+			fmt.Fprintf(e.stderr, "ddbtape %s: %s\n", c.name, explain(err))
 			return 1
 		}
 	}
@@ -90,5 +130,5 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'ddbtape <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "Run 'ddbtape <command> -h' for a command's flags, 'ddbtape --version' for the build.")
 }

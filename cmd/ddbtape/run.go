@@ -25,6 +25,7 @@ import (
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
 	s3store "github.com/ddbtape/ddbtape/storage/s3"
+	"github.com/ddbtape/ddbtape/version"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -95,7 +96,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("http.address %s: %w", cfg.HTTP.Address, err)
 	}
-	m := metrics.New(metrics.Options{AppName: cfg.AppName, WorkerID: workerID})
+	m := metrics.New(metrics.Options{AppName: cfg.AppName, WorkerID: workerID, Version: version.String()})
 
 	var jobs []schedule.Job
 	loaders := map[string]metrics.CheckpointLoader{}
@@ -208,7 +209,14 @@ func tableJobs(ctx context.Context, e *env, d *runDeps, t config.Table, rec metr
 	rec.TableScheduled(t.Name, metrics.Schedule{SnapshotEvery: t.Snapshot.Every, VerifyEvery: t.Verify.Every})
 	sched := schedule.NewTable(schedule.Deps{DB: d.db, Bucket: d.bucket, SpoolDir: d.cfg.SpoolDir, RetryBound: d.cfg.RetryBound, Maintenance: d.cfg.Maintenance, Logger: d.log}, t, checkpoints, rec)
 	jobs := append([]schedule.Job{{Name: "capture " + t.Name, Run: capture.Run}}, sched.Jobs()...)
-	return jobs, checkpoints, nil
+	return jobs, captureReadiness{checkpoints, capture}, nil
+}
+
+// captureReadiness is what /readyz reads of a table: its checkpoints, and when its
+// capture began reading (metrics.ReadingSince).
+type captureReadiness struct {
+	metrics.CheckpointLoader
+	*replicator.Capture
 }
 
 // supervise runs jobs and the HTTP server until ctx ends or a job fails. Then it stops

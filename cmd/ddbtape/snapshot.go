@@ -122,7 +122,11 @@ func runSnapshot(ctx context.Context, e *env, args []string) error {
 	meter := progress.New(e.stderr, "snapshot "+job.Table(), job.EstimatedItems(), e.stderrIsTerminal, interval)
 	meter.Preset(storedItems, storedBytes)
 	m, err := job.Run(ctx, meter)
-	meter.Done()
+	if err != nil {
+		meter.Stopped()
+	} else {
+		meter.Done()
+	}
 	st := job.Stats()
 	if st.Retries > 0 {
 		fmt.Fprintf(e.stderr, "retried %d pages (%d throttled)\n", st.Retries, st.Throttles)

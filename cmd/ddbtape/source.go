@@ -137,8 +137,8 @@ func (s *sourceFlags) restoreOptions(e *env, bk source, c corruptFlags) restore.
 	}
 	return restore.Options{
 		Reader: r, TempDir: *s.tempDir, Parallelism: *s.parallel, Notes: e.stderr,
-		Meter: func(label string, total int64) restore.Meter {
-			return progress.New(e.stderr, label, total, e.stderrIsTerminal, interval)
+		Meter: func(label, unit string, total int64) restore.Meter {
+			return progress.NewUnit(e.stderr, label, unit, total, e.stderrIsTerminal, interval)
 		},
 	}
 }

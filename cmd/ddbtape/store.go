@@ -84,6 +84,9 @@ func (s *storageFlags) openBucket(ctx context.Context, e *env, cfg aws.Config, r
 		}
 		client := s3store.NewClient(s3cfg, s3store.ClientOptions{PathStyle: s.pathStyle || strings.EqualFold(e.getenv("DDBTAPE_S3_PATH_STYLE"), "true")})
 		b := s3store.New(client, loc.Bucket, loc.Prefix, s3store.Options{SSE: s.sse, SSEKMSKeyID: s.sseKMSKeyID, Lock: s.lock})
+		if err := b.Probe(ctx); err != nil {
+			return nil, err
+		}
 		if err := b.CheckLock(ctx); err != nil {
 			return nil, err
 		}

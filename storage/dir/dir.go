@@ -39,17 +39,33 @@ type Bucket struct {
 	root string
 }
 
-// New opens root as a bucket, creating it if missing, and checks that a file can be created
-// and removed in it, so a read-only or foreign-owned destination fails at start, not at the
-// first segment.
+// New opens root as a bucket and checks that a file can be created and removed in it (or,
+// while it does not exist yet, in its nearest existing parent), so a read-only or
+// foreign-owned destination fails at start, not at the first segment. A missing root is
+// created by the first write.
 func New(root string) (*Bucket, error) {
 	if abs, err := filepath.Abs(root); err == nil {
 		root = abs
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("destination %s is not writable: %w", root, err)
+	// The directory is created by the first write, not here: a command that fails before
+	// it stores anything (a wrong endpoint, say) leaves nothing behind. Writability is
+	// probed in the nearest directory that exists.
+	probeIn := root
+	for {
+		fi, err := os.Stat(probeIn)
+		if err == nil {
+			if !fi.IsDir() {
+				return nil, fmt.Errorf("destination %s is not writable: %s is not a directory", root, probeIn)
+			}
+			break
+		}
+		parent := filepath.Dir(probeIn)
+		if !isMissing(err) || parent == probeIn {
+			return nil, fmt.Errorf("destination %s is not writable: %w", root, err)
+		}
+		probeIn = parent
 	}
-	probe, err := os.CreateTemp(root, ".probe.tmp-*")
+	probe, err := os.CreateTemp(probeIn, ".probe.tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("destination %s is not writable: %w", root, err)
 	}
@@ -200,7 +216,9 @@ func (b *Bucket) mkdirAll(dir string) error {
 		return nil
 	}
 	parent := filepath.Dir(dir)
-	if parent != dir && strings.HasPrefix(parent, b.root) {
+	if parent != dir {
+		// Inside the bucket each new directory is made and synced in turn; the root's
+		// missing ancestors too, as the root is made by the first write (see New).
 		if err := b.mkdirAll(parent); err != nil {
 			return err
 		}

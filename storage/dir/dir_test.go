@@ -30,20 +30,29 @@ func TestBucket_SuiteUnderSub(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Bucket { return storage.Sub(newBucket(t), "dest/prefix/") })
 }
 
-func TestNew_CreatesAMissingRoot(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "a", "b", "c")
+// A missing root is made by the first write, with its missing parents; New alone leaves
+// nothing behind (a command that fails before storing anything must not either).
+func TestNew_AMissingRootIsCreatedByTheFirstWriteOnly(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "a", "b", "c")
 	b, err := dir.New(root)
 	if err != nil {
 		t.Fatalf("New(%q): %v", root, err)
 	}
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		t.Fatalf("root not created: %v", err)
-	}
 	if b.Root() != root {
 		t.Fatalf("Root() = %q, want %q", b.Root(), root)
 	}
-	if entries, _ := os.ReadDir(root); len(entries) != 0 {
-		t.Fatalf("New left files behind in the root: %v", entries)
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Fatalf("New created %v before any write", entries)
+	}
+	if objs, err := b.List(t.Context(), ""); err != nil || len(objs) != 0 {
+		t.Fatalf("List of a root not made yet = %v, %v; want nothing", objs, err)
+	}
+	if err := b.Create(t.Context(), "t/x.json", strings.NewReader("{}")); err != nil {
+		t.Fatalf("first write: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "t", "x.json")); err != nil || string(data) != "{}" {
+		t.Fatalf("first write stored %q, %v", data, err)
 	}
 }
 
