@@ -95,6 +95,7 @@ func TestDeployManifests_RestoreRunsAsAnIndexedJobOfPartitions(t *testing.T) {
 	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 		t.Errorf("the restore container's securityContext %+v: want a read-only root file system", sc)
 	}
+	checkMemoryHeadroom(t, "restore-job.yaml", &c)
 	seen := map[int]bool{}
 	for i := range n {
 		vars["JOB_COMPLETION_INDEX"] = fmt.Sprint(i)
