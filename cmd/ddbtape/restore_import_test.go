@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/fakeimport"
 	"github.com/ddbtape/ddbtape/internal/s3local"
+	"github.com/ddbtape/ddbtape/retry"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -163,5 +167,80 @@ func TestRestoreViaImport_RefusesLocalIndexesAndReportsAFailedImport(t *testing.
 	}
 	if tableExists(ctx, t, db, target) {
 		t.Errorf("a failed import left table %s", target)
+	}
+}
+
+// Three partitions --to-s3 into one prefix on versitygw, then the import command they
+// print, run as printed by the aws CLI (with only --endpoint-url added, for the fake
+// Import endpoint), which checks its JSON against the real API model: the table it
+// creates from every partition's files equals the backup.
+func TestRestoreToS3_PartitionsImportedByThePrintedCommandEqualTheBackup(t *testing.T) {
+	t.Parallel()
+	awsCLI, err := exec.LookPath("aws")
+	if err != nil {
+		t.Fatalf("the aws CLI is not on PATH (it runs the import command restore prints): install it (pip install awscli, or apt-get install -y awscli)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	parts := startImportParts(ctx, t, nil)
+	db := ddblocal.Shared(t).DynamoDB()
+	// Every member of the table's shape the command carries, for the CLI to check.
+	src := wideBackupOf(t, 300, func(m *writer.Manifest) {
+		byGSI(m)
+		m.BillingMode, m.ReadCapacityUnits, m.WriteCapacityUnits = "PROVISIONED", 5, 7
+		m.GlobalSecondaryIndexes[0].ProjectionType, m.GlobalSecondaryIndexes[0].NonKeyAttributes = "INCLUDE", []string{"note"}
+		m.GlobalSecondaryIndexes[0].ReadCapacityUnits, m.GlobalSecondaryIndexes[0].WriteCapacityUnits = 1, 2
+		m.SSEType, m.SSEKMSKeyARN = "KMS", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	})
+	want := itemsByPK(fileRestore(t, src, "latest"))
+	url := "s3://" + parts.bucket + "/parts/"
+	var command string
+	for i := range 3 {
+		res := ddbtape(ctx, t, parts.env, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-s3", url, "--partition", fmt.Sprintf("%d/3", i))
+		if res.code != 0 {
+			t.Fatalf("partition %d/3: exit %d: %s", i, res.code, res.stderr)
+		}
+		_, cmd, ok := strings.Cut(res.stdout, "import them all with:\n")
+		cmd = strings.TrimSpace(cmd)
+		if !ok || !strings.HasPrefix(cmd, "aws dynamodb import-table ") || command != "" && cmd != command {
+			t.Fatalf("partition %d/3 prints %q, the others %q", i, res.stdout, command)
+		}
+		command = cmd
+	}
+	for _, w := range []string{`"BillingMode":"PROVISIONED"`, `"NonKeyAttributes":["note"]`, `"SSESpecification":{"Enabled":true,"SSEType":"KMS","KMSMasterKeyId":"arn:aws:kms:`} {
+		if !strings.Contains(command, w) {
+			t.Errorf("the command lacks %s: %s", w, command)
+		}
+	}
+	dropTable(t, db, "books-restored")
+	run := exec.CommandContext(ctx, "sh", "-c", strings.Replace(command, "aws ", awsCLI+" ", 1)+" --endpoint-url "+parts.fake.URL()+" --output json")
+	run.Env = append(os.Environ(), parts.env...)
+	run.Env = append(run.Env, "AWS_DEFAULT_REGION="+s3local.Region, "AWS_PAGER=")
+	out, err := run.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", command, err, out)
+	}
+	var started struct{ ImportTableDescription struct{ ImportArn string } }
+	if err := json.Unmarshal(out, &started); err != nil || started.ImportTableDescription.ImportArn == "" {
+		t.Fatalf("import-table printed %s (%v)", out, err)
+	}
+	arn := started.ImportTableDescription.ImportArn
+	for {
+		d, err := db.DescribeImport(ctx, &dynamodb.DescribeImportInput{ImportArn: aws.String(arn)}, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(parts.fake.URL()) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := d.ImportTableDescription.ImportStatus; s != "IN_PROGRESS" {
+			if s != "COMPLETED" || d.ImportTableDescription.ImportedItemCount != int64(len(want)) {
+				t.Fatalf("import %s: %s, %d items imported, want %d", arn, s, d.ImportTableDescription.ImportedItemCount, len(want))
+			}
+			break
+		}
+		if err := retry.Sleep(ctx, 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := scanTable(t, db, "books-restored"); !maps.Equal(got, want) {
+		t.Errorf("the table imported from the three partitions' files holds %d items, the backup %d (or they differ)", len(got), len(want))
 	}
 }

@@ -2,7 +2,8 @@
 // Import from S3. It speaks the real AWS JSON 1.0 protocol for ImportTable and
 // DescribeImport, so the SDK's own dynamodb client talks to it unchanged, and passes
 // every other call through to a DynamoDB Local. An import does what AWS's does, on the
-// test's own parts: it creates the table in DynamoDB Local from TableCreationParameters,
+// test's own parts: it creates the table in DynamoDB Local from TableCreationParameters
+// (but for SSESpecification, which DynamoDB Local has no use for),
 // reads every object under the S3 prefix from the S3 server (versitygw) through the real
 // SDK, and writes each line's {"Item":{...}} with BatchWriteItem, IN_PROGRESS until the
 // last one. A line it cannot read is counted in ErrorCount and skipped, as AWS logs and
