@@ -246,3 +246,31 @@ func TestImportFiles_TooManyFilesSaysToRaiseTheFileSize(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// Memory stays bounded by the shuffle window, whatever the number of items: what is
+// held before it is dealt to the files never grows past the window and one item.
+func TestImportFiles_HoldNoMoreThanTheShuffleWindow(t *testing.T) {
+	b, err := dir.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, _, err := CreateImportFiles(t.Context(), b, TableCreation{TableName: "t-restored"}, nil, ImportFileOptions{ShuffleBytes: 4 << 10, FileBytes: 64 << 10, SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := item("k", strings.Repeat("z", 100))
+	for i := range 20000 {
+		if err := tgt.Put(t.Context(), key(fmt.Sprint(i)), it, Insert); err != nil {
+			t.Fatal(err)
+		}
+		if tgt.windowBytes > 4<<10 || len(tgt.window) > (4<<10)/len(it)+1 {
+			t.Fatalf("after %d items the window holds %d items, %d bytes", i+1, len(tgt.window), tgt.windowBytes)
+		}
+	}
+	if err := tgt.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if m := tgt.Manifest(); m.Items != 20000 || len(m.Files) < 20 {
+		t.Errorf("%d items in %d files", m.Items, len(m.Files))
+	}
+}
