@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/config"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/storage"
@@ -29,7 +29,7 @@ func (f *importFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.toS3, "to-s3", "", "write the items as Import-from-S3 files (gzip, {\"Item\":...} per line) under this s3://bucket/prefix/ or directory, with manifest.json and the aws dynamodb import-table command; with --via import, where the files go")
 	fs.StringVar(&f.via, "via", "", "with --to-table --create: import to have AWS's Import from S3 create and load the table from --to-s3 files (no write capacity used; billed on the files' size)")
 	fs.Func("file-size", "with --to-s3: the most uncompressed bytes per file, as 256MiB, 1GiB or a number (default 256MiB)", func(v string) (err error) {
-		f.fileSize, err = parseBytes(v)
+		f.fileSize, err = config.ParseByteSize(v)
 		return err
 	})
 	fs.DurationVar(&f.poll, "import-poll", 15*time.Second, "with --via import: how often DescribeImport is asked for the import's progress")
@@ -63,22 +63,6 @@ func (f *importFlags) validate(toTable, toFile string, create, dryRun bool, part
 		}
 	}
 	return nil
-}
-
-// parseBytes reads a size: a number of bytes, or one with KiB, MiB, GiB or TiB.
-func parseBytes(v string) (int64, error) {
-	mult := int64(1)
-	for i, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
-		if n, ok := strings.CutSuffix(v, unit); ok {
-			v, mult = n, 1<<(10*(i+1))
-			break
-		}
-	}
-	var n int64
-	if _, err := fmt.Sscan(v, &n); err != nil || n <= 0 {
-		return 0, errors.New("want a size such as 256MiB, 1GiB or a number of bytes")
-	}
-	return n * mult, nil
 }
 
 // openImportFiles starts the files of restore --to-s3 for plan p: the table to create is
