@@ -6,12 +6,14 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/globaltable"
+	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/writer"
@@ -92,6 +94,11 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("%s: %w", *toFile, restore.ErrFileExists)
 		}
 	}
+	if *toFile != "" {
+		if dir := filepath.Dir(*toFile); !isDir(dir) {
+			return fmt.Errorf("--to-file %s: directory %s does not exist: create it, or write elsewhere", *toFile, dir)
+		}
+	}
 
 	cfg, bk, err := src.open(ctx, e, *toTable != "")
 	if err != nil {
@@ -105,6 +112,16 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff,
 		scan: restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU},
 		load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
+	}
+	// A key file is read before planning, with the key of any complete snapshot (every
+	// snapshot of a table has the same): a mistake in it is said at once.
+	for _, sn := range bk.listing.Snapshots {
+		if sn.Manifest != nil {
+			if _, err := keyFilter(sn.Manifest, *keysFile, *keyPrefix); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	o := src.restoreOptions(e, bk, corrupt)
 	o.KeepReplicationAttributes = *keepRep
@@ -186,20 +203,21 @@ func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res res
 	at, c := p.At.Format(time.RFC3339Nano), res.Counts
 	switch t := t.(type) {
 	case *restore.File:
-		fmt.Fprintf(e.stdout, "restored %d items of %s at %s to %s\n", t.Items(), p.Table, at, t.Path())
+		fmt.Fprintf(e.stdout, "restored %s of %s at %s to %s\n", progress.Count(t.Items(), "item"), p.Table, at, t.Path())
 	case *restore.DryRun:
 		if to.create {
-			fmt.Fprintf(e.stdout, "dry run: would create table %s and put %d items\n", to.toTable, c.Inserts)
+			fmt.Fprintf(e.stdout, "dry run: would create table %s and put %s\n", to.toTable, progress.Count(c.Inserts, "item"))
 			return
 		}
-		fmt.Fprintf(e.stdout, "dry run: %d puts (%d new, %d changed), %d deletes, %d unchanged\n",
-			c.Inserts+c.Updates, c.Inserts, c.Updates, c.Deletes, c.Unchanged)
+		fmt.Fprintf(e.stdout, "dry run: %s (%s new, %s changed), %s, %s unchanged\n",
+			progress.Count(c.Inserts+c.Updates, "put"), progress.Number(c.Inserts), progress.Number(c.Updates), progress.Count(c.Deletes, "delete"), progress.Number(c.Unchanged))
 	case *restore.Table:
 		if !to.create {
-			fmt.Fprintf(e.stdout, "restored %s at %s into %s: %d puts, %d deletes, %d unchanged\n", p.Table, at, t.Name(), t.Written().Puts, t.Written().Deletes, c.Unchanged)
+			fmt.Fprintf(e.stdout, "restored %s at %s into %s: %s, %s, %s unchanged\n", p.Table, at, t.Name(),
+				progress.Count(t.Written().Puts, "put"), progress.Count(t.Written().Deletes, "delete"), progress.Number(c.Unchanged))
 			return
 		}
-		fmt.Fprintf(e.stdout, "restored %d items of %s at %s into new table %s\n", t.Written().Puts, p.Table, at, t.Name())
+		fmt.Fprintf(e.stdout, "restored %s of %s at %s into new table %s\n", progress.Count(t.Written().Puts, "item"), p.Table, at, t.Name())
 		if m := p.Snapshot.Manifest; m.GlobalTableVersion != "" || len(m.Replicas) > 0 {
 			g := globaltable.Info{Region: m.Region, Version: m.GlobalTableVersion, Replicas: m.Replicas}
 			fmt.Fprintf(e.stderr, "%s was a %s; %s is a single-region table: add replicas with aws dynamodb update-table --table-name %s --replica-updates '[{\"Create\":{\"RegionName\":\"REGION\"}}]' (README: Global tables)\n",
@@ -230,4 +248,10 @@ func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*replay.KeyFilte
 		return kf, nil
 	}
 	return nil, nil
+}
+
+// isDir reports whether path names a directory.
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

@@ -120,7 +120,7 @@ func TestRestoreToTable_CreatesLoadsDiffsAndSyncs(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
 	slices.Sort(lines[:len(lines)-1])
-	want := []string{`+ {"pk":{"S":"a0"}}`, `- {"pk":{"S":"zz"}}`, `~ {"pk":{"S":"b1"}}`, "dry run: 2 puts (1 new, 1 changed), 1 deletes, 8 unchanged"}
+	want := []string{`+ {"pk":{"S":"a0"}}`, `- {"pk":{"S":"zz"}}`, `~ {"pk":{"S":"b1"}}`, "dry run: 2 puts (1 new, 1 changed), 1 delete, 8 unchanged"}
 	if !slices.Equal(lines, want) {
 		t.Errorf("--dry-run --diff printed\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
