@@ -70,6 +70,9 @@ func run(ctx context.Context, e *env, args []string) int {
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
+		case unconfirmed(err):
+			fmt.Fprintf(e.stderr, "ddbtape %s: %v\n", c.name, err)
+			return 2
 		case isUsage(err):
 			fmt.Fprintf(e.stderr, "ddbtape %s: %v (see 'ddbtape %s -h')\n", c.name, err, c.name)
 			return 2

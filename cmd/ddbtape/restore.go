@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"time"
@@ -17,7 +16,7 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
+const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] [--yes [--unguarded]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
 
 func runRestore(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "restore", restoreUsage)
@@ -26,7 +25,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	var (
 		atFlag    = fs.String("at", "", "restore the table as it was at this time: RFC 3339 (inclusive), or now/latest for the end of the restorable window")
 		snapID    = fs.String("snapshot", "", "instead of --at: restore this snapshot alone, with no change replayed (a snapshot taken before the table had a stream; its items are as the scan read them)")
-		toTable   = fs.String("to-table", "", "write into this table: made equal to the state at --at (with --create: a new table)")
+		toTable   = fs.String("to-table", "", "write into this table: made equal to the state at --at (with --create: a new table; an existing one is written only with --yes)")
+		yes       = fs.Bool("yes", false, "with --to-table on an existing table: write the plan (without it the plan is printed, nothing is written, exit status 2)")
+		unguarded = fs.Bool("unguarded", false, "with --yes: write with BatchWriteItem, faster but blind to writes made after the table was read (for a quiesced table)")
 		create    = fs.Bool("create", false, "create --to-table from the snapshot's schema (keys, indexes, billing mode; no stream) and load it")
 		dryRun    = fs.Bool("dry-run", false, "with --to-table: print how many items would be put, deleted and left unchanged, and write nothing")
 		diff      = fs.Bool("diff", false, "with --dry-run: also print the key of every item that would change")
@@ -64,6 +65,10 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return usagef("--dry-run needs --to-table")
 	case *diff && !*dryRun:
 		return usagef("--diff needs --dry-run")
+	case *yes && (*toTable == "" || *create || *dryRun):
+		return usagef("--yes is for --to-table on an existing table, without --create or --dry-run")
+	case *unguarded && !*yes:
+		return usagef("--unguarded needs --yes")
 	case *force && *toFile == "":
 		return usagef("--force needs --to-file")
 	case *keysFile != "" && *keyPrefix != "":
@@ -102,7 +107,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		db = src.aws.dynamoDB(cfg)
 	}
 	to := restoreTarget{
-		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff,
+		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff, yes: *yes, unguarded: *unguarded,
 		scan: restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU},
 		load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
 	}
@@ -115,6 +120,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		o.Filter = filter
+		if to.existing() {
+			return to.sync(ctx, e, db, p, o)
+		}
 		t, err := to.open(ctx, e, db, p.Snapshot.Manifest)
 		if err != nil {
 			return err
@@ -144,16 +152,13 @@ func announce(e *env, p catalog.Plan) {
 type restoreTarget struct {
 	toFile, toTable             string
 	force, create, dryRun, diff bool
+	yes, unguarded              bool
 	scan                        restore.ScanOptions
 	load                        restore.LoadOptions
 }
 
 // open makes the target the flags name for the backup of manifest m.
 func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m *writer.Manifest) (restore.Target, error) {
-	var diff io.Writer
-	if to.diff {
-		diff = e.stdout
-	}
 	switch {
 	case to.toFile != "":
 		return restore.CreateFile(to.toFile, to.force)
@@ -171,14 +176,7 @@ func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m
 		fmt.Fprintf(e.stderr, "created table %s\n", to.toTable)
 		return t, nil
 	}
-	t, err := restore.ExistingTable(ctx, db, to.toTable, m, to.scan, to.load)
-	switch {
-	case err != nil:
-		return nil, err
-	case to.dryRun:
-		return &restore.DryRun{Into: t, Diff: diff}, nil
-	}
-	return t, nil
+	return nil, fmt.Errorf("restore into the existing table %s: not a target of its own (sync)", to.toTable)
 }
 
 // report says what the restore did.
@@ -188,17 +186,8 @@ func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res res
 	case *restore.File:
 		fmt.Fprintf(e.stdout, "restored %d items of %s at %s to %s\n", t.Items(), p.Table, at, t.Path())
 	case *restore.DryRun:
-		if to.create {
-			fmt.Fprintf(e.stdout, "dry run: would create table %s and put %d items\n", to.toTable, c.Inserts)
-			return
-		}
-		fmt.Fprintf(e.stdout, "dry run: %d puts (%d new, %d changed), %d deletes, %d unchanged\n",
-			c.Inserts+c.Updates, c.Inserts, c.Updates, c.Deletes, c.Unchanged)
+		fmt.Fprintf(e.stdout, "dry run: would create table %s and put %d items\n", to.toTable, c.Inserts)
 	case *restore.Table:
-		if !to.create {
-			fmt.Fprintf(e.stdout, "restored %s at %s into %s: %d puts, %d deletes, %d unchanged\n", p.Table, at, t.Name(), t.Written().Puts, t.Written().Deletes, c.Unchanged)
-			return
-		}
 		fmt.Fprintf(e.stdout, "restored %d items of %s at %s into new table %s\n", t.Written().Puts, p.Table, at, t.Name())
 		if m := p.Snapshot.Manifest; m.GlobalTableVersion != "" || len(m.Replicas) > 0 {
 			g := globaltable.Info{Region: m.Region, Version: m.GlobalTableVersion, Replicas: m.Replicas}

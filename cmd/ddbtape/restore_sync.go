@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/restore"
+)
+
+// existing reports whether the flags name an existing table to write into.
+func (to restoreTarget) existing() bool { return to.toTable != "" && !to.create }
+
+// sync restores into the existing table: the plan first, written only with --yes.
+func (to restoreTarget) sync(ctx context.Context, e *env, db *dynamodb.Client, p catalog.Plan, o restore.Options) error {
+	m := p.Snapshot.Manifest
+	t, err := restore.ExistingTable(ctx, db, to.toTable, m, to.scan, to.load)
+	if err != nil {
+		return err
+	}
+	self := to.toTable == p.Table
+	if self {
+		fmt.Fprintf(e.stderr, "WARNING: %s is the backed-up table itself: this restore rewrites the live table\n", to.toTable)
+	}
+	at := p.At.Format(time.RFC3339Nano)
+	so := restore.SyncOptions{
+		Options: o, DryRun: to.dryRun, Yes: to.yes, Unguarded: to.unguarded, Load: to.load,
+		Guard: restore.GuardOptions{KeyNames: restore.KeyNames(m), Workers: to.load.Workers, MaxWCU: to.load.MaxWCU, RetryBound: to.load.RetryBound},
+		Show: func(c restore.Counts) {
+			if to.dryRun {
+				fmt.Fprintf(e.stdout, "dry run: %d puts (%d new, %d changed), %d deletes, %d unchanged\n",
+					c.Inserts+c.Updates, c.Inserts, c.Updates, c.Deletes, c.Unchanged)
+				return
+			}
+			fmt.Fprintf(e.stdout, "plan: restore %s at %s into %s: %d puts (%d new, %d changed), %d deletes, %d unchanged\n",
+				p.Table, at, to.toTable, c.Inserts+c.Updates, c.Inserts, c.Updates, c.Deletes, c.Unchanged)
+			if self {
+				fmt.Fprintf(e.stdout, "WARNING: %s is the backed-up table itself; the writes go into the live table\n", to.toTable)
+			}
+		},
+	}
+	if to.diff {
+		so.Diff = e.stdout
+	}
+	res, err := restore.Sync(ctx, p, t, db, so)
+	if err != nil || to.dryRun {
+		return err
+	}
+	w := res.Written
+	mode := "guarded"
+	if to.unguarded {
+		mode = "unguarded"
+	}
+	fmt.Fprintf(e.stdout, "restored %s at %s into %s: %d puts, %d deletes, %d unchanged, %d conflicts (%s)\n",
+		p.Table, at, t.Name(), w.Puts, w.Deletes, res.Counts.Unchanged, len(w.Conflicts), mode)
+	printConflicts(e.stdout, w.Conflicts)
+	return nil
+}
+
+// printConflicts lists the keys a guarded write left alone, a line each.
+func printConflicts(w io.Writer, cs []restore.Conflict) {
+	for _, c := range cs {
+		fmt.Fprintf(w, "conflict %s: %s\n", c.Key, c.Reason)
+	}
+}
