@@ -40,6 +40,7 @@ func commands() []command {
 		{"retention", "delete what no restore point inside the retention needs (once; run does it hourly)", runRetention},
 		{"run", "run from a config file: capture every table, serve metrics and health", runRun},
 		{"restore", "rebuild a table as it was at a time, into a table or a file", runRestore},
+		{"history", "show every version of one item over a time range, with what changed and who changed it", runHistory},
 		{"status", "show a backup's snapshots, restorable windows, shards and gaps", runStatus},
 		{"verify", "compare the backup at its latest time with the live table", runVerify},
 	}
