@@ -28,6 +28,9 @@ type SyncOptions struct {
 	Load      LoadOptions
 	// Guard tunes the guarded writes (the default); its KeyNames are the table's.
 	Guard GuardOptions
+	// Log, when set, records every change written and is stored once the writes end,
+	// whether they all succeeded or not, so that they can be undone.
+	Log *Log
 }
 
 // SyncResult says what Sync planned and wrote.
@@ -42,8 +45,7 @@ type SyncResult struct {
 // only with o.Yes, each write guarded (WriteGuarded) unless o.Unguarded. api makes the
 // guarded writes; t's own client the unguarded ones. A write left alone because the item
 // changed after it was read is a conflict in the result, not an error.
-func Sync(ctx context.Context, p catalog.Plan, t *Table, api GuardAPI, o SyncOptions) (SyncResult, error) {
-	var out SyncResult
+func Sync(ctx context.Context, p catalog.Plan, t *Table, api GuardAPI, o SyncOptions) (out SyncResult, err error) {
 	pending, err := NewPending(t, o.TempDir, o.Diff)
 	if err != nil {
 		return out, err
@@ -63,6 +65,14 @@ func Sync(ctx context.Context, p catalog.Plan, t *Table, api GuardAPI, o SyncOpt
 	}
 	meter := o.meter("write "+t.Name(), int64(pending.Len()))
 	defer meter.Done()
+	if o.Log != nil {
+		o.Guard.Written = o.Log.Add
+		defer func() {
+			if lerr := o.Log.Store(ctx); lerr != nil && err == nil {
+				err = lerr
+			}
+		}()
+	}
 	if o.Unguarded {
 		lo := o.Load
 		lo.Progress = meter

@@ -44,7 +44,9 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	meter := o.Meter("read backup", 0)
 	q.Progress = meter
 	res, err := history.Of(ctx, bk.cat, o.Reader, q)
-	meter.Done()
+	if err == nil {
+		meter.Done()
+	}
 	switch {
 	case errors.Is(err, history.ErrBadKey):
 		return usagef("%v", err)

@@ -41,6 +41,7 @@ func commands() []command {
 		{"run", "run from a config file: capture every table, serve metrics and health", runRun},
 		{"restore", "rebuild a table as it was at a time, into a table or a file", runRestore},
 		{"history", "show every version of one item over a time range, with what changed and who changed it", runHistory},
+		{"undo", "put keys of the live table back to before an event, an interval or a restore, never over a later write", runUndo},
 		{"status", "show a backup's snapshots, restorable windows, shards and gaps", runStatus},
 		{"verify", "compare the backup at its latest time with the live table", runVerify},
 	}

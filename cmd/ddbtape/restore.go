@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -108,6 +109,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	}
 	to := restoreTarget{
 		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff, yes: *yes, unguarded: *unguarded,
+		source: *src.source, command: "ddbtape restore " + strings.Join(args, " "), who: restore.Who(e.getenv),
 		scan: restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU},
 		load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
 	}
@@ -121,7 +123,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		}
 		o.Filter = filter
 		if to.existing() {
-			return to.sync(ctx, e, db, p, o)
+			return to.sync(ctx, e, db, bk, p, o)
 		}
 		t, err := to.open(ctx, e, db, p.Snapshot.Manifest)
 		if err != nil {
@@ -153,6 +155,7 @@ type restoreTarget struct {
 	toFile, toTable             string
 	force, create, dryRun, diff bool
 	yes, unguarded              bool
+	source, command, who        string // for the restore log
 	scan                        restore.ScanOptions
 	load                        restore.LoadOptions
 }

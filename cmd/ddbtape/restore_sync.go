@@ -16,7 +16,7 @@ import (
 func (to restoreTarget) existing() bool { return to.toTable != "" && !to.create }
 
 // sync restores into the existing table: the plan first, written only with --yes.
-func (to restoreTarget) sync(ctx context.Context, e *env, db *dynamodb.Client, p catalog.Plan, o restore.Options) error {
+func (to restoreTarget) sync(ctx context.Context, e *env, db *dynamodb.Client, bk source, p catalog.Plan, o restore.Options) error {
 	m := p.Snapshot.Manifest
 	t, err := restore.ExistingTable(ctx, db, to.toTable, m, to.scan, to.load)
 	if err != nil {
@@ -46,7 +46,17 @@ func (to restoreTarget) sync(ctx context.Context, e *env, db *dynamodb.Client, p
 	if to.diff {
 		so.Diff = e.stdout
 	}
+	if self && to.yes {
+		// The table is captured into this backup: what the restore writes is recorded
+		// beside it, so that undo --restore can revert it.
+		if so.Log, err = restore.NewLog(bk.bucket, p.Table, to.command, to.who, o.TempDir); err != nil {
+			return err
+		}
+	}
 	res, err := restore.Sync(ctx, p, t, db, so)
+	if err != nil && so.Log != nil && so.Log.Written() > 0 {
+		fmt.Fprintf(e.stderr, "restore log %s records what was written; to revert it: ddbtape undo --source %s --table %s --restore %s --yes\n", so.Log.ID(), to.source, p.Table, so.Log.ID())
+	}
 	if err != nil || to.dryRun {
 		return err
 	}
@@ -58,6 +68,9 @@ func (to restoreTarget) sync(ctx context.Context, e *env, db *dynamodb.Client, p
 	fmt.Fprintf(e.stdout, "restored %s at %s into %s: %d puts, %d deletes, %d unchanged, %d conflicts (%s)\n",
 		p.Table, at, t.Name(), w.Puts, w.Deletes, res.Counts.Unchanged, len(w.Conflicts), mode)
 	printConflicts(e.stdout, w.Conflicts)
+	if so.Log != nil && so.Log.Written() > 0 {
+		fmt.Fprintf(e.stdout, "restore log %s; to revert these writes: ddbtape undo --source %s --table %s --restore %s --yes\n", so.Log.ID(), to.source, p.Table, so.Log.ID())
+	}
 	return nil
 }
 
