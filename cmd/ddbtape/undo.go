@@ -75,12 +75,17 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 	}
 	read := o.Meter("read backup", 0)
 	req.Progress = read
-	write := o.Meter("write "+*src.table, 0)
-	req.Guard.Progress = write
+	var write restore.Meter
+	if *yes {
+		write = o.Meter("write "+*src.table, 0)
+		req.Guard.Progress = write
+	}
 	res, err := undo.Run(ctx, bk.cat, src.aws.dynamoDB(cfg), *src.table, req)
 	if err == nil {
 		read.Done()
-		write.Done()
+		if write != nil {
+			write.Done()
+		}
 	}
 	switch {
 	case errors.Is(err, history.ErrNoEvent), errors.Is(err, restore.ErrNoLog):
