@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +50,7 @@ const (
 // GuardAPI is the part of the DynamoDB client guarded writes use.
 type GuardAPI interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
@@ -78,14 +78,16 @@ type GuardStats struct {
 	Conflicts []Conflict `json:"conflicts"`
 }
 
-// WriteGuarded writes every change each yields into table, one conditional PutItem or
-// DeleteItem each, in parallel: a change is written only if the table still holds its
-// Expect, attribute by attribute (and, for an item read as absent, no item). A write
-// whose condition fails is a conflict and the table keeps the later write. An attribute
-// added after the read cannot be named in a condition: each write returns the item it
-// replaced, and if that was not Expect the write is undone at once (the old item put back
-// on condition that the table holds what was just written) and reported as a conflict.
-// Conflicts are sorted by key.
+// WriteGuarded writes every change each yields into table, in parallel, each guarded so
+// that it goes through only where the table still holds the change's Expect (Guard): an
+// item read as absent is put only if the key has none; one read as present is updated
+// attribute by attribute (what the item read had is compared, what the new item adds must
+// be absent) or deleted only if every attribute read is still as read. A write whose
+// condition fails is a conflict, and the table keeps the later write. An attribute added
+// after the read cannot be named in a condition: an update leaves it in place, and seeing
+// it in the item the write replaced, sets the attributes it named back as they were read
+// (guarded the same way); a delete that took it puts the item back where the key is still
+// absent. Either way the key is a conflict. Conflicts are sorted by key.
 func WriteGuarded(ctx context.Context, api GuardAPI, table string, each func(yield func(Change) error) error, o GuardOptions) (GuardStats, error) {
 	if o.Workers <= 0 {
 		o.Workers = 8
@@ -169,7 +171,7 @@ func (w *guardWriter) done(c Change) {
 
 // write makes one change, guarded.
 func (w *guardWriter) write(ctx context.Context, c Change) error {
-	cond, err := Condition(c.Key, c.Expect, w.o.KeyNames)
+	e, err := Guard(c.Key, c.Item, c.Expect, w.o.KeyNames)
 	if errors.Is(err, errTooLarge) {
 		w.conflict(c.Key, ConflictTooLarge)
 		return nil
@@ -177,10 +179,14 @@ func (w *guardWriter) write(ctx context.Context, c Change) error {
 	if err != nil {
 		return err
 	}
+	if c.Expect != "" && !c.Delete() && e.Set == "" && e.Remove == "" {
+		w.done(c) // the item is the one expected already
+		return nil
+	}
 	if err := w.limit.Take(ctx, float64(max(1, (len(c.Item)+1023)/1024))); err != nil {
 		return err
 	}
-	old, err := w.send(ctx, c, cond)
+	old, err := w.send(ctx, c, e)
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case errors.As(err, &failed):
@@ -189,40 +195,65 @@ func (w *guardWriter) write(ctx context.Context, c Change) error {
 	case err != nil:
 		return err
 	}
+	if c.Expect == "" {
+		w.done(c) // the key had no item: nothing was there to overwrite
+		return nil
+	}
 	same, err := sameItem(old, c.Expect)
 	if err != nil {
 		return err
 	}
-	if !same {
-		// An attribute was added after the read: put back what the table held.
-		return w.putBack(ctx, c, old)
+	if same {
+		w.done(c)
+		return nil
 	}
-	w.done(c)
+	// An attribute nobody could name was added after the read. An update left it in place;
+	// a delete took it with the item, which goes back where the key is still absent.
+	back := Change{Key: c.Key, Item: c.Expect, Expect: c.Item}
+	if c.Delete() {
+		back = Change{Key: c.Key, Item: old}
+	}
+	if e, err = Guard(back.Key, back.Item, back.Expect, w.o.KeyNames); err == nil {
+		_, err = w.send(ctx, back, e)
+	}
+	if err != nil && !errors.As(err, &failed) && !errors.Is(err, errTooLarge) {
+		return err
+	}
+	w.conflict(c.Key, ConflictChanged)
 	return nil
 }
 
-// send makes the conditional call and returns the item it replaced ("" for none).
-func (w *guardWriter) send(ctx context.Context, c Change, cond Cond) (string, error) {
+// send makes the guarded call (PutItem, UpdateItem or DeleteItem) and returns the item it
+// replaced ("" for none).
+func (w *guardWriter) send(ctx context.Context, c Change, e Expr) (string, error) {
+	key, err := ddbjson.ToDynamoDB(c.Key)
+	if err != nil {
+		return "", fmt.Errorf("key %s: %w", c.Key, err)
+	}
+	var item map[string]types.AttributeValue
+	if c.Expect == "" {
+		if item, err = ddbjson.ToDynamoDB(c.Item); err != nil {
+			return "", fmt.Errorf("item to put: %w", err)
+		}
+	}
 	var old map[string]types.AttributeValue
-	err := retry.Do(ctx, w.policy(), func(ctx context.Context) error {
-		if c.Delete() {
-			key, err := ddbjson.ToDynamoDB(c.Key)
-			if err != nil {
-				return fmt.Errorf("key to delete: %w", err)
-			}
-			out, err := w.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(w.table), Key: key, ReturnValues: types.ReturnValueAllOld,
-				ConditionExpression: aws.String(cond.Expression), ExpressionAttributeNames: cond.Names, ExpressionAttributeValues: cond.Values})
+	err = retry.Do(ctx, w.policy(), func(ctx context.Context) error {
+		table, cond := aws.String(w.table), aws.String(e.Condition)
+		switch {
+		case c.Expect == "":
+			_, err := w.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: item,
+				ConditionExpression: cond, ExpressionAttributeNames: e.Names, ExpressionAttributeValues: e.Values})
+			return err
+		case c.Delete():
+			out, err := w.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: table, Key: key, ReturnValues: types.ReturnValueAllOld,
+				ConditionExpression: cond, ExpressionAttributeNames: e.Names, ExpressionAttributeValues: e.Values})
 			if err == nil {
 				old = out.Attributes
 			}
 			return err
 		}
-		item, err := ddbjson.ToDynamoDB(c.Item)
-		if err != nil {
-			return fmt.Errorf("item to put: %w", err)
-		}
-		out, err := w.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: item, ReturnValues: types.ReturnValueAllOld,
-			ConditionExpression: aws.String(cond.Expression), ExpressionAttributeNames: cond.Names, ExpressionAttributeValues: cond.Values})
+		out, err := w.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: table, Key: key, ReturnValues: types.ReturnValueAllOld,
+			UpdateExpression: e.update(), ConditionExpression: cond, ExpressionAttributeNames: e.Names, ExpressionAttributeValues: e.Values})
 		if err == nil {
 			old = out.Attributes
 		}
@@ -232,23 +263,6 @@ func (w *guardWriter) send(ctx context.Context, c Change, cond Cond) (string, er
 		return "", err
 	}
 	return ddbjson.FromDynamoDB(old)
-}
-
-// putBack undoes change c, which replaced old instead of c.Expect: old goes back on
-// condition that the table holds what c wrote. If even that fails, someone wrote the
-// key meanwhile, and their write stands.
-func (w *guardWriter) putBack(ctx context.Context, c Change, old string) error {
-	back := Change{Key: c.Key, Item: old, Expect: c.Item}
-	cond, err := Condition(back.Key, back.Expect, w.o.KeyNames)
-	if err == nil {
-		_, err = w.send(ctx, back, cond)
-	}
-	var failed *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &failed) && !errors.Is(err, errTooLarge) {
-		return err
-	}
-	w.conflict(c.Key, ConflictChanged)
-	return nil
 }
 
 func (w *guardWriter) policy() retry.Policy {
@@ -272,60 +286,3 @@ func sameItem(a, b string) (bool, error) {
 	return ca == cb, nil
 }
 
-// Cond is a condition expression with its placeholders.
-type Cond struct {
-	Expression string
-	Names      map[string]string
-	Values     map[string]types.AttributeValue
-}
-
-// Condition limits of DynamoDB: an expression string of at most 4 KB and at most 300
-// operators; 100 attributes (two operators each) stay inside both.
-const (
-	maxExpression     = 4096
-	maxCondAttributes = 100
-)
-
-var errTooLarge = errors.New(ConflictTooLarge)
-
-// Condition is the condition under which a write of key may go ahead: that the table holds
-// expect, attribute by attribute ("" for none: that the key has no item). An item whose
-// condition would pass DynamoDB's limits is an error wrapping errTooLarge. It does no I/O.
-func Condition(key, expect string, keyNames []string) (Cond, error) {
-	if len(keyNames) == 0 {
-		return Cond{}, fmt.Errorf("condition for %s: no key attributes", key)
-	}
-	if expect == "" {
-		return Cond{Expression: "attribute_not_exists(#k)", Names: map[string]string{"#k": keyNames[0]}}, nil
-	}
-	item, err := ddbjson.ToDynamoDB(expect)
-	if err != nil {
-		return Cond{}, fmt.Errorf("item %s as read: %w", key, err)
-	}
-	names := make([]string, 0, len(item))
-	for n := range item {
-		if !slices.Contains(keyNames, n) {
-			names = append(names, n)
-		}
-	}
-	if len(names) > maxCondAttributes {
-		return Cond{}, fmt.Errorf("item %s: %w", key, errTooLarge)
-	}
-	sort.Strings(names)
-	c := Cond{Names: map[string]string{"#k": keyNames[0]}, Values: map[string]types.AttributeValue{}}
-	var b strings.Builder
-	b.WriteString("attribute_exists(#k)")
-	for i, n := range names {
-		fmt.Fprintf(&b, " AND #a%d = :v%d", i, i)
-		c.Names[fmt.Sprintf("#a%d", i)] = n
-		c.Values[fmt.Sprintf(":v%d", i)] = item[n]
-	}
-	c.Expression = b.String()
-	if len(c.Expression) > maxExpression {
-		return Cond{}, fmt.Errorf("item %s: %w", key, errTooLarge)
-	}
-	if len(c.Values) == 0 {
-		c.Values = nil
-	}
-	return c, nil
-}

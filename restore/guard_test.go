@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -20,33 +21,37 @@ import (
 
 func TestMain(m *testing.M) { ddblocal.Main(m) }
 
-func TestCondition_NamesEveryAttributeButTheKeyOrNoItem(t *testing.T) {
+func TestGuard_ComparesWhatWasReadAndRequiresWhatIsAddedToBeAbsent(t *testing.T) {
 	keys := []string{"pk", "sk"}
-	c, err := Condition(`{"pk":{"S":"a"},"sk":{"S":"b"}}`, "", keys)
-	if err != nil || c.Expression != "attribute_not_exists(#k)" || c.Names["#k"] != "pk" || c.Values != nil {
-		t.Errorf("absent: %+v %v", c, err)
+	e, err := Guard(`{"pk":{"S":"a"},"sk":{"S":"b"}}`, `{"pk":{"S":"a"},"sk":{"S":"b"},"v":{"N":"1"}}`, "", keys)
+	if err != nil || e.Condition != "attribute_not_exists(#k)" || e.Names["#k"] != "pk" || e.Values != nil || e.Set != "" {
+		t.Errorf("read as absent: %+v %v", e, err)
 	}
-	c, err = Condition(`{"pk":{"S":"a"}}`, `{"pk":{"S":"a"},"sk":{"S":"b"},"z":{"N":"1"},"a":{"SS":["x"]}}`, keys)
+	// Read: a, z; writing: a, n. z goes, n must be absent, a and z as read.
+	e, err = Guard(`{"pk":{"S":"a"}}`, `{"pk":{"S":"a"},"sk":{"S":"b"},"a":{"SS":["y"]},"n":{"N":"2"}}`, `{"pk":{"S":"a"},"sk":{"S":"b"},"z":{"N":"1"},"a":{"SS":["x"]}}`, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "attribute_exists(#k) AND #a0 = :v0 AND #a1 = :v1"; c.Expression != want {
-		t.Errorf("expression %q, want %q", c.Expression, want)
+	if want := "attribute_exists(#k) AND #a0 = :e0 AND attribute_not_exists(#a1) AND #a2 = :e2"; e.Condition != want {
+		t.Errorf("condition %q, want %q", e.Condition, want)
 	}
-	if c.Names["#a0"] != "a" || c.Names["#a1"] != "z" || len(c.Values) != 2 {
-		t.Errorf("names %v values %v", c.Names, c.Values)
+	if e.Set != "#a0 = :x0, #a1 = :x1" || e.Remove != "#a2" || *e.update() != "SET #a0 = :x0, #a1 = :x1 REMOVE #a2" {
+		t.Errorf("update %q / %q", e.Set, e.Remove)
 	}
-	c, err = Condition(`{"pk":{"S":"a"}}`, `{"pk":{"S":"a"},"sk":{"S":"b"}}`, keys)
-	if err != nil || c.Expression != "attribute_exists(#k)" || c.Values != nil {
-		t.Errorf("keys only: %+v %v", c, err)
+	if e.Names["#a0"] != "a" || e.Names["#a1"] != "n" || e.Names["#a2"] != "z" || len(e.Values) != 4 {
+		t.Errorf("names %v values %v", e.Names, e.Values)
+	}
+	e, err = Guard(`{"pk":{"S":"a"}}`, "", `{"pk":{"S":"a"},"sk":{"S":"b"},"v":{"N":"1"}}`, keys)
+	if err != nil || e.Condition != "attribute_exists(#k) AND #a0 = :e0" || e.Set != "" || e.Remove != "" || len(e.Values) != 1 {
+		t.Errorf("delete: %+v %v", e, err)
 	}
 	var big strings.Builder
 	big.WriteString(`{"pk":{"S":"a"}`)
 	for i := range 101 {
-		big.WriteString(`,"attr` + strings.Repeat("x", i%3) + string(rune('A'+i%26)) + string(rune('a'+i/26)) + `":{"N":"1"}`)
+		fmt.Fprintf(&big, `,"attr%03d":{"N":"1"}`, i)
 	}
 	big.WriteString("}")
-	if _, err := Condition(`{"pk":{"S":"a"}}`, big.String(), keys); !errors.Is(err, errTooLarge) {
+	if _, err := Guard(`{"pk":{"S":"a"}}`, "", big.String(), keys); !errors.Is(err, errTooLarge) {
 		t.Errorf("101 attributes: %v, want errTooLarge", err)
 	}
 }
