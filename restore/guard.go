@@ -285,4 +285,3 @@ func sameItem(a, b string) (bool, error) {
 	}
 	return ca == cb, nil
 }
-
