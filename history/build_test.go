@@ -2,6 +2,7 @@ package history
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -80,5 +81,23 @@ func TestBuild_AnItemThatDidNotExistHasAnEmptyBase(t *testing.T) {
 	}
 	if len(vs) != 2 || vs[0].Exists() || !vs[1].Exists() || len(vs[1].Changed) != 2 {
 		t.Errorf("versions %+v", vs)
+	}
+}
+
+func TestKey_AttributeOrderAndNumberFormsDoNotMatter(t *testing.T) {
+	names := []string{"pk", "n"}
+	a, err := Key(`{"pk":{"S":"a"},"n":{"N":"1"}}`, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{`{"n":{"N":"1.0"},"pk":{"S":"a"}}`, ` {"n": {"N": "1e0"}, "pk": {"S": "a"}} `, `{"pk":{"S":"a"},"n":{"N":"01.000"}}`} {
+		if b, err := Key(k, names); err != nil || b != a {
+			t.Errorf("Key(%s) = %s, %v; want %s", k, b, err, a)
+		}
+	}
+	for _, k := range []string{`{"pk":{"S":"a"}}`, `{"pk":{"S":"a"},"n":{"N":"1"},"x":{"S":"y"}}`, `not json`, ``} {
+		if _, err := Key(k, names); !errors.Is(err, ErrBadKey) {
+			t.Errorf("Key(%q): %v, want ErrBadKey", k, err)
+		}
 	}
 }
