@@ -56,6 +56,12 @@ func Event(ctx context.Context, cat *catalog.Catalog, api GetAPI, table, id stri
 	if err != nil {
 		return Plan{}, err
 	}
+	if stamp := c.ApproximateCreationTime; stamp.Before(from) || stamp.After(end) {
+		// Before a window's start the item before the event is not known: the snapshot
+		// that opens the window may hold the event already.
+		return Plan{}, fmt.Errorf("event %s is stamped %s, outside the restorable windows (%s to %s): %w",
+			id, stamp.UTC().Format(time.RFC3339), from.Format(time.RFC3339), end.Format(time.RFC3339), catalog.ErrNoCoverage)
+	}
 	hs, err := histories(ctx, cat, c.ApproximateCreationTime, end, func(k string) bool { return k == key }, o)
 	if err != nil {
 		return Plan{}, err
