@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-
-	"github.com/ddbtape/ddbtape/restore"
 )
 
 // usageError is a mistake in the command line: exit status 2.
@@ -20,7 +18,3 @@ func isUsage(err error) bool {
 	var u *usageError
 	return errors.As(err, &u)
 }
-
-// unconfirmed reports whether err is a write into a live table that was planned and shown
-// but not confirmed with --yes: exit status 2, nothing written.
-func unconfirmed(err error) bool { return errors.Is(err, restore.ErrNotConfirmed) }
