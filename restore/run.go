@@ -57,7 +57,8 @@ type Result struct {
 }
 
 // Run rebuilds the table of plan p (replay.Apply) and hands t every key that needs a
-// write: its item at T, or, when t is a Holder, whatever differs from the item t holds.
+// write: its item at T, or, when t is a Holder, whatever differs from the item t holds
+// (to a Planner, as a Change that expects the item read).
 // It commits t once every key was handed over. On a failure it aborts t and returns the
 // error, with what t adds (how far a table's writes got) and, for a corrupt file, what
 // to do about it.
@@ -84,6 +85,7 @@ func Run(ctx context.Context, p catalog.Plan, t Target, o Options) (Result, erro
 			read.Done()
 			written = o.meter(fmt.Sprint(t), "items", total)
 		}
+		read := en.Have // a guarded write expects the item as the table holds it
 		if !o.KeepReplicationAttributes {
 			if err := strip(&en, &res); err != nil {
 				return err
@@ -94,6 +96,17 @@ func Run(ctx context.Context, p catalog.Plan, t Target, o Options) (Result, erro
 			return err
 		}
 		res.Counts.Add(a)
+		if pl, ok := t.(Planner); ok && a != Unchanged {
+			written.Add(1, 0)
+			c := Change{Key: en.Key}
+			if a != Delete {
+				c.Item = en.Want
+			}
+			if en.HasHave {
+				c.Expect = read
+			}
+			return pl.Plan(ctx, c, a)
+		}
 		switch a {
 		case Insert, Update:
 			var size int64

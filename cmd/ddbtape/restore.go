@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,7 +19,7 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
+const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] [--yes [--unguarded]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
 
 func runRestore(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "restore", restoreUsage)
@@ -28,7 +28,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	var (
 		atFlag    = fs.String("at", "", "restore the table as it was at this time: RFC 3339 (inclusive), or now/latest for the end of the restorable window")
 		snapID    = fs.String("snapshot", "", "instead of --at: restore this snapshot alone, with no change replayed (a snapshot taken before the table had a stream; its items are as the scan read them)")
-		toTable   = fs.String("to-table", "", "write into this table: made equal to the state at --at (with --create: a new table)")
+		toTable   = fs.String("to-table", "", "write into this table: made equal to the state at --at (with --create: a new table; an existing one is written only with --yes)")
+		yes       = fs.Bool("yes", false, "with --to-table on an existing table: write the plan (without it the plan is printed, nothing is written, exit status 2)")
+		unguarded = fs.Bool("unguarded", false, "with --yes: write with BatchWriteItem, faster but blind to writes made after the table was read (for a quiesced table)")
 		create    = fs.Bool("create", false, "create --to-table from the snapshot's schema (keys, indexes, billing mode; no stream) and load it")
 		dryRun    = fs.Bool("dry-run", false, "with --to-table: print how many items would be put, deleted and left unchanged, and write nothing")
 		diff      = fs.Bool("diff", false, "with --dry-run: also print the key of every item that would change")
@@ -66,6 +68,10 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return usagef("--dry-run needs --to-table")
 	case *diff && !*dryRun:
 		return usagef("--diff needs --dry-run")
+	case *yes && (*toTable == "" || *create || *dryRun):
+		return usagef("--yes is for --to-table on an existing table, without --create or --dry-run")
+	case *unguarded && !*yes:
+		return usagef("--unguarded needs --yes")
 	case *force && *toFile == "":
 		return usagef("--force needs --to-file")
 	case *keysFile != "" && *keyPrefix != "":
@@ -109,7 +115,8 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		db = src.aws.dynamoDB(cfg)
 	}
 	to := restoreTarget{
-		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff,
+		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff, yes: *yes, unguarded: *unguarded,
+		source: *src.source, command: "ddbtape restore " + strings.Join(args, " "), who: restore.Who(e.getenv),
 		scan: restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU},
 		load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
 	}
@@ -132,6 +139,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		o.Filter = filter
+		if to.existing() {
+			return to.sync(ctx, e, db, bk, p, o)
+		}
 		t, err := to.open(ctx, e, db, p.Snapshot.Manifest)
 		if err != nil {
 			return err
@@ -161,16 +171,14 @@ func announce(e *env, p catalog.Plan) {
 type restoreTarget struct {
 	toFile, toTable             string
 	force, create, dryRun, diff bool
+	yes, unguarded              bool
+	source, command, who        string // for the restore log
 	scan                        restore.ScanOptions
 	load                        restore.LoadOptions
 }
 
 // open makes the target the flags name for the backup of manifest m.
 func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m *writer.Manifest) (restore.Target, error) {
-	var diff io.Writer
-	if to.diff {
-		diff = e.stdout
-	}
 	switch {
 	case to.toFile != "":
 		return restore.CreateFile(to.toFile, to.force)
@@ -188,14 +196,7 @@ func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m
 		fmt.Fprintf(e.stderr, "created table %s\n", to.toTable)
 		return t, nil
 	}
-	t, err := restore.ExistingTable(ctx, db, to.toTable, m, to.scan, to.load)
-	switch {
-	case err != nil:
-		return nil, err
-	case to.dryRun:
-		return &restore.DryRun{Into: t, Diff: diff}, nil
-	}
-	return t, nil
+	return nil, fmt.Errorf("restore into the existing table %s: not a target of its own (sync)", to.toTable)
 }
 
 // report says what the restore did.
@@ -205,18 +206,8 @@ func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res res
 	case *restore.File:
 		fmt.Fprintf(e.stdout, "restored %s of %s at %s to %s\n", progress.Count(t.Items(), "item"), p.Table, at, t.Path())
 	case *restore.DryRun:
-		if to.create {
-			fmt.Fprintf(e.stdout, "dry run: would create table %s and put %s\n", to.toTable, progress.Count(c.Inserts, "item"))
-			return
-		}
-		fmt.Fprintf(e.stdout, "dry run: %s (%s new, %s changed), %s, %s unchanged\n",
-			progress.Count(c.Inserts+c.Updates, "put"), progress.Number(c.Inserts), progress.Number(c.Updates), progress.Count(c.Deletes, "delete"), progress.Number(c.Unchanged))
+		fmt.Fprintf(e.stdout, "dry run: would create table %s and put %s\n", to.toTable, progress.Count(c.Inserts, "item"))
 	case *restore.Table:
-		if !to.create {
-			fmt.Fprintf(e.stdout, "restored %s at %s into %s: %s, %s, %s unchanged\n", p.Table, at, t.Name(),
-				progress.Count(t.Written().Puts, "put"), progress.Count(t.Written().Deletes, "delete"), progress.Number(c.Unchanged))
-			return
-		}
 		fmt.Fprintf(e.stdout, "restored %s of %s at %s into new table %s\n", progress.Count(t.Written().Puts, "item"), p.Table, at, t.Name())
 		if m := p.Snapshot.Manifest; m.GlobalTableVersion != "" || len(m.Replicas) > 0 {
 			g := globaltable.Info{Region: m.Region, Version: m.GlobalTableVersion, Replicas: m.Replicas}

@@ -242,6 +242,8 @@ func TestRestore_UsageMistakesExitTwo(t *testing.T) {
 		{[]string{"--source", src, "--table", "books", "--at", "now", "--to-file", out, "--create"}, "--create needs --to-table"},
 		{[]string{"--source", src, "--table", "books", "--at", "now", "--to-table", "xyz", "--diff"}, "--diff needs --dry-run"},
 		{[]string{"--source", src, "--table", "books", "--at", "now", "--to-file", out, "--keys", "k", "--key-prefix", "a"}, "at most one of --keys and --key-prefix"},
+		{[]string{"--source", src, "--table", "books", "--at", "now", "--to-table", "xyz", "--create", "--yes"}, "--yes is for --to-table on an existing table"},
+		{[]string{"--source", src, "--table", "books", "--at", "now", "--to-table", "xyz", "--unguarded"}, "--unguarded needs --yes"},
 	}
 	for _, tc := range tests {
 		res := runCLI(t, append([]string{"restore"}, tc.args...)...)
