@@ -367,5 +367,9 @@ func (c *Config) String() string {
 	for i, t := range c.Tables {
 		names[i] = t.Name
 	}
-	return fmt.Sprintf("%d tables (%s) to %s", len(c.Tables), strings.Join(names, ", "), c.Destination)
+	tables := "tables"
+	if len(c.Tables) == 1 {
+		tables = "table"
+	}
+	return fmt.Sprintf("%d %s (%s) to %s", len(c.Tables), tables, strings.Join(names, ", "), c.Destination)
 }

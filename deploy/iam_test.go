@@ -166,7 +166,10 @@ func TestIAMPolicy_IsScopedToPlaceholders(t *testing.T) {
 				for _, k := range coordinationKeys {
 					coordination = coordination || r == "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*/"+k
 				}
-				if strings.Contains(r, "*") && !strings.HasSuffix(r, "/stream/*") && !strings.HasSuffix(r, "/import/*") && r != "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*" && !coordination {
+				// Restore logs are created once (If-None-Match), never rewritten.
+				restoreLogs := r == "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*/restores/*" &&
+					reflect.DeepEqual(s.Condition, map[string]map[string]any{"Null": {"s3:if-none-match": "false"}})
+				if strings.Contains(r, "*") && !strings.HasSuffix(r, "/stream/*") && !strings.HasSuffix(r, "/import/*") && r != "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*" && !coordination && !restoreLogs {
 					t.Errorf("%s: statement %s: resource %s has a wildcard", role, s.Sid, r)
 				}
 				if coordination && !reflect.DeepEqual(s.Action, []string{"s3:PutObject"}) {
@@ -195,8 +198,9 @@ func TestIAMPolicy_IsScopedToPlaceholders(t *testing.T) {
 
 // What each role must not do, read from the policies (the run-time test proves the
 // commands need no more): capture writes backup objects only as new ones and deletes
-// nothing; restore writes no backup object but its reader lock and no table but its
-// target; maintenance reads no table; only maintenance deletes.
+// nothing; restore writes no backup object but its reader lock and its restore logs
+// (created once), and no table but its target; maintenance reads no table; only
+// maintenance deletes.
 func TestIAMRoles_SeparateWhatEachRoleMayDo(t *testing.T) {
 	ps := readRoles(t)
 	const objects = "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*"
@@ -208,8 +212,9 @@ func TestIAMRoles_SeparateWhatEachRoleMayDo(t *testing.T) {
 					t.Errorf("%s: statement %s allows s3:DeleteObject: only the maintenance role deletes", role, s.Sid)
 				case strings.HasPrefix(a, "dynamodb:") && role == "maintenance":
 					t.Errorf("maintenance: statement %s allows %s: retention and compaction read no table", s.Sid, a)
-				case role == "restore" && (a == "s3:PutObject" || a == "s3:PutObjectRetention") && !reflect.DeepEqual(s.Resource, []string{"arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*/locks/*"}):
-					t.Errorf("restore: statement %s writes %v: a restore writes no backup object but its reader lock", s.Sid, s.Resource)
+				case role == "restore" && (a == "s3:PutObject" || a == "s3:PutObjectRetention") && !reflect.DeepEqual(s.Resource, []string{"arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*/locks/*"}) &&
+					!(a == "s3:PutObject" && reflect.DeepEqual(s.Resource, []string{"arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*/restores/*"}) && reflect.DeepEqual(s.Condition, map[string]map[string]any{"Null": {"s3:if-none-match": "false"}})):
+					t.Errorf("restore: statement %s writes %v: a restore writes no backup object but its reader lock and, once each, its restore logs", s.Sid, s.Resource)
 				case role == "restore" && slices.Contains([]string{"dynamodb:CreateTable", "dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, a) &&
 					!reflect.DeepEqual(s.Resource, []string{"arn:aws:dynamodb:REGION:ACCOUNT_ID:table/RESTORE_TARGET_TABLE"}):
 					t.Errorf("restore: statement %s allows %s on %v: a restore writes only its target", s.Sid, a, s.Resource)

@@ -213,6 +213,18 @@ func Duration(d time.Duration) string {
 }
 
 // thousands formats n with comma separators: 1234567 -> "1,234,567".
+// Count is n with its digits grouped and noun in the singular or the plural (regular
+// English: noun+"s"): "1 item", "12,400 items".
+func Count[N ~int | ~int64](n N, noun string) string {
+	if n != 1 {
+		noun += "s"
+	}
+	return thousands(int64(n)) + " " + noun
+}
+
+// Number is n with its digits grouped: "12,400".
+func Number[N ~int | ~int64](n N) string { return thousands(int64(n)) }
+
 func thousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := n < 0

@@ -230,3 +230,14 @@ func TestStopped_SaysTheWorkDidNotFinish(t *testing.T) {
 		t.Errorf("closing line %q, want one line saying where it stopped", got)
 	}
 }
+
+func TestCount_GroupsDigitsAndAgreesInNumber(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{{0, "0 items"}, {1, "1 item"}, {2, "2 items"}, {12400, "12,400 items"}, {1234567, "1,234,567 items"}} {
+		if got := Count(tc.n, "item"); got != tc.want {
+			t.Errorf("Count(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}

@@ -68,8 +68,26 @@ func PrefixFilter(partitionKey, prefix string) *KeyFilter {
 	return &KeyFilter{partitionKey: partitionKey, prefix: prefix}
 }
 
+// Keys are the keys of a key list, sorted (nil for a prefix filter).
+func (f *KeyFilter) Keys() []string {
+	if f == nil || f.keys == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(f.keys))
+	for k := range f.keys {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // Len is the number of keys of a key list (0 for a prefix filter).
-func (f *KeyFilter) Len() int { return len(f.keys) }
+func (f *KeyFilter) Len() int {
+	if f == nil {
+		return 0
+	}
+	return len(f.keys)
+}
 
 // Match reports whether the filter keeps the item with merge key key.
 func (f *KeyFilter) Match(key string) (bool, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/globaltable"
@@ -52,10 +54,14 @@ type Result struct {
 	Skipped int
 	// Stripped is how many items had replication attributes dropped.
 	Stripped int64
+	// Absent are the keys of a key list (Options.Filter) that did not exist at T: nothing
+	// was restored for them (a target table that holds one has it deleted).
+	Absent []string
 }
 
 // Run rebuilds the table of plan p (replay.Apply) and hands t every key that needs a
-// write: its item at T, or, when t is a Holder, whatever differs from the item t holds.
+// write: its item at T, or, when t is a Holder, whatever differs from the item t holds
+// (to a Planner, as a Change that expects the item read).
 // It commits t once every key was handed over. On a failure it aborts t and returns the
 // error, with what t adds (how far a table's writes got) and, for a corrupt file, what
 // to do about it.
@@ -70,11 +76,19 @@ func Run(ctx context.Context, p catalog.Plan, t Target, o Options) (Result, erro
 	read := o.meter("read backup", "rows", total)
 	ro.Progress = read
 	var written Meter
+	var existed map[string]bool // the listed keys (--keys) that existed at T
+	if o.Filter.Len() > 0 {
+		existed = map[string]bool{}
+	}
 	st, err := replay.Apply(ctx, p, o.Reader, ro, func(en replay.Entry) error {
+		if existed != nil && en.HasWant {
+			existed[en.Key] = true
+		}
 		if written == nil {
 			read.Done()
 			written = o.meter(fmt.Sprint(t), "items", total)
 		}
+		read := en.Have // a guarded write expects the item as the table holds it
 		if !o.KeepReplicationAttributes {
 			if err := strip(&en, &res); err != nil {
 				return err
@@ -85,6 +99,17 @@ func Run(ctx context.Context, p catalog.Plan, t Target, o Options) (Result, erro
 			return err
 		}
 		res.Counts.Add(a)
+		if pl, ok := t.(Planner); ok && a != Unchanged {
+			written.Add(1, 0)
+			c := Change{Key: en.Key}
+			if a != Delete {
+				c.Item = en.Want
+			}
+			if en.HasHave {
+				c.Expect = read
+			}
+			return pl.Plan(ctx, c, a)
+		}
 		switch a {
 		case Insert, Update:
 			var size int64
@@ -106,7 +131,14 @@ func Run(ctx context.Context, p catalog.Plan, t Target, o Options) (Result, erro
 		written.Done()
 	}
 	res.Stats = st
-	err = o.report(err, &res)
+	if existed != nil {
+		for _, k := range o.Filter.Keys() {
+			if !existed[k] {
+				res.Absent = append(res.Absent, k)
+			}
+		}
+	}
+	err = o.report(err, &res, p.At)
 	if err == nil {
 		err = t.Commit(ctx)
 	}
@@ -148,10 +180,13 @@ func strip(en *replay.Entry, res *Result) error {
 	return nil
 }
 
+// maxAbsentShown bounds how many absent keys the notes name.
+const maxAbsentShown = 10
+
 // report tells the notes what the user must know of the result: with SkipCorrupt, every
 // skipped file; the replication attributes dropped. Without SkipCorrupt, a corrupt file's
 // error gains what to do about it.
-func (o *Options) report(err error, res *Result) error {
+func (o *Options) report(err error, res *Result, at time.Time) error {
 	notes := o.Notes
 	if notes == nil {
 		notes = io.Discard
@@ -168,6 +203,14 @@ func (o *Options) report(err error, res *Result) error {
 		}
 	case err != nil && corruptFile(err):
 		err = fmt.Errorf("%w (replace the file from a copy of the backup, or rerun with --skip-corrupt to go on without it and list every damaged file)", err)
+	}
+	if n := len(res.Absent); n > 0 && err == nil {
+		shown := res.Absent[:min(n, maxAbsentShown)]
+		more := ""
+		if n > len(shown) {
+			more = fmt.Sprintf(" and %d more", n-len(shown))
+		}
+		fmt.Fprintf(notes, "%d of the %d keys asked for did not exist at %s: %s%s\n", n, o.Filter.Len(), at.UTC().Format(time.RFC3339Nano), strings.Join(shown, ", "), more)
 	}
 	if res.Stripped > 0 {
 		fmt.Fprintf(notes, "dropped the %s* replication attributes of a legacy global table (version %s) from %d items (--keep-replication-attributes keeps them)\n",

@@ -12,6 +12,7 @@ import (
 	"github.com/ddbtape/ddbtape/checkpoint"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/metrics"
+	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/replicator"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
@@ -167,9 +168,9 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		if len(captures) > 1 {
 			fmt.Fprintf(e.stderr, "%s: ", tables[i])
 		}
-		fmt.Fprintf(e.stderr, "captured %d records into %d segments in %s", st.Records, st.Segments, time.Since(began).Round(time.Millisecond))
+		fmt.Fprintf(e.stderr, "captured %s into %s in %s", progress.Count(st.Records, "record"), progress.Count(st.Segments, "segment"), time.Since(began).Round(time.Millisecond))
 		if st.Gaps > 0 {
-			fmt.Fprintf(e.stderr, "; %d gaps recorded (see 'ddbtape status')", st.Gaps)
+			fmt.Fprintf(e.stderr, "; %s recorded (see 'ddbtape status')", progress.Count(st.Gaps, "gap"))
 		}
 		fmt.Fprintln(e.stderr)
 	}

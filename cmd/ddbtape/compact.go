@@ -8,6 +8,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/compact"
+	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -62,7 +63,8 @@ func runCompact(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	m := res.Manifest
-	fmt.Fprintf(e.stdout, "snapshot %s of %s at %s: %d items in %d parts, from snapshot %s and %d segments (%d changes replayed)\n",
-		m.SnapshotID, m.TableName, m.FinishedAt.Format(time.RFC3339Nano), m.ItemCount, len(m.Parts), res.Base, res.Stats.Segments, res.Stats.Replayed)
+	fmt.Fprintf(e.stdout, "snapshot %s of %s at %s: %s in %s, from snapshot %s and %s (%s replayed)\n",
+		m.SnapshotID, m.TableName, m.FinishedAt.Format(time.RFC3339Nano), progress.Count(m.ItemCount, "item"), progress.Count(len(m.Parts), "part"),
+		res.Base, progress.Count(res.Stats.Segments, "segment"), progress.Count(res.Stats.Replayed, "change"))
 	return nil
 }

@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/ddbtape/ddbtape/ddbjson"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/iamcheck"
 	"github.com/ddbtape/ddbtape/internal/s3local"
@@ -19,14 +23,15 @@ import (
 // requests as IAM would authorize them, and checks them against the policy of the role
 // deploy/README.md gives the command (deploy/iam/): capture and snapshot with the capture
 // role (objects created only with If-None-Match, no delete), compact and retention with
-// the maintenance role, restore, status and verify with the restore role (writing only
-// the target table and a reader lock; with restore-import.json beside it, Import-from-S3
-// files in a bucket of their own), and a fleet's capture with the lease table's role
+// the maintenance role, restore (also guarded into the existing target), history, status
+// and verify with the restore role (writing only the target table and a reader lock; with
+// restore-import.json beside it, Import-from-S3 files in a bucket of their own), and a
+// fleet's capture with the lease table's role
 // beside the capture role. Locks are on (governance, an hour), so the retention calls of
 // the writes and the reads of locks are in what is checked.
 func TestIAMRoles_EachCommandCallsOnlyWhatItsRoleAllows(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	startCtx, startCancel := context.WithTimeout(ctx, 2*time.Minute)
 	srv, err := s3local.Start(startCtx)
@@ -110,6 +115,27 @@ func TestIAMRoles_EachCommandCallsOnlyWhatItsRoleAllows(t *testing.T) {
 	run([]string{"restore"}, "verify", "--source", dest, "--table", table)
 	run([]string{"restore"}, "restore", "--source", dest, "--table", table, "--at", "latest", "--to-file", filepath.Join(t.TempDir(), "r.json"))
 	run([]string{"restore"}, "restore", "--source", dest, "--table", table, "--at", "latest", "--to-table", target, "--create")
+	// Into the existing target, after someone changed it: guarded writes (an update, a
+	// delete), and history, with the restore role too.
+	live := w.Snapshot()
+	var someKey string
+	for k := range live {
+		someKey = k
+		break
+	}
+	changed := strings.TrimSuffix(live[someKey], "}") + `,"tampered":{"S":"yes"}}`
+	extra := `{"pk":{"S":"iam#extra"},"sk":{"S":"x"}}`
+	for _, item := range []string{changed, extra} {
+		av, err := ddbjson.ToDynamoDB(item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(target), Item: av}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run([]string{"restore"}, "restore", "--source", dest, "--table", table, "--at", "latest", "--to-table", target, "--yes")
+	run([]string{"restore"}, "history", "--source", dest, "--table", table, "--key", someKey)
 	// Import-from-S3 files, with the policy for the restore's own bucket beside the role's;
 	// again with --force, which replaces them.
 	toS3 := []string{"restore", "--source", dest, "--table", table, "--at", "latest", "--to-s3", "s3://" + restoreBucket + "/restores/orders-1/"}

@@ -41,6 +41,8 @@ func commands() []command {
 		{"retention", "delete what no restore point inside the retention needs (once; run does it hourly)", runRetention},
 		{"run", "run from a config file: capture every table, serve metrics and health", runRun},
 		{"restore", "rebuild a table as it was at a time, into a table or a file", runRestore},
+		{"history", "show every version of one item over a time range, with what changed and who changed it", runHistory},
+		{"undo", "put keys of the live table back to before an event, an interval or a restore, never over a later write", runUndo},
 		{"status", "show a backup's snapshots, restorable windows, shards and gaps", runStatus},
 		{"verify", "compare the backup at its latest time with the live table", runVerify},
 	}
@@ -110,6 +112,9 @@ func run(ctx context.Context, e *env, args []string) int {
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
+		case unconfirmed(err):
+			fmt.Fprintf(e.stderr, "ddbtape %s: %v\n", c.name, err)
+			return 2
 		case isUsage(err):
 			fmt.Fprintf(e.stderr, "ddbtape %s: %v (see 'ddbtape %s -h')\n", c.name, err, c.name)
 			return 2

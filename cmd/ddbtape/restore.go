@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,12 +14,13 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/globaltable"
+	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create [--via import --to-s3 s3://BUCKET/PREFIX/]] [--dry-run [--diff]] | --to-file PATH [--force] | --to-s3 URL [--force]) [--partition I/N] [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
+const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create [--via import --to-s3 s3://BUCKET/PREFIX/]] [--dry-run [--diff]] [--yes [--unguarded]] | --to-file PATH [--force] | --to-s3 URL [--force]) [--partition I/N] [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
 
 func runRestore(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "restore", restoreUsage)
@@ -27,7 +29,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	var (
 		atFlag    = fs.String("at", "", "restore the table as it was at this time: RFC 3339 (inclusive), or now/latest for the end of the restorable window")
 		snapID    = fs.String("snapshot", "", "instead of --at: restore this snapshot alone, with no change replayed (a snapshot taken before the table had a stream; its items are as the scan read them)")
-		toTable   = fs.String("to-table", "", "write into this table: made equal to the state at --at (with --create: a new table)")
+		toTable   = fs.String("to-table", "", "write into this table: made equal to the state at --at (with --create: a new table; an existing one is written only with --yes)")
+		yes       = fs.Bool("yes", false, "with --to-table on an existing table: write the plan (without it the plan is printed, nothing is written, exit status 2)")
+		unguarded = fs.Bool("unguarded", false, "with --yes: write with BatchWriteItem, faster but blind to writes made after the table was read (for a quiesced table)")
 		create    = fs.Bool("create", false, "create --to-table from the snapshot's schema (keys, indexes, billing mode; no stream) and load it")
 		dryRun    = fs.Bool("dry-run", false, "with --to-table: print how many items would be put, deleted and left unchanged, and write nothing")
 		diff      = fs.Bool("diff", false, "with --dry-run: also print the key of every item that would change")
@@ -69,6 +73,10 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return usagef("--dry-run needs --to-table")
 	case *diff && !*dryRun:
 		return usagef("--diff needs --dry-run")
+	case *yes && (*toTable == "" || *create || *dryRun):
+		return usagef("--yes is for --to-table on an existing table, without --create or --dry-run")
+	case *unguarded && !*yes:
+		return usagef("--unguarded needs --yes")
 	case *force && *toFile == "" && imp.toS3 == "":
 		return usagef("--force needs --to-file or --to-s3")
 	case *keysFile != "" && *keyPrefix != "":
@@ -103,6 +111,11 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("%s: %w", *toFile, restore.ErrFileExists)
 		}
 	}
+	if *toFile != "" {
+		if dir := filepath.Dir(*toFile); !isDir(dir) {
+			return fmt.Errorf("--to-file %s: directory %s does not exist: create it, or write elsewhere", *toFile, dir)
+		}
+	}
 
 	cfg, bk, err := src.open(ctx, e, *toTable != "" || imp.s3())
 	if err != nil {
@@ -113,10 +126,21 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		db = src.aws.dynamoDB(cfg)
 	}
 	to := restoreTarget{
-		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff, partition: part,
-		imp: imp, cfg: cfg, store: &src.store, tempDir: *src.tempDir,
+		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff, yes: *yes, unguarded: *unguarded,
+		source: *src.source, command: "ddbtape restore " + strings.Join(args, " "), who: restore.Who(e.getenv),
+		partition: part, imp: imp, cfg: cfg, store: &src.store, tempDir: *src.tempDir,
 		scan: restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU},
 		load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
+	}
+	// A key file is read before planning, with the key of any complete snapshot (every
+	// snapshot of a table has the same): a mistake in it is said at once.
+	for _, sn := range bk.listing.Snapshots {
+		if sn.Manifest != nil {
+			if _, err := keyFilter(sn.Manifest, *keysFile, *keyPrefix); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	o := src.restoreOptions(e, bk, corrupt)
 	o.KeepReplicationAttributes = *keepRep
@@ -129,6 +153,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		o.Filter = filter
+		if to.existing() {
+			return to.sync(ctx, e, db, bk, p, o)
+		}
 		t, err := to.open(ctx, e, db, p)
 		if err != nil {
 			return err
@@ -161,6 +188,8 @@ func announce(e *env, p catalog.Plan) {
 type restoreTarget struct {
 	toFile, toTable             string
 	force, create, dryRun, diff bool
+	yes, unguarded              bool
+	source, command, who        string // for the restore log
 	scan                        restore.ScanOptions
 	load                        restore.LoadOptions
 	partition                   replay.Partition
@@ -173,10 +202,6 @@ type restoreTarget struct {
 // open makes the target the flags name for the backup of plan p.
 func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, p catalog.Plan) (restore.Target, error) {
 	m := p.Snapshot.Manifest
-	var diff io.Writer
-	if to.diff {
-		diff = e.stdout
-	}
 	switch {
 	case to.toFile != "":
 		return restore.CreateFile(to.toFile, to.force)
@@ -199,14 +224,7 @@ func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, p
 		fmt.Fprintf(e.stderr, "created table %s\n", to.toTable)
 		return t, nil
 	}
-	t, err := restore.ExistingTable(ctx, db, to.toTable, m, to.scan, to.load)
-	switch {
-	case err != nil:
-		return nil, err
-	case to.dryRun:
-		return &restore.DryRun{Into: t, Diff: diff}, nil
-	}
-	return t, nil
+	return nil, fmt.Errorf("restore into the existing table %s: not a target of its own (sync)", to.toTable)
 }
 
 // report says what the restore did.
@@ -216,20 +234,11 @@ func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res res
 	case *restore.ImportFiles:
 		to.imp.report(e, p, t, to.partition)
 	case *restore.File:
-		fmt.Fprintf(e.stdout, "restored %d items of %s at %s to %s%s\n", t.Items(), p.Table, at, t.Path(), partitionNote(to.partition))
+		fmt.Fprintf(e.stdout, "restored %s of %s at %s to %s%s\n", progress.Count(t.Items(), "item"), p.Table, at, t.Path(), partitionNote(to.partition))
 	case *restore.DryRun:
-		if to.create {
-			fmt.Fprintf(e.stdout, "dry run: would create table %s and put %d items\n", to.toTable, c.Inserts)
-			return
-		}
-		fmt.Fprintf(e.stdout, "dry run: %d puts (%d new, %d changed), %d deletes, %d unchanged\n",
-			c.Inserts+c.Updates, c.Inserts, c.Updates, c.Deletes, c.Unchanged)
+		fmt.Fprintf(e.stdout, "dry run: would create table %s and put %s\n", to.toTable, progress.Count(c.Inserts, "item"))
 	case *restore.Table:
-		if !to.create {
-			fmt.Fprintf(e.stdout, "restored %s at %s into %s: %d puts, %d deletes, %d unchanged%s\n", p.Table, at, t.Name(), t.Written().Puts, t.Written().Deletes, c.Unchanged, partitionNote(to.partition))
-			return
-		}
-		fmt.Fprintf(e.stdout, "restored %d items of %s at %s into new table %s%s\n", t.Written().Puts, p.Table, at, t.Name(), partitionNote(to.partition))
+		fmt.Fprintf(e.stdout, "restored %s of %s at %s into new table %s%s\n", progress.Count(t.Written().Puts, "item"), p.Table, at, t.Name(), partitionNote(to.partition))
 		if m := p.Snapshot.Manifest; m.GlobalTableVersion != "" || len(m.Replicas) > 0 {
 			g := globaltable.Info{Region: m.Region, Version: m.GlobalTableVersion, Replicas: m.Replicas}
 			fmt.Fprintf(e.stderr, "%s was a %s; %s is a single-region table: add replicas with aws dynamodb update-table --table-name %s --replica-updates '[{\"Create\":{\"RegionName\":\"REGION\"}}]' (README: Global tables)\n",
@@ -260,4 +269,10 @@ func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*replay.KeyFilte
 		return kf, nil
 	}
 	return nil, nil
+}
+
+// isDir reports whether path names a directory.
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

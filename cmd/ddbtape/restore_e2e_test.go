@@ -384,7 +384,7 @@ func restoreEndToEnd(ctx context.Context, t *testing.T, dest string, env []strin
 	if err := model.w.Run(ctx, 60); err != nil {
 		t.Fatal(err)
 	}
-	res = ddbtape(ctx, t, env, "restore", "--source", dest, "--table", table, "--at", b1.Format(time.RFC3339), "--to-table", table)
+	res = ddbtape(ctx, t, env, "restore", "--source", dest, "--table", table, "--at", b1.Format(time.RFC3339), "--to-table", table, "--yes")
 	if res.code != 0 {
 		t.Fatalf("restore into the existing table: exit %d: %s", res.code, res.stderr)
 	}

@@ -120,7 +120,7 @@ func TestRestoreToTable_CreatesLoadsDiffsAndSyncs(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
 	slices.Sort(lines[:len(lines)-1])
-	want := []string{`+ {"pk":{"S":"a0"}}`, `- {"pk":{"S":"zz"}}`, `~ {"pk":{"S":"b1"}}`, "dry run: 2 puts (1 new, 1 changed), 1 deletes, 8 unchanged"}
+	want := []string{`+ {"pk":{"S":"a0"}}`, `- {"pk":{"S":"zz"}}`, `~ {"pk":{"S":"b1"}}`, "dry run: 2 puts (1 new, 1 changed), 1 delete, 8 unchanged"}
 	if !slices.Equal(lines, want) {
 		t.Errorf("--dry-run --diff printed\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
@@ -128,22 +128,31 @@ func TestRestoreToTable_CreatesLoadsDiffsAndSyncs(t *testing.T) {
 		t.Errorf("--dry-run changed the table")
 	}
 
-	// Into the existing table: it becomes the latest state.
-	res = ddbtape(ctx, t, nil, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-table", target, "--max-wcu", "1000")
+	// Into the existing table without --yes: the plan, nothing written, exit 2.
+	res = ddbtape(ctx, t, nil, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-table", target)
+	if res.code != 2 || !strings.Contains(res.stdout, "3 puts (2 new, 1 changed), 2 deletes, 7 unchanged") || !strings.Contains(res.stderr, "--yes") {
+		t.Errorf("without --yes: exit %d, want 2\nstdout %s\nstderr %s", res.code, res.stdout, res.stderr)
+	}
+	if after := scanTable(t, db, target); !maps.Equal(after, before) {
+		t.Errorf("a restore without --yes changed the table")
+	}
+
+	// With --yes: it becomes the latest state.
+	res = ddbtape(ctx, t, nil, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-table", target, "--max-wcu", "1000", "--yes")
 	if res.code != 0 {
 		t.Fatalf("into the existing table: exit %d: %s", res.code, res.stderr)
 	}
 	if got := scanTable(t, db, target); !maps.Equal(got, booksLatest) {
 		t.Errorf("synced table holds %v, want %v", got, booksLatest)
 	}
-	if !strings.Contains(res.stdout, "3 puts, 2 deletes, 7 unchanged") {
+	if !strings.Contains(res.stdout, "3 puts, 2 deletes, 7 unchanged, 0 conflicts (guarded)") {
 		t.Errorf("stdout %q", res.stdout)
 	}
 
 	// Only some keys: the rest of the table is left alone.
 	putBook(t, db, target, bookItem("b2", 3))
 	putBook(t, db, target, bookItem("b3", 3))
-	res = ddbtape(ctx, t, nil, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-table", target, "--key-prefix", "a")
+	res = ddbtape(ctx, t, nil, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-table", target, "--key-prefix", "a", "--yes", "--unguarded")
 	if res.code != 0 {
 		t.Fatalf("--key-prefix: exit %d: %s", res.code, res.stderr)
 	}

@@ -193,6 +193,14 @@ func TestRestoreToFile_KeepsOnlyTheSelectedKeys(t *testing.T) {
 	if got, want := readItems(t, out), wantLines("a1", 1, "c0", 7); !slices.Equal(got, want) {
 		t.Errorf("--keys: got %v, want %v", got, want)
 	}
+	// a2 was deleted before latest, zz never existed: both are named.
+	if err := os.WriteFile(keys, []byte(`{"pk":{"S":"a2"}}`+"\n"+`{"pk":{"S":"c0"}}`+"\n"+`{"pk":{"S":"zz"}}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := runCLI(t, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-file", out, "--keys", keys, "--force")
+	if want := `2 of the 3 keys asked for did not exist at 2026-03-01T11:00:00Z: {"pk":{"S":"a2"}}, {"pk":{"S":"zz"}}` + "\n"; res.code != 0 || !strings.Contains(res.stderr, want) {
+		t.Errorf("--keys with absent keys: exit %d, stderr %q; want %q", res.code, res.stderr, want)
+	}
 	out = filepath.Join(t.TempDir(), "p.json")
 	if res := runCLI(t, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-file", out, "--key-prefix", "b"); res.code != 0 {
 		t.Fatalf("--key-prefix: exit %d: %s", res.code, res.stderr)
@@ -234,6 +242,8 @@ func TestRestore_UsageMistakesExitTwo(t *testing.T) {
 		{[]string{"--source", src, "--table", "books", "--at", "now", "--to-file", out, "--create"}, "--create needs --to-table"},
 		{[]string{"--source", src, "--table", "books", "--at", "now", "--to-table", "xyz", "--diff"}, "--diff needs --dry-run"},
 		{[]string{"--source", src, "--table", "books", "--at", "now", "--to-file", out, "--keys", "k", "--key-prefix", "a"}, "at most one of --keys and --key-prefix"},
+		{[]string{"--source", src, "--table", "books", "--at", "now", "--to-table", "xyz", "--create", "--yes"}, "--yes is for --to-table on an existing table"},
+		{[]string{"--source", src, "--table", "books", "--at", "now", "--to-table", "xyz", "--unguarded"}, "--unguarded needs --yes"},
 	}
 	for _, tc := range tests {
 		res := runCLI(t, append([]string{"restore"}, tc.args...)...)
@@ -330,5 +340,31 @@ func TestStatus_ShowsTheLastVerification(t *testing.T) {
 	}
 	if st.Verification == nil || st.Verification.Result != verify.Fail || st.Verification.Mismatches != 1 || len(st.Windows) != 1 {
 		t.Errorf("--json verification %+v, windows %d", st.Verification, len(st.Windows))
+	}
+}
+
+// Mistakes a restore can see before it plans are said before it plans: a bad key file,
+// an output directory that does not exist.
+func TestRestore_ABadKeyFileOrAMissingOutputDirectoryIsRefusedBeforePlanning(t *testing.T) {
+	src := bookBackup(t)
+	keys := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(keys, []byte(`{"pk":{"S":"a1"},"sk":{"S":"x"}}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "no", "such")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--to-file", filepath.Join(t.TempDir(), "o.json"), "--keys", keys}, 2,
+			"ddbtape restore: --keys " + keys + ": line 1: a key must have exactly the attributes pk, got pk, sk (see 'ddbtape restore -h')\n"},
+		{[]string{"--to-file", filepath.Join(missing, "o.json")}, 1,
+			"ddbtape restore: --to-file " + filepath.Join(missing, "o.json") + ": directory " + missing + " does not exist: create it, or write elsewhere\n"},
+	} {
+		res := runCLI(t, append([]string{"restore", "--source", src, "--table", "books", "--at", "latest"}, tc.args...)...)
+		if res.code != tc.code || res.stderr != tc.want {
+			t.Errorf("%v: exit %d, stderr %q; want %d and only %q", tc.args, res.code, res.stderr, tc.code, tc.want)
+		}
 	}
 }

@@ -106,11 +106,11 @@ func runSnapshot(ctx context.Context, e *env, args []string) error {
 
 	storedItems, storedBytes := job.Stored()
 	if job.Resumed() {
-		fmt.Fprintf(e.stderr, "resuming snapshot %s of %s (started %s): %d segments, %d items already stored\n",
-			job.ID(), job.Table(), job.StartedAt().Format(time.RFC3339), job.Segments(), storedItems)
+		fmt.Fprintf(e.stderr, "resuming snapshot %s of %s (started %s): %s, %s already stored\n",
+			job.ID(), job.Table(), job.StartedAt().Format(time.RFC3339), progress.Count(job.Segments(), "segment"), progress.Count(storedItems, "item"))
 	} else {
-		fmt.Fprintf(e.stderr, "snapshot %s of %s: %d segments, %d workers, about %d items; if interrupted, continue it with --resume %s\n",
-			job.ID(), job.Table(), job.Segments(), job.Workers(), job.EstimatedItems(), job.ID())
+		fmt.Fprintf(e.stderr, "snapshot %s of %s: %s, %s, about %s; if interrupted, continue it with --resume %s\n",
+			job.ID(), job.Table(), progress.Count(job.Segments(), "segment"), progress.Count(job.Workers(), "worker"), progress.Count(job.EstimatedItems(), "item"), job.ID())
 	}
 	interval := *progressEvery
 	if interval == 0 {
@@ -138,8 +138,8 @@ func runSnapshot(ctx context.Context, e *env, args []string) error {
 	for _, p := range m.Parts {
 		size += p.Bytes
 	}
-	fmt.Fprintf(e.stderr, "snapshot %s complete: %d items in %d parts (%s), scanned from %s to %s\n",
-		m.SnapshotID, m.ItemCount, len(m.Parts), progress.Bytes(size), m.StartedAt.Format(time.RFC3339), m.FinishedAt.Format(time.RFC3339))
+	fmt.Fprintf(e.stderr, "snapshot %s complete: %s in %s (%s), scanned from %s to %s\n",
+		m.SnapshotID, progress.Count(m.ItemCount, "item"), progress.Count(len(m.Parts), "part"), progress.Bytes(size), m.StartedAt.Format(time.RFC3339), m.FinishedAt.Format(time.RFC3339))
 	if w := job.StreamWarning(); w != "" {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
+	"github.com/ddbtape/ddbtape/progress"
+	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/verify"
 )
 
@@ -37,8 +39,12 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	logs, err := restore.ListLogs(ctx, bk.bucket, *src.table)
+	if err != nil {
+		return err
+	}
 	if *asJSON {
-		out := statusJSON{Status: st}
+		out := statusJSON{Status: st, Restores: logs}
 		if hasReport {
 			out.Verification = &rep
 		}
@@ -60,6 +66,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	} else if err := rep.WriteText(e.stdout); err != nil {
 		return err
 	}
+	writeRestoreLogs(e, logs, *src.source, *src.table)
 	if leases, ok := bk.checkpoints.(*ckdynamo.Store); ok {
 		fmt.Fprintln(e.stdout)
 		return leases.WriteLeases(ctx, e.stdout, *src.table, time.Now())
@@ -73,4 +80,17 @@ type statusJSON struct {
 	catalog.Status
 	Verification *verify.Report      `json:"verification,omitempty"`
 	ObjectLock   *catalog.LockStatus `json:"object_lock,omitempty"`
+	// Restores are the restore logs of writes into the live table (restore, undo).
+	Restores []restore.LogHeader `json:"restores,omitempty"`
+}
+
+// writeRestoreLogs lists the writes into the live table that can be undone.
+func writeRestoreLogs(e *env, logs []restore.LogHeader, source, table string) {
+	if len(logs) == 0 {
+		return
+	}
+	fmt.Fprintf(e.stdout, "\nwrites into the live table (undo one with ddbtape undo --source %s --table %s --restore ID --yes):\n", source, table)
+	for _, h := range logs {
+		fmt.Fprintf(e.stdout, "  %s  %s by %s: %s, %s  (%s)\n", h.ID, h.Finished.Format(time.RFC3339), h.Who, progress.Count(h.Puts, "put"), progress.Count(h.Deletes, "delete"), h.Command)
+	}
 }
