@@ -134,7 +134,8 @@ func TestRestorePartitions_UsageMistakesExitTwo(t *testing.T) {
 
 // Three partitions with --create run at once into one new table on DynamoDB Local:
 // one creates it, the others take it, and the table equals one restore. A partition run
-// again (a retried pod) changes nothing.
+// again (a retried pod) changes nothing; into the existing table, changed meanwhile, the
+// three partitions make it equal again.
 func TestRestorePartitions_IntoOneNewTableEqualOneRestore(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -184,5 +185,19 @@ func TestRestorePartitions_IntoOneNewTableEqualOneRestore(t *testing.T) {
 	}
 	if got := scanTable(t, db, target); !maps.Equal(got, want) {
 		t.Errorf("after partition 1/3 ran again the table holds %d items, want %d", len(got), len(want))
+	}
+
+	// Someone changes the table; the three partitions, each syncing its keys of the
+	// existing table (guarded, with --yes), make it equal to the backup again.
+	putBook(t, db, target, bookItem("zz-extra", 9))
+	putBook(t, db, target, bookItem("k0000", 5))
+	for i := range 3 {
+		res := ddbtape(ctx, t, nil, "restore", "--source", src, "--table", "books", "--at", "latest", "--to-table", target, "--yes", "--partition", fmt.Sprintf("%d/3", i))
+		if res.code != 0 {
+			t.Fatalf("partition %d/3 into the existing table: exit %d: %s %s", i, res.code, res.stdout, res.stderr)
+		}
+	}
+	if got := scanTable(t, db, target); !maps.Equal(got, want) {
+		t.Errorf("after the partitions synced the existing table it holds %d items, want %d (or they differ)", len(got), len(want))
 	}
 }
