@@ -159,8 +159,9 @@ func TestIAMPolicy_IsScopedToPlaceholders(t *testing.T) {
 				case service == "s3" && !strings.HasPrefix(r, "arn:aws:s3:::BACKUP_BUCKET"):
 					t.Errorf("%s: statement %s: resource %s is not the BACKUP_BUCKET", role, s.Sid, r)
 				}
-				// Only the stream ARN (its label is a timestamp), the objects under the
-				// prefix and the coordination objects of each table are wildcards.
+				// Only the stream ARN (its label is a timestamp), an import's ARN (its id
+				// is DynamoDB's), the objects under the prefix and the coordination
+				// objects of each table are wildcards.
 				coordination := false
 				for _, k := range coordinationKeys {
 					coordination = coordination || r == "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*/"+k
@@ -168,7 +169,7 @@ func TestIAMPolicy_IsScopedToPlaceholders(t *testing.T) {
 				// Restore logs are created once (If-None-Match), never rewritten.
 				restoreLogs := r == "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*/restores/*" &&
 					reflect.DeepEqual(s.Condition, map[string]map[string]any{"Null": {"s3:if-none-match": "false"}})
-				if strings.Contains(r, "*") && !strings.HasSuffix(r, "/stream/*") && r != "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*" && !coordination && !restoreLogs {
+				if strings.Contains(r, "*") && !strings.HasSuffix(r, "/stream/*") && !strings.HasSuffix(r, "/import/*") && r != "arn:aws:s3:::BACKUP_BUCKET/BACKUP_PREFIX/*" && !coordination && !restoreLogs {
 					t.Errorf("%s: statement %s: resource %s has a wildcard", role, s.Sid, r)
 				}
 				if coordination && !reflect.DeepEqual(s.Action, []string{"s3:PutObject"}) {

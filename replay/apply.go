@@ -41,6 +41,9 @@ type Options struct {
 	Parallelism int
 	// Filter keeps only some keys; nil keeps all.
 	Filter *KeyFilter
+	// Partition keeps only the keys of one partition (the zero value: all), the live
+	// table's included.
+	Partition Partition
 	// Live, when set, is read too, and each Entry carries the live item (Have) beside the
 	// item at T (Want): what a restore into the existing table and verify compare.
 	Live LiveSource
@@ -86,6 +89,9 @@ func Apply(ctx context.Context, p catalog.Plan, r Reader, opts Options, fn func(
 	for _, s := range p.Segments {
 		stored += s.Size
 	}
+	if !opts.Partition.Whole() {
+		stored /= int64(opts.Partition.Count) // each partition spills its share
+	}
 	n := int(stored*expansion/spillTarget) + 1
 	n = min(n, maxPartitions)
 	tmp := opts.TempDir
@@ -97,6 +103,9 @@ func Apply(ctx context.Context, p catalog.Plan, r Reader, opts Options, fn func(
 		return Stats{}, err
 	}
 	defer sp.remove()
+	if !opts.Partition.Whole() {
+		sp.stride = uint64(opts.Partition.Count)
+	}
 
 	var st Stats
 	var snapshotItems, changes, replayed, live atomic.Int64
@@ -110,6 +119,9 @@ func Apply(ctx context.Context, p catalog.Plan, r Reader, opts Options, fn func(
 		k, err := mergeKey(key)
 		if err != nil {
 			return "", false, err
+		}
+		if !opts.Partition.Holds(k) {
+			return k, false, nil
 		}
 		if opts.Filter == nil {
 			return k, true, nil

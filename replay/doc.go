@@ -3,7 +3,8 @@
 // checks every part against its manifest), and merges every key in merge order (the
 // plan's Lineage), the last change stamped in [ReplayFrom, T] winning over the
 // snapshot's copy. Memory stays bounded: keys are partitioned by hash and spilled to
-// disk, one partition merged at a time.
+// disk, one partition merged at a time. The same hash (KeyHash) splits a restore among
+// processes: each restores one Partition of the keys.
 //
 // restore writes what Apply yields to its targets; compact writes it as a new snapshot.
 package replay

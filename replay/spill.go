@@ -63,6 +63,8 @@ type Entry struct {
 type spill struct {
 	dir   string
 	level int
+	// stride is the Partition's Count whose keys alone are spilled (see partition).
+	stride uint64
 	// maxBytes is the largest partition loaded whole; a larger one is split again.
 	maxBytes int64
 	splits   int // partitions split again, for tests
@@ -102,13 +104,14 @@ func (s *spill) remove() {
 	_ = os.RemoveAll(s.dir)
 }
 
-// partition hashes key with FNV-1a seeded by the split level, so that a re-split spreads
-// the keys of an overfull partition instead of keeping them together.
-func partition(key string, level, n int) int {
-	h := uint64(14695981039346656037) ^ uint64(level)*0x9e3779b97f4a7c15
-	for i := 0; i < len(key); i++ {
-		h ^= uint64(key[i])
-		h *= 1099511628211
+// partition is the spill file of key among n at a level (keyHash). At the first level the
+// hash is divided by stride first: a restore of one Partition of stride keeps only keys
+// whose hash is Index modulo stride, and without the division they would crowd into the
+// files whose number shares a factor with stride.
+func partition(key string, level, n int, stride uint64) int {
+	h := keyHash(key, level)
+	if level == 0 && stride > 1 {
+		h /= stride
 	}
 	return int(h % uint64(n))
 }
@@ -122,7 +125,7 @@ func (s *spill) add(r *record) error {
 
 // write appends one encoded record to the partition of key; s.mu is held.
 func (s *spill) write(key string, enc []byte) error {
-	p := partition(key, s.level, len(s.files))
+	p := partition(key, s.level, len(s.files), s.stride)
 	if _, err := s.bufs[p].Write(enc); err != nil {
 		return fmt.Errorf("write spill file: %w", err)
 	}

@@ -26,6 +26,9 @@ type Options struct {
 	TempDir     string
 	Parallelism int
 	Filter      *replay.KeyFilter
+	// Partition restores only the keys of one partition (replay.Partition): N restores,
+	// one per partition, together write what one restore writes.
+	Partition replay.Partition
 	// KeepReplicationAttributes keeps the aws:rep:* attributes a legacy (2017.11.29)
 	// global table keeps in its items; by default they are dropped, on both sides of a
 	// comparison.
@@ -64,7 +67,7 @@ type Result struct {
 // to do about it.
 func Run(ctx context.Context, p catalog.Plan, t Target, o Options) (Result, error) {
 	var res Result
-	ro := replay.Options{TempDir: o.TempDir, Parallelism: o.Parallelism, Filter: o.Filter}
+	ro := replay.Options{TempDir: o.TempDir, Parallelism: o.Parallelism, Filter: o.Filter, Partition: o.Partition}
 	if h, ok := t.(Holder); ok {
 		ro.Live = h.Live()
 	}

@@ -435,6 +435,7 @@ func TestDescribeManifest_ProvisionedTableWithIndexes(t *testing.T) {
 		}},
 		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeKeysOnly},
 		LatestStreamArn:     aws.String("arn:t/orders/stream/1"),
+		SSEDescription:      &types.SSEDescription{Status: types.SSEStatusEnabled, SSEType: types.SSETypeKms, KMSMasterKeyArn: aws.String("arn:aws:kms:us-east-1:1:key/k")},
 	}
 	got, err := json.Marshal(describeManifest(d))
 	if err != nil {
@@ -445,7 +446,7 @@ func TestDescribeManifest_ProvisionedTableWithIndexes(t *testing.T) {
 		`"attribute_definitions":[{"attribute_name":"pk","attribute_type":"S"},{"attribute_name":"sk","attribute_type":"N"}],` +
 		`"global_secondary_indexes":[{"index_name":"by-sk","key_schema":[{"attribute_name":"sk","key_type":"HASH"}],"projection_type":"INCLUDE","non_key_attributes":["a","b"],"read_capacity_units":1,"write_capacity_units":2}],` +
 		`"local_secondary_indexes":[{"index_name":"lsi","key_schema":[{"attribute_name":"pk","key_type":"HASH"},{"attribute_name":"sk","key_type":"RANGE"}],"projection_type":"KEYS_ONLY"}],` +
-		`"billing_mode":"PROVISIONED","read_capacity_units":5,"write_capacity_units":7,"stream_arn":"arn:t/orders/stream/1","stream_view_type":"KEYS_ONLY","parts":null}`
+		`"billing_mode":"PROVISIONED","read_capacity_units":5,"write_capacity_units":7,"stream_arn":"arn:t/orders/stream/1","stream_view_type":"KEYS_ONLY","sse_type":"KMS","sse_kms_key_arn":"arn:aws:kms:us-east-1:1:key/k","parts":null}`
 	if !bytes.Equal(got, []byte(want)) {
 		t.Errorf("manifest\n got %s\nwant %s", got, want)
 	}

@@ -26,7 +26,7 @@ func defaultSegments(tableSizeBytes int64, workers int) int {
 }
 
 // describeManifest fills what the manifest says about the table, so a restore can recreate
-// it: keys, indexes, capacity, stream.
+// it: keys, indexes, capacity, stream, encryption at rest.
 func describeManifest(d *types.TableDescription) writer.Manifest {
 	m := writer.Manifest{
 		FormatVersion: writer.ManifestFormatVersion,
@@ -62,6 +62,9 @@ func describeManifest(d *types.TableDescription) writer.Manifest {
 	if s := d.StreamSpecification; s != nil && aws.ToBool(s.StreamEnabled) {
 		m.StreamARN = aws.ToString(d.LatestStreamArn)
 		m.StreamViewType = string(s.StreamViewType)
+	}
+	if s := d.SSEDescription; s != nil && s.Status != types.SSEStatusDisabled && s.Status != types.SSEStatusDisabling {
+		m.SSEType, m.SSEKMSKeyARN = string(s.SSEType), aws.ToString(s.KMSMasterKeyArn)
 	}
 	g := globaltable.Describe(d)
 	m.Region, m.GlobalTableVersion, m.Replicas = g.Region, g.Version, g.Replicas

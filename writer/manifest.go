@@ -33,6 +33,11 @@ type Manifest struct {
 	WriteCapacityUnits     int64                 `json:"write_capacity_units,omitempty"`
 	StreamARN              string                `json:"stream_arn,omitempty"`
 	StreamViewType         string                `json:"stream_view_type,omitempty"`
+	// SSEType and SSEKMSKeyARN are the table's encryption at rest when it is not the
+	// default (an AWS owned key): KMS with the key's ARN. Absent in manifests written
+	// before they existed, and for the default.
+	SSEType      string `json:"sse_type,omitempty"`
+	SSEKMSKeyARN string `json:"sse_kms_key_arn,omitempty"`
 	// Region is the region of the table the snapshot read (from its ARN): a backup holds
 	// one region's stream, and its snapshots must be of the same region. For a global
 	// table, GlobalTableVersion and Replicas (regions, this one included) describe it.

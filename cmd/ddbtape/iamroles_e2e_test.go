@@ -24,7 +24,9 @@ import (
 // deploy/README.md gives the command (deploy/iam/): capture and snapshot with the capture
 // role (objects created only with If-None-Match, no delete), compact and retention with
 // the maintenance role, restore (also guarded into the existing target), history, status
-// and verify with the restore role (writing only the target table and a reader lock), and a fleet's capture with the lease table's role
+// and verify with the restore role (writing only the target table and a reader lock; with
+// restore-import.json beside it, Import-from-S3 files in a bucket of their own), and a
+// fleet's capture with the lease table's role
 // beside the capture role. Locks are on (governance, an hour), so the retention calls of
 // the writes and the reads of locks are in what is checked.
 func TestIAMRoles_EachCommandCallsOnlyWhatItsRoleAllows(t *testing.T) {
@@ -40,6 +42,7 @@ func TestIAMRoles_EachCommandCallsOnlyWhatItsRoleAllows(t *testing.T) {
 	defer srv.Stop()
 	bucket := srv.NewLockedBucket(t)
 	dest := "s3://" + bucket + "/backups/"
+	restoreBucket := srv.NewBucket(t)
 
 	inst := ddblocal.Shared(t)
 	db := inst.DynamoDB()
@@ -52,7 +55,7 @@ func TestIAMRoles_EachCommandCallsOnlyWhatItsRoleAllows(t *testing.T) {
 	leases := fmt.Sprintf("iam-leases-%d", time.Now().UnixNano())
 	vars := map[string]string{
 		"REGION": "*", "ACCOUNT_ID": "*", "SOURCE_TABLE": table, "RESTORE_TARGET_TABLE": target, "CHECKPOINT_TABLE": leases,
-		"BACKUP_BUCKET": bucket, "BACKUP_PREFIX": "backups",
+		"BACKUP_BUCKET": bucket, "BACKUP_PREFIX": "backups", "RESTORE_BUCKET": restoreBucket, "RESTORE_PREFIX": "restores",
 	}
 	policy := func(roles ...string) iamcheck.Policy {
 		var paths []string
@@ -133,5 +136,13 @@ func TestIAMRoles_EachCommandCallsOnlyWhatItsRoleAllows(t *testing.T) {
 	}
 	run([]string{"restore"}, "restore", "--source", dest, "--table", table, "--at", "latest", "--to-table", target, "--yes")
 	run([]string{"restore"}, "history", "--source", dest, "--table", table, "--key", someKey)
+	// Import-from-S3 files, with the policy for the restore's own bucket beside the role's;
+	// again with --force, which replaces them.
+	toS3 := []string{"restore", "--source", dest, "--table", table, "--at", "latest", "--to-s3", "s3://" + restoreBucket + "/restores/orders-1/"}
+	run([]string{"restore", "restore-import"}, toS3...)
+	replaced := run([]string{"restore", "restore-import"}, append(toS3, "--force")...)
+	if denied, err := policy("restore").Denied(replaced); err != nil || len(denied) == 0 {
+		t.Errorf("restore --to-s3's calls are all allowed to the restore role alone (%v): restore-import.json is not what allows them", err)
+	}
 	run([]string{"capture", "lease-table"}, append(capture, "--checkpoint", "dynamodb://"+leases, "--create-checkpoint-table")...)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ddbtape/ddbtape/catalog"
@@ -19,7 +20,7 @@ import (
 	"github.com/ddbtape/ddbtape/writer"
 )
 
-const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create] [--dry-run [--diff]] [--yes [--unguarded]] | --to-file PATH [--force]) [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
+const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create [--via import --to-s3 s3://BUCKET/PREFIX/]] [--dry-run [--diff]] [--yes [--unguarded]] | --to-file PATH [--force] | --to-s3 URL [--force]) [--partition I/N] [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
 
 func runRestore(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "restore", restoreUsage)
@@ -35,7 +36,8 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		dryRun    = fs.Bool("dry-run", false, "with --to-table: print how many items would be put, deleted and left unchanged, and write nothing")
 		diff      = fs.Bool("diff", false, "with --dry-run: also print the key of every item that would change")
 		toFile    = fs.String("to-file", "", "write the items to this file, one {\"Item\":...} per line in DynamoDB JSON (.gz: gzipped)")
-		force     = fs.Bool("force", false, "with --to-file: replace an existing file")
+		force     = fs.Bool("force", false, "with --to-file: replace an existing file; with --to-s3: replace a finished restore there")
+		imp       importFlags
 		keysFile  = fs.String("keys", "", "restore only the keys in this file, one per line as DynamoDB JSON")
 		keyPrefix = fs.String("key-prefix", "", "restore only items whose partition key (a string) starts with this")
 		maxWCU    = fs.Float64("max-wcu", 0, "with --to-table: write at most this many write capacity units per second (0: no cap)")
@@ -43,12 +45,14 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		scanSegs  = fs.Int("scan-segments", 4, "with --to-table on an existing table: parallel Scan segments reading it")
 		maxRCU    = fs.Float64("max-rcu", 0, "with --to-table on an existing table: read it at most this many read capacity units per second (0: no cap)")
 		retry     = fs.Duration("retry-bound", 2*time.Minute, "how long a write batch is retried without progress before the restore stops and says so")
+		partition = fs.String("partition", "", "restore only partition I of N of the keys (I/N, as 0/3): N restores, one per partition, together write what one writes (README: Restoring a very large table)")
 		keepRep   = fs.Bool("keep-replication-attributes", false, "keep the aws:rep:* attributes a legacy (2017.11.29) global table keeps in its items (default: dropped)")
 		lock      lockFlags
 		corrupt   corruptFlags
 	)
 	lock.register(fs)
 	corrupt.register(fs)
+	imp.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,8 +64,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return usagef("--at is required: an RFC 3339 time, or now/latest (or --snapshot ID to restore one snapshot alone)")
 	case *atFlag != "" && *snapID != "":
 		return usagef("give --at or --snapshot, not both")
-	case (*toTable == "") == (*toFile == ""):
-		return usagef("give exactly one of --to-table and --to-file")
+	// --to-s3 goes alone, or with --to-table as --via import's staging place (imp.validate).
+	case *toTable == "" && *toFile == "" && imp.toS3 == "", *toFile != "" && (*toTable != "" || imp.toS3 != ""):
+		return usagef("give exactly one of --to-table and --to-file, or --to-s3")
 	case *create && *toTable == "":
 		return usagef("--create needs --to-table")
 	case *dryRun && *toTable == "":
@@ -72,8 +77,8 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return usagef("--yes is for --to-table on an existing table, without --create or --dry-run")
 	case *unguarded && !*yes:
 		return usagef("--unguarded needs --yes")
-	case *force && *toFile == "":
-		return usagef("--force needs --to-file")
+	case *force && *toFile == "" && imp.toS3 == "":
+		return usagef("--force needs --to-file or --to-s3")
 	case *keysFile != "" && *keyPrefix != "":
 		return usagef("give at most one of --keys and --key-prefix")
 	case *maxWCU < 0:
@@ -88,9 +93,15 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return usagef("--to-table: %v", err)
 		}
 	}
+	part, err := replay.ParsePartition(*partition)
+	if err != nil {
+		return usagef("--partition %v", err)
+	}
+	if err := imp.validate(*toTable, *toFile, *create, *dryRun, part); err != nil {
+		return err
+	}
 	var at catalog.At
 	if *snapID == "" {
-		var err error
 		if at, err = catalog.ParseAt(*atFlag); err != nil {
 			return &usageError{msg: err.Error()}
 		}
@@ -106,7 +117,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	cfg, bk, err := src.open(ctx, e, *toTable != "")
+	cfg, bk, err := src.open(ctx, e, *toTable != "" || imp.s3())
 	if err != nil {
 		return err
 	}
@@ -117,6 +128,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	to := restoreTarget{
 		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff, yes: *yes, unguarded: *unguarded,
 		source: *src.source, command: "ddbtape restore " + strings.Join(args, " "), who: restore.Who(e.getenv),
+		partition: part, imp: imp, cfg: cfg, store: &src.store, tempDir: *src.tempDir,
 		scan: restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU},
 		load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
 	}
@@ -132,8 +144,10 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	}
 	o := src.restoreOptions(e, bk, corrupt)
 	o.KeepReplicationAttributes = *keepRep
+	o.Partition = part
 	return lock.planHeld(ctx, e, bk, at, *atFlag, *snapID, "restore", func(ctx context.Context, p catalog.Plan) error {
 		announce(e, p)
+		announcePartition(e, part)
 		filter, err := keyFilter(p.Snapshot.Manifest, *keysFile, *keyPrefix)
 		if err != nil {
 			return err
@@ -142,7 +156,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		if to.existing() {
 			return to.sync(ctx, e, db, bk, p, o)
 		}
-		t, err := to.open(ctx, e, db, p.Snapshot.Manifest)
+		t, err := to.open(ctx, e, db, p)
 		if err != nil {
 			return err
 		}
@@ -151,6 +165,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		to.report(e, p, t, res)
+		if to.imp.via != "" {
+			return to.imp.importTable(ctx, e, db, p, t.(*restore.ImportFiles), *toTable)
+		}
 		return nil
 	})
 }
@@ -175,13 +192,21 @@ type restoreTarget struct {
 	source, command, who        string // for the restore log
 	scan                        restore.ScanOptions
 	load                        restore.LoadOptions
+	partition                   replay.Partition
+	imp                         importFlags
+	cfg                         aws.Config
+	store                       *storageFlags
+	tempDir                     string
 }
 
-// open makes the target the flags name for the backup of manifest m.
-func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m *writer.Manifest) (restore.Target, error) {
+// open makes the target the flags name for the backup of plan p.
+func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, p catalog.Plan) (restore.Target, error) {
+	m := p.Snapshot.Manifest
 	switch {
 	case to.toFile != "":
 		return restore.CreateFile(to.toFile, to.force)
+	case to.imp.toS3 != "":
+		return to.openImportFiles(ctx, e, db, p)
 	case to.create:
 		t, err := restore.NewTable(db, to.toTable, m, to.load)
 		switch {
@@ -189,6 +214,9 @@ func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m
 			return nil, err
 		case to.dryRun:
 			return &restore.DryRun{}, nil
+		}
+		if !to.partition.Whole() {
+			return t, createShared(ctx, e, t, to.partition)
 		}
 		if err := t.Create(ctx); err != nil {
 			return nil, err
@@ -203,12 +231,14 @@ func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, m
 func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res restore.Result) {
 	at, c := p.At.Format(time.RFC3339Nano), res.Counts
 	switch t := t.(type) {
+	case *restore.ImportFiles:
+		to.imp.report(e, p, t, to.partition)
 	case *restore.File:
-		fmt.Fprintf(e.stdout, "restored %s of %s at %s to %s\n", progress.Count(t.Items(), "item"), p.Table, at, t.Path())
+		fmt.Fprintf(e.stdout, "restored %s of %s at %s to %s%s\n", progress.Count(t.Items(), "item"), p.Table, at, t.Path(), partitionNote(to.partition))
 	case *restore.DryRun:
 		fmt.Fprintf(e.stdout, "dry run: would create table %s and put %s\n", to.toTable, progress.Count(c.Inserts, "item"))
 	case *restore.Table:
-		fmt.Fprintf(e.stdout, "restored %s of %s at %s into new table %s\n", progress.Count(t.Written().Puts, "item"), p.Table, at, t.Name())
+		fmt.Fprintf(e.stdout, "restored %s of %s at %s into new table %s%s\n", progress.Count(t.Written().Puts, "item"), p.Table, at, t.Name(), partitionNote(to.partition))
 		if m := p.Snapshot.Manifest; m.GlobalTableVersion != "" || len(m.Replicas) > 0 {
 			g := globaltable.Info{Region: m.Region, Version: m.GlobalTableVersion, Replicas: m.Replicas}
 			fmt.Fprintf(e.stderr, "%s was a %s; %s is a single-region table: add replicas with aws dynamodb update-table --table-name %s --replica-updates '[{\"Create\":{\"RegionName\":\"REGION\"}}]' (README: Global tables)\n",
