@@ -87,14 +87,15 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	}
 	log = log.With("app", cfg.AppName, "worker", workerID)
 
-	d, err := openRunDeps(ctx, e, cfg, log)
-	if err != nil {
-		return err
-	}
-	// Listen before starting anything, so that a taken port is one clear error.
+	// Listen before anything else (AWS included), so that a taken port is one clear error.
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
 		return fmt.Errorf("http.address %s: %w", cfg.HTTP.Address, err)
+	}
+	d, err := openRunDeps(ctx, e, cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	m := metrics.New(metrics.Options{AppName: cfg.AppName, WorkerID: workerID, Version: version.String()})
 

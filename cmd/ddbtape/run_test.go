@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -207,7 +208,7 @@ log: {level: debug}
 	}
 	waitForHTTP(t, base+metrics.PathReadyz, 200, 60*time.Second, &stderr)
 	_, body, err := httpGet(base + metrics.PathMetrics)
-	if err != nil || !strings.Contains(body, `ddbtape_info{app="e2e",worker="w-test"} 1`) {
+	if err != nil || !regexp.MustCompile(`(?m)^ddbtape_info\{app="e2e",version="[^"]+",worker="w-test"\} 1$`).MatchString(body) {
 		t.Errorf("/metrics (%v) lacks ddbtape_info for this worker:\n%.2000s", err, body)
 	}
 
