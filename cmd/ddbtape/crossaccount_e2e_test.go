@@ -22,13 +22,7 @@ func TestCrossAccount_TheDestinationUsesCredentialsOfItsOwn(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	startCtx, startCancel := context.WithTimeout(ctx, 2*time.Minute)
-	srv, err := s3local.Start(startCtx)
-	startCancel()
-	if err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	defer srv.Stop()
+	srv := ownVersitygw(ctx, t)
 	bucket := srv.NewBucket(t)
 	dest := "s3://" + bucket + "/other-account/"
 	conf := filepath.Join(t.TempDir(), "config")

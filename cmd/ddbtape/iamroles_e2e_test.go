@@ -14,7 +14,6 @@ import (
 	"github.com/ddbtape/ddbtape/ddbjson"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/iamcheck"
-	"github.com/ddbtape/ddbtape/internal/s3local"
 	"github.com/ddbtape/ddbtape/internal/workload"
 )
 
@@ -33,13 +32,7 @@ func TestIAMRoles_EachCommandCallsOnlyWhatItsRoleAllows(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	startCtx, startCancel := context.WithTimeout(ctx, 2*time.Minute)
-	srv, err := s3local.Start(startCtx)
-	startCancel()
-	if err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	defer srv.Stop()
+	srv := ownVersitygw(ctx, t)
 	bucket := srv.NewLockedBucket(t)
 	dest := "s3://" + bucket + "/backups/"
 	restoreBucket := srv.NewBucket(t)

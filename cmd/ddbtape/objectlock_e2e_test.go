@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
-	"github.com/ddbtape/ddbtape/internal/s3local"
 	"github.com/ddbtape/ddbtape/internal/workload"
 	"github.com/ddbtape/ddbtape/metrics"
 	"github.com/ddbtape/ddbtape/writer"
@@ -39,13 +38,7 @@ func TestObjectLock_RunCapturesSnapshotsCompactsAndPrunesWithoutDeletingALockedO
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	startCtx, startCancel := context.WithTimeout(ctx, 2*time.Minute)
-	srv, err := s3local.Start(startCtx)
-	startCancel()
-	if err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	defer srv.Stop()
+	srv := ownVersitygw(ctx, t)
 	bucket := srv.NewLockedBucket(t)
 	dest := "s3://" + bucket + "/ddbtape/"
 	client := srv.Client()
@@ -144,7 +137,7 @@ shutdown-grace: 20s
 
 	// A locked segment can be neither deleted nor overwritten.
 	seg := newestSegment(ctx, t, client, bucket, "ddbtape/"+table+"/")
-	_, err = client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(seg)})
+	_, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(seg)})
 	if httpCode(err) != http.StatusForbidden {
 		t.Errorf("delete of the locked segment %s: %v, want 403", seg, err)
 	}
@@ -260,11 +253,7 @@ func TestObjectLock_ABucketWithoutObjectLockIsRefusedInOneLine(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := s3local.Start(ctx)
-	if err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	defer srv.Stop()
+	srv := ownVersitygw(ctx, t)
 	bucket := srv.NewBucket(t)
 	dest := "s3://" + bucket + "/ddbtape/"
 	table := ddblocal.CreateTable(t, ddblocal.Shared(t).DynamoDB(), ddblocal.TableOptions{NamePrefix: "nolock"})

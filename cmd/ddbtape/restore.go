@@ -132,27 +132,30 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		scan: restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU},
 		load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
 	}
-	// A key file is read before planning, with the key of any complete snapshot (every
-	// snapshot of a table has the same): a mistake in it is said at once.
-	for _, sn := range bk.listing.Snapshots {
-		if sn.Manifest != nil {
-			if _, err := keyFilter(sn.Manifest, *keysFile, *keyPrefix); err != nil {
-				return err
-			}
-			break
-		}
-	}
 	o := src.restoreOptions(e, bk, corrupt)
 	o.KeepReplicationAttributes = *keepRep
 	o.Partition = part
+	// The key filter is built before planning, with the key of any complete snapshot
+	// (every snapshot of a table has the same): a mistake in a key file is said at once.
+	filtered := false
+	for _, sn := range bk.listing.Snapshots {
+		if sn.Manifest != nil {
+			if o.Filter, err = keyFilter(sn.Manifest, *keysFile, *keyPrefix); err != nil {
+				return err
+			}
+			filtered = true
+			break
+		}
+	}
 	return lock.planHeld(ctx, e, bk, at, *atFlag, *snapID, "restore", func(ctx context.Context, p catalog.Plan) error {
 		announce(e, p)
 		announcePartition(e, part)
-		filter, err := keyFilter(p.Snapshot.Manifest, *keysFile, *keyPrefix)
-		if err != nil {
-			return err
+		if !filtered {
+			var err error
+			if o.Filter, err = keyFilter(p.Snapshot.Manifest, *keysFile, *keyPrefix); err != nil {
+				return err
+			}
 		}
-		o.Filter = filter
 		if to.existing() {
 			return to.sync(ctx, e, db, bk, p, o)
 		}

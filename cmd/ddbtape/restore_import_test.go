@@ -33,13 +33,7 @@ type importParts struct {
 
 func startImportParts(ctx context.Context, t *testing.T, before func(s3 *awss3.Client, bucket, prefix string)) importParts {
 	t.Helper()
-	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	srv, err := s3local.Start(startCtx)
-	cancel()
-	if err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := ownVersitygw(ctx, t)
 	ddb := ddblocal.Shared(t)
 	opts := fakeimport.Options{DynamoDBEndpoint: ddb.Endpoint, DynamoDB: ddb.DynamoDB(), S3: srv.Client()}
 	if before != nil {

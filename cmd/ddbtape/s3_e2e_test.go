@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/ddbtape/ddbtape/internal/s3local"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
@@ -22,13 +21,7 @@ func TestRestoreEndToEnd_S3DestinationCaptureSnapshotRestoreVerify(t *testing.T)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
 	defer cancel()
-	startCtx, startCancel := context.WithTimeout(ctx, 2*time.Minute)
-	srv, err := s3local.Start(startCtx)
-	startCancel()
-	if err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	defer srv.Stop()
+	srv := ownVersitygw(ctx, t)
 	bucket := srv.NewBucket(t)
 	const prefix = "backups/prod/"
 

@@ -16,7 +16,6 @@ import (
 
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
-	"github.com/ddbtape/ddbtape/internal/s3local"
 	"github.com/ddbtape/ddbtape/internal/workload"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
@@ -94,11 +93,7 @@ func TestCapture_S3OutageHoldsCheckpointsAndLosesNothing(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	srv, err := s3local.Start(ctx)
-	if err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	defer srv.Stop()
+	srv := ownVersitygw(ctx, t)
 	bucket := srv.NewBucket(t)
 	local := ddblocal.Shared(t)
 	db := local.DynamoDB()
