@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbtape/ddbtape/checkpoint"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
+	"github.com/ddbtape/ddbtape/connect"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/metrics"
-	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/replicator"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
@@ -20,24 +18,14 @@ import (
 
 const captureUsage = "--table NAME [--table NAME ...] --dest URL [--checkpoint URL|dynamodb://TABLE [--app-name NAME] [--worker-id ID]] [--start trim-horizon|latest] [--until-idle DUR]"
 
-// tableList is a repeatable --table flag.
-type tableList []string
-
-func (l *tableList) String() string { return strings.Join(*l, ",") }
-
-func (l *tableList) Set(v string) error {
-	*l = append(*l, v)
-	return nil
-}
-
-func runCapture(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "capture", captureUsage)
+func runCapture(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "capture", captureUsage)
 	var (
 		aws         awsFlags
 		store       storageFlags
-		logs        logFlags
+		logs        cli.LogFlags
 		fleet       fleetFlags
-		tables      tableList
+		tables      cli.Strings
 		dest        = fs.String("dest", "", "where segments go: a directory, file:///path or s3://bucket/prefix (required)")
 		checkpt     = fs.String("checkpoint", "", "checkpoint store: a directory, an s3:// URL, or dynamodb://TABLE to share shards among workers through leases (default: <dest>/<table>/checkpoints/)")
 		start       = fs.String("start", "trim-horizon", "where a first run starts reading: trim-horizon (the last 24 hours) or latest")
@@ -57,57 +45,55 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	aws.register(fs)
 	store.register(fs)
 	store.registerLock(fs)
-	logs.register(fs)
+	logs.Register(fs)
 	fleet.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if len(tables) == 0 {
-		return requireTable("")
+		return cli.RequireTable("")
 	}
 	seen := map[string]bool{}
 	for _, t := range tables {
-		if err := requireTable(t); err != nil {
+		if err := cli.RequireTable(t); err != nil {
 			return err
 		}
 		if seen[t] {
-			return usagef("--table %s given twice", t)
+			return cli.Usagef("--table %s given twice", t)
 		}
 		seen[t] = true
 	}
-	if err := fleet.validate(*checkpt); err != nil {
+	if err := fleet.Validate(*checkpt); err != nil {
 		return err
 	}
 	if *dest == "" {
-		return usagef("--dest is required")
+		return cli.Usagef("--dest is required")
 	}
 	startPos, err := shards.ParseStartPosition(*start)
 	if err != nil {
-		return &usageError{msg: "--start: " + err.Error()}
+		return cli.Usagef("--start: %v", err)
 	}
 	roll := writer.RollPolicy{MaxRecords: *rollRecs, MaxBytes: *rollBytes, MaxAge: *rollAge}
 	if err := roll.Validate(); err != nil {
-		return &usageError{msg: err.Error()}
+		return cli.Usage(err)
 	}
-	for name, d := range map[string]time.Duration{"until-idle": *untilIdle, "poll-interval": *pollEvery, "idle-poll-interval": *idlePoll, "retry-bound": *retryBound, "store-retry-bound": *storeBound, "report-interval": *reportEvery} {
-		if err := nonNegative(name, d); err != nil {
-			return err
-		}
+	if err := cli.NonNegative(map[string]time.Duration{"until-idle": *untilIdle, "poll-interval": *pollEvery, "idle-poll-interval": *idlePoll, "retry-bound": *retryBound, "store-retry-bound": *storeBound, "report-interval": *reportEvery}); err != nil {
+		return err
 	}
 	if err := store.validate(); err != nil {
 		return err
 	}
-	log, err := logs.logger(e)
+	log, err := logs.Logger(e)
 	if err != nil {
 		return err
 	}
 
-	aws.log = log
-	cfg, err := aws.load(ctx)
+	aws.Log = log
+	cfg, err := aws.Load(ctx)
 	if err != nil {
 		return err
 	}
-	bucket, err := store.openBucket(ctx, e, cfg, *dest)
+	bucket, err := store.Bucket(ctx, cfg, *dest)
 	if err != nil {
 		return err
 	}
@@ -115,8 +101,8 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		ddbStore  *ckdynamo.Store
 		ddbClient *dynamodb.Client
 	)
-	if isDynamoDBCheckpoint(*checkpt) {
-		if ddbStore, ddbClient, err = fleet.openDynamoDBCheckpoints(ctx, cfg, *checkpt, aws.endpointURL); err != nil {
+	if connect.IsDynamoDB(*checkpt) {
+		if ddbStore, ddbClient, err = fleet.Store(ctx, cfg, *checkpt, aws.EndpointURL); err != nil {
 			return err
 		}
 	}
@@ -128,12 +114,12 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		var leases replicator.Leases
 		if ddbStore != nil {
 			checkpoints = ddbStore
-			m, err := fleet.newLeases(ddbClient, ddbStore, table, metrics.Nop{}, log)
+			m, err := fleet.Leases(ddbClient, ddbStore, table, metrics.Nop{}, log)
 			if err != nil {
 				return err
 			}
 			leases = m
-		} else if checkpoints, err = store.openCheckpoints(ctx, e, cfg, *checkpt, bucket, table); err != nil {
+		} else if checkpoints, err = store.Checkpoints(ctx, cfg, *checkpt, bucket, table); err != nil {
 			return err
 		}
 		captures[i], err = replicator.NewCapture(replicator.Config{
@@ -148,31 +134,13 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 			Logger:         log,
 			// StoreRetryBound 0 takes the default.
 			StoreRetryBound: *storeBound,
-		}, aws.dynamoDB(cfg), aws.streams(cfg), bucket, checkpoints)
+		}, aws.DynamoDB(cfg), aws.Streams(cfg), bucket, checkpoints)
 		if err != nil {
 			return err
 		}
 	}
 	began := time.Now()
-	// A failing table stops the others (they store and checkpoint what they read first).
-	g, gctx := errgroup.WithContext(ctx)
-	for _, c := range captures {
-		g.Go(func() error { return c.Run(gctx) })
-	}
-	err = g.Wait()
-	for i, c := range captures {
-		st := c.Stats()
-		if err != nil && st.Records == 0 {
-			continue
-		}
-		if len(captures) > 1 {
-			fmt.Fprintf(e.stderr, "%s: ", tables[i])
-		}
-		fmt.Fprintf(e.stderr, "captured %s into %s in %s", progress.Count(st.Records, "record"), progress.Count(st.Segments, "segment"), time.Since(began).Round(time.Millisecond))
-		if st.Gaps > 0 {
-			fmt.Fprintf(e.stderr, "; %s recorded (see 'ddbtape status')", progress.Count(st.Gaps, "gap"))
-		}
-		fmt.Fprintln(e.stderr)
-	}
+	err = replicator.RunAll(ctx, captures)
+	replicator.WriteSummary(e.Stderr, captures, time.Since(began), err != nil)
 	return err
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/compact"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/writer"
 )
@@ -17,11 +18,11 @@ const compactUsage = "--source URL --table NAME [--at TIME] [--checkpoint URL] [
 // runCompact is `ddbtape compact`: build a new base snapshot from the newest snapshot and
 // the change segments after it, without reading the table (what `ddbtape run` does every
 // compaction.every). Later restores start from it and replay less.
-func runCompact(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "compact", compactUsage)
+func runCompact(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "compact", compactUsage)
 	var (
 		src       sourceFlags
-		logs      logFlags
+		logs      cli.LogFlags
 		parts     = writer.DefaultPartPolicy()
 		atFlag    = fs.String("at", "latest", "the time whose state the new snapshot holds: RFC 3339, or now/latest for the end of the restorable window")
 		partRows  = fs.Int("part-rows", parts.MaxRows, "cut a Parquet part after this many items")
@@ -29,8 +30,8 @@ func runCompact(ctx context.Context, e *env, args []string) error {
 	)
 	src.register(fs)
 	src.store.registerLock(fs)
-	logs.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	logs.Register(fs)
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if err := src.validate(); err != nil {
@@ -38,13 +39,13 @@ func runCompact(ctx context.Context, e *env, args []string) error {
 	}
 	policy := writer.PartPolicy{MaxRows: *partRows, MaxBytes: *partBytes}
 	if err := policy.Validate(); err != nil {
-		return &usageError{msg: err.Error()}
+		return cli.Usage(err)
 	}
 	at, err := catalog.ParseAt(*atFlag)
 	if err != nil {
-		return &usageError{msg: err.Error()}
+		return cli.Usage(err)
 	}
-	log, err := logs.logger(e)
+	log, err := logs.Logger(e)
 	if err != nil {
 		return err
 	}
@@ -56,14 +57,14 @@ func runCompact(ctx context.Context, e *env, args []string) error {
 		At: at.Time, Part: policy, SpoolDir: *src.tempDir, Parallelism: *src.parallel, Logger: log,
 	})
 	if errors.Is(err, compact.ErrUpToDate) {
-		fmt.Fprintf(e.stderr, "nothing to compact: %v\n", err)
+		fmt.Fprintf(e.Stderr, "nothing to compact: %v\n", err)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	m := res.Manifest
-	fmt.Fprintf(e.stdout, "snapshot %s of %s at %s: %s in %s, from snapshot %s and %s (%s replayed)\n",
+	fmt.Fprintf(e.Stdout, "snapshot %s of %s at %s: %s in %s, from snapshot %s and %s (%s replayed)\n",
 		m.SnapshotID, m.TableName, m.FinishedAt.Format(time.RFC3339Nano), progress.Count(m.ItemCount, "item"), progress.Count(len(m.Parts), "part"),
 		res.Base, progress.Count(res.Stats.Segments, "segment"), progress.Count(res.Stats.Replayed, "change"))
 	return nil

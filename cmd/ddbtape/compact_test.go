@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ddbtape/ddbtape/internal/cli"
 )
 
 // runCompactCLI runs `ddbtape compact` in process (main.go's command list is another's
@@ -15,7 +17,7 @@ import (
 func runCompactCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	e := &cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
 	err := runCompact(context.Background(), e, args)
 	return stdout.String(), stderr.String(), err
 }

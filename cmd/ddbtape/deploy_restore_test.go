@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/replay"
 )
 
@@ -103,7 +104,7 @@ func TestDeployManifests_RestoreRunsAsAnIndexedJobOfPartitions(t *testing.T) {
 		if len(args) == 0 || args[0] != "restore" {
 			t.Fatalf("the pods run %q, want ddbtape restore", args)
 		}
-		e := &env{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+		e := &cli.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
 		if err := runRestore(t.Context(), e, append(args[1:], "-h")); !errors.Is(err, flag.ErrHelp) {
 			t.Fatalf("pod %d: 'ddbtape %s' does not parse: %v", i, strings.Join(args, " "), err)
 		}

@@ -26,6 +26,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/ddbtape/ddbtape/config"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/metrics"
 )
 
@@ -38,9 +39,9 @@ func parseRunArgs(t *testing.T, where string, args []string) string {
 	if len(args) == 0 || args[0] != "run" {
 		t.Fatalf("%s: arguments %q do not start with the run command", where, args)
 	}
-	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	e := &cli.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
 	fs, o := runFlags(e)
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := cli.Parse(fs, args[1:]); err != nil {
 		t.Fatalf("%s: 'ddbtape %s' does not parse: %v", where, strings.Join(args, " "), err)
 	}
 	if o.config == "" {
@@ -570,7 +571,7 @@ func TestDeployManifests_RetentionRunsAsAJobOfItsOwnWithTheMaintenanceRole(t *te
 	if len(args) == 0 || args[0] != "retention" {
 		t.Fatalf("the job runs %q, want ddbtape retention", args)
 	}
-	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	e := &cli.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
 	if err := runRetention(t.Context(), e, append(args[1:], "-h")); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("'ddbtape %s' does not parse: %v", strings.Join(args, " "), err)
 	}

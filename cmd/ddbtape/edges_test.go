@@ -19,13 +19,13 @@ func TestVersion_PrintsTheBuild(t *testing.T) {
 // -h lists flags as the README writes them, and flag mistakes name them the same way.
 func TestFlags_HelpAndMistakesWriteFlagsWithTwoDashes(t *testing.T) {
 	for _, c := range commands() {
-		res := runCLI(t, c.name, "-h")
+		res := runCLI(t, c.Name, "-h")
 		if res.code != 0 || !strings.Contains(res.stderr, "\n  --") {
-			t.Errorf("%s -h: exit %d, no --flag lines:\n%s", c.name, res.code, res.stderr)
+			t.Errorf("%s -h: exit %d, no --flag lines:\n%s", c.Name, res.code, res.stderr)
 		}
 		for _, line := range strings.Split(res.stderr, "\n") {
 			if strings.HasPrefix(line, "  -") && !strings.HasPrefix(line, "  --") {
-				t.Errorf("%s -h lists %q with one dash", c.name, line)
+				t.Errorf("%s -h lists %q with one dash", c.Name, line)
 			}
 		}
 	}

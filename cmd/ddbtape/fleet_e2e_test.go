@@ -19,6 +19,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/internal/ddblocal"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/internal/workload"
@@ -391,7 +392,7 @@ func TestFleet_ThreeWorkersCaptureTwoTablesAndRestoresEqualTheTables(t *testing.
 	for _, table := range tables {
 		// In process: main.go does not list the snapshot command yet.
 		var out bytes.Buffer
-		e := &env{stdout: &out, stderr: &out, getenv: os.Getenv}
+		e := &cli.Env{Stdout: &out, Stderr: &out, Getenv: os.Getenv}
 		if err := runSnapshot(ctx, e, []string{"--table", table, "--dest", dest, "--endpoint-url", inst.Endpoint}); err != nil {
 			t.Fatalf("snapshot %s: %v\n%s", table, err, out.String())
 		}

@@ -8,12 +8,13 @@ import (
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/ddbjson"
 	"github.com/ddbtape/ddbtape/history"
+	"github.com/ddbtape/ddbtape/internal/cli"
 )
 
 const historyUsage = "--source URL --table NAME --key KEY [--from TIME] [--to TIME] [--json]"
 
-func runHistory(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "history", historyUsage)
+func runHistory(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "history", historyUsage)
 	var src sourceFlags
 	src.register(fs)
 	var (
@@ -24,7 +25,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 		lock   lockFlags
 	)
 	lock.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if err := src.validate(); err != nil {
@@ -49,35 +50,35 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case errors.Is(err, history.ErrBadKey):
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	case err != nil:
 		return err
 	case *asJSON:
-		return history.WriteJSON(e.stdout, res)
+		return history.WriteJSON(e.Stdout, res)
 	}
-	return history.WriteText(e.stdout, res)
+	return history.WriteText(e.Stdout, res)
 }
 
 // historyQuery reads --key, --from and --to; a mistake is a usage error.
 func historyQuery(key, from, to string) (history.Query, error) {
 	var q history.Query
 	if strings.TrimSpace(key) == "" {
-		return q, usagef(`--key is required: the item's key as DynamoDB JSON, e.g. {"pk":{"S":"order#1"}}`)
+		return q, cli.Usagef(`--key is required: the item's key as DynamoDB JSON, e.g. {"pk":{"S":"order#1"}}`)
 	}
 	if _, err := ddbjson.ToDynamoDB(strings.TrimSpace(key)); err != nil {
-		return q, usagef("--key %s is not DynamoDB JSON: %v", key, err)
+		return q, cli.Usagef("--key %s is not DynamoDB JSON: %v", key, err)
 	}
 	q.Key = key
 	if from != "" {
 		at, err := catalog.ParseAt(from)
 		if err != nil || at.Latest {
-			return q, usagef("--from %q is not a time: give RFC 3339 such as 2026-03-01T10:42:16Z", from)
+			return q, cli.Usagef("--from %q is not a time: give RFC 3339 such as 2026-03-01T10:42:16Z", from)
 		}
 		q.From = at.Time
 	}
 	at, err := catalog.ParseAt(to)
 	if err != nil {
-		return q, usagef("--to: %v", strings.TrimPrefix(err.Error(), "--at "))
+		return q, cli.Usagef("--to: %v", strings.TrimPrefix(err.Error(), "--at "))
 	}
 	q.To = at
 	return q, nil

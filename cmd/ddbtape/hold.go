@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/internal/cli"
 )
 
 // lockFlags choose whether a reader holds a retention lock while it reads a backup.
@@ -20,11 +21,11 @@ func (l *lockFlags) register(fs *flag.FlagSet) {
 // planHeld plans at (or snapshot id alone) and runs fn with the plan under a retention
 // lock (catalog.PlanHeld); it prints which time "latest" meant when atText, the word the
 // user gave, is not empty.
-func (l *lockFlags) planHeld(ctx context.Context, e *env, bk source, at catalog.At, atText, snapshotID, purpose string, fn func(ctx context.Context, p catalog.Plan) error) error {
+func (l *lockFlags) planHeld(ctx context.Context, e *cli.Env, bk source, at catalog.At, atText, snapshotID, purpose string, fn func(ctx context.Context, p catalog.Plan) error) error {
 	o := catalog.PlanOptions{NoLock: l.noLock, Snapshot: snapshotID, HoldOptions: catalog.HoldOptions{Purpose: purpose}}
 	return bk.cat.PlanHeld(ctx, at, o, func(ctx context.Context, p catalog.Plan) error {
 		if at.Latest && atText != "" && snapshotID == "" {
-			fmt.Fprintf(e.stderr, "%s is the end of the restorable window: %s\n", strings.TrimSpace(atText), p.At.Format(time.RFC3339Nano))
+			fmt.Fprintf(e.Stderr, "%s is the end of the restorable window: %s\n", strings.TrimSpace(atText), p.At.Format(time.RFC3339Nano))
 		}
 		return fn(ctx, p)
 	})

@@ -13,8 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ddbtape/ddbtape/catalog"
-	"github.com/ddbtape/ddbtape/globaltable"
-	"github.com/ddbtape/ddbtape/progress"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/writer"
@@ -22,8 +21,8 @@ import (
 
 const restoreUsage = "--source URL --table NAME (--at TIME | --snapshot ID) (--to-table NAME [--create [--via import --to-s3 s3://BUCKET/PREFIX/]] [--dry-run [--diff]] [--yes [--unguarded]] | --to-file PATH [--force] | --to-s3 URL [--force]) [--partition I/N] [--keys FILE | --key-prefix STR] [--skip-corrupt] [--keep-replication-attributes]"
 
-func runRestore(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "restore", restoreUsage)
+func runRestore(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "restore", restoreUsage)
 	var src sourceFlags
 	src.register(fs)
 	var (
@@ -53,7 +52,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	lock.register(fs)
 	corrupt.register(fs)
 	imp.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if err := src.validate(); err != nil {
@@ -61,41 +60,41 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case *atFlag == "" && *snapID == "":
-		return usagef("--at is required: an RFC 3339 time, or now/latest (or --snapshot ID to restore one snapshot alone)")
+		return cli.Usagef("--at is required: an RFC 3339 time, or now/latest (or --snapshot ID to restore one snapshot alone)")
 	case *atFlag != "" && *snapID != "":
-		return usagef("give --at or --snapshot, not both")
+		return cli.Usagef("give --at or --snapshot, not both")
 	// --to-s3 goes alone, or with --to-table as --via import's staging place (imp.validate).
 	case *toTable == "" && *toFile == "" && imp.toS3 == "", *toFile != "" && (*toTable != "" || imp.toS3 != ""):
-		return usagef("give exactly one of --to-table and --to-file, or --to-s3")
+		return cli.Usagef("give exactly one of --to-table and --to-file, or --to-s3")
 	case *create && *toTable == "":
-		return usagef("--create needs --to-table")
+		return cli.Usagef("--create needs --to-table")
 	case *dryRun && *toTable == "":
-		return usagef("--dry-run needs --to-table")
+		return cli.Usagef("--dry-run needs --to-table")
 	case *diff && !*dryRun:
-		return usagef("--diff needs --dry-run")
+		return cli.Usagef("--diff needs --dry-run")
 	case *yes && (*toTable == "" || *create || *dryRun):
-		return usagef("--yes is for --to-table on an existing table, without --create or --dry-run")
+		return cli.Usagef("--yes is for --to-table on an existing table, without --create or --dry-run")
 	case *unguarded && !*yes:
-		return usagef("--unguarded needs --yes")
+		return cli.Usagef("--unguarded needs --yes")
 	case *force && *toFile == "" && imp.toS3 == "":
-		return usagef("--force needs --to-file or --to-s3")
+		return cli.Usagef("--force needs --to-file or --to-s3")
 	case *keysFile != "" && *keyPrefix != "":
-		return usagef("give at most one of --keys and --key-prefix")
+		return cli.Usagef("give at most one of --keys and --key-prefix")
 	case *maxWCU < 0:
-		return usagef("--max-wcu must not be negative")
+		return cli.Usagef("--max-wcu must not be negative")
 	case *maxRCU < 0 || math.IsNaN(*maxRCU) || math.IsInf(*maxRCU, 0):
-		return usagef("--max-rcu must be a non-negative number, got %g", *maxRCU)
+		return cli.Usagef("--max-rcu must be a non-negative number, got %g", *maxRCU)
 	case *workers < 1 || *scanSegs < 1:
-		return usagef("--write-workers and --scan-segments must be at least 1")
+		return cli.Usagef("--write-workers and --scan-segments must be at least 1")
 	}
 	if *toTable != "" {
-		if err := requireTable(*toTable); err != nil {
-			return usagef("--to-table: %v", err)
+		if err := cli.RequireTable(*toTable); err != nil {
+			return cli.Usagef("--to-table: %v", err)
 		}
 	}
 	part, err := replay.ParsePartition(*partition)
 	if err != nil {
-		return usagef("--partition %v", err)
+		return cli.Usagef("--partition %v", err)
 	}
 	if err := imp.validate(*toTable, *toFile, *create, *dryRun, part); err != nil {
 		return err
@@ -103,7 +102,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	var at catalog.At
 	if *snapID == "" {
 		if at, err = catalog.ParseAt(*atFlag); err != nil {
-			return &usageError{msg: err.Error()}
+			return cli.Usage(err)
 		}
 	}
 	if *toFile != "" && !*force {
@@ -123,11 +122,11 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	}
 	var db *dynamodb.Client
 	if *toTable != "" {
-		db = src.aws.dynamoDB(cfg)
+		db = src.aws.DynamoDB(cfg)
 	}
 	to := restoreTarget{
 		toFile: *toFile, force: *force, toTable: *toTable, create: *create, dryRun: *dryRun, diff: *diff, yes: *yes, unguarded: *unguarded,
-		source: *src.source, command: "ddbtape restore " + strings.Join(args, " "), who: restore.Who(e.getenv),
+		source: *src.source, command: "ddbtape restore " + strings.Join(args, " "), who: restore.Who(e.Getenv),
 		partition: part, imp: imp, cfg: cfg, store: &src.store, tempDir: *src.tempDir,
 		scan: restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU},
 		load: restore.LoadOptions{Workers: *workers, MaxWCU: *maxWCU, RetryBound: *retry},
@@ -148,8 +147,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return lock.planHeld(ctx, e, bk, at, *atFlag, *snapID, "restore", func(ctx context.Context, p catalog.Plan) error {
-		announce(e, p)
-		announcePartition(e, part)
+		restore.Announce(e.Stderr, p, part)
 		if !filtered {
 			var err error
 			if o.Filter, err = keyFilter(p.Snapshot.Manifest, *keysFile, *keyPrefix); err != nil {
@@ -167,24 +165,16 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		to.report(e, p, t, res)
+		if f, ok := t.(*restore.ImportFiles); ok {
+			restore.ReportImportFiles(e.Stdout, p, f, part, to.imp.via != "", !to.imp.s3())
+		} else {
+			restore.Report(e.Stdout, e.Stderr, p, t, res, part, *toTable)
+		}
 		if to.imp.via != "" {
 			return to.imp.importTable(ctx, e, db, p, t.(*restore.ImportFiles), *toTable)
 		}
 		return nil
 	})
-}
-
-// announce says what the restore reads.
-func announce(e *env, p catalog.Plan) {
-	m := p.Snapshot.Manifest
-	if p.ReplayFrom.After(p.At) {
-		fmt.Fprintf(e.stderr, "restoring snapshot %s of %s alone (%d items, finished %s): no change is replayed, each item is as the scan read it\n",
-			p.Snapshot.ID, p.Table, m.ItemCount, m.FinishedAt.Format(time.RFC3339))
-		return
-	}
-	fmt.Fprintf(e.stderr, "restoring %s at %s from snapshot %s (%d items, finished %s) and %d segments replayed from %s\n",
-		p.Table, p.At.Format(time.RFC3339Nano), p.Snapshot.ID, m.ItemCount, m.FinishedAt.Format(time.RFC3339), len(p.Segments), p.ReplayFrom.Format(time.RFC3339))
 }
 
 // restoreTarget is where a restore writes, from the command line.
@@ -203,7 +193,7 @@ type restoreTarget struct {
 }
 
 // open makes the target the flags name for the backup of plan p.
-func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, p catalog.Plan) (restore.Target, error) {
+func (to restoreTarget) open(ctx context.Context, e *cli.Env, db *dynamodb.Client, p catalog.Plan) (restore.Target, error) {
 	m := p.Snapshot.Manifest
 	switch {
 	case to.toFile != "":
@@ -224,30 +214,10 @@ func (to restoreTarget) open(ctx context.Context, e *env, db *dynamodb.Client, p
 		if err := t.Create(ctx); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(e.stderr, "created table %s\n", to.toTable)
+		fmt.Fprintf(e.Stderr, "created table %s\n", to.toTable)
 		return t, nil
 	}
 	return nil, fmt.Errorf("restore into the existing table %s: not a target of its own (sync)", to.toTable)
-}
-
-// report says what the restore did.
-func (to restoreTarget) report(e *env, p catalog.Plan, t restore.Target, res restore.Result) {
-	at, c := p.At.Format(time.RFC3339Nano), res.Counts
-	switch t := t.(type) {
-	case *restore.ImportFiles:
-		to.imp.report(e, p, t, to.partition)
-	case *restore.File:
-		fmt.Fprintf(e.stdout, "restored %s of %s at %s to %s%s\n", progress.Count(t.Items(), "item"), p.Table, at, t.Path(), partitionNote(to.partition))
-	case *restore.DryRun:
-		fmt.Fprintf(e.stdout, "dry run: would create table %s and put %s\n", to.toTable, progress.Count(c.Inserts, "item"))
-	case *restore.Table:
-		fmt.Fprintf(e.stdout, "restored %s of %s at %s into new table %s%s\n", progress.Count(t.Written().Puts, "item"), p.Table, at, t.Name(), partitionNote(to.partition))
-		if m := p.Snapshot.Manifest; m.GlobalTableVersion != "" || len(m.Replicas) > 0 {
-			g := globaltable.Info{Region: m.Region, Version: m.GlobalTableVersion, Replicas: m.Replicas}
-			fmt.Fprintf(e.stderr, "%s was a %s; %s is a single-region table: add replicas with aws dynamodb update-table --table-name %s --replica-updates '[{\"Create\":{\"RegionName\":\"REGION\"}}]' (README: Global tables)\n",
-				p.Table, g, t.Name(), t.Name())
-		}
-	}
 }
 
 // keyFilter builds the --keys or --key-prefix filter; nil when neither is given.
@@ -256,18 +226,18 @@ func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*replay.KeyFilte
 	case keysFile != "":
 		f, err := os.Open(keysFile)
 		if err != nil {
-			return nil, usagef("--keys: %v", err)
+			return nil, cli.Usagef("--keys: %v", err)
 		}
 		defer f.Close()
 		kf, err := restore.KeysFilter(m, f)
 		if err != nil {
-			return nil, usagef("--keys %s: %v", keysFile, err)
+			return nil, cli.Usagef("--keys %s: %v", keysFile, err)
 		}
 		return kf, nil
 	case keyPrefix != "":
 		kf, err := restore.PrefixFilter(m, keyPrefix)
 		if err != nil {
-			return nil, usagef("--key-prefix %v", err)
+			return nil, cli.Usagef("--key-prefix %v", err)
 		}
 		return kf, nil
 	}
@@ -278,4 +248,19 @@ func keyFilter(m *writer.Manifest, keysFile, keyPrefix string) (*replay.KeyFilte
 func isDir(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
+}
+
+// createShared creates the new table of a partitioned restore, or takes the one another
+// partition created, and says which.
+func createShared(ctx context.Context, e *cli.Env, t *restore.Table, part replay.Partition) error {
+	created, err := t.CreateShared(ctx)
+	switch {
+	case err != nil:
+		return err
+	case created:
+		fmt.Fprintf(e.Stderr, "created table %s (partition %s)\n", t.Name(), part)
+	default:
+		fmt.Fprintf(e.Stderr, "table %s exists and has the backup's key schema: taken as created by another partition of this restore (partition %s)\n", t.Name(), part)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/config"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/storage"
@@ -41,25 +42,25 @@ func (f *importFlags) s3() bool { return strings.HasPrefix(f.toS3, "s3://") }
 func (f *importFlags) validate(toTable, toFile string, create, dryRun bool, part replay.Partition) error {
 	switch {
 	case f.via != "" && f.via != "import":
-		return usagef("--via takes import, got %q (without --via, --create loads the table with BatchWriteItem)", f.via)
+		return cli.Usagef("--via takes import, got %q (without --via, --create loads the table with BatchWriteItem)", f.via)
 	case f.via != "" && (toTable == "" || !create):
-		return usagef("--via import needs --to-table NAME --create: Import from S3 creates a new table")
+		return cli.Usagef("--via import needs --to-table NAME --create: Import from S3 creates a new table")
 	case f.via != "" && !f.s3():
-		return usagef("--via import needs --to-s3 s3://BUCKET/PREFIX/, where the files for the import go")
+		return cli.Usagef("--via import needs --to-s3 s3://BUCKET/PREFIX/, where the files for the import go")
 	case f.via != "" && dryRun:
-		return usagef("--via import cannot --dry-run: run --to-s3 alone to see the files and the command")
+		return cli.Usagef("--via import cannot --dry-run: run --to-s3 alone to see the files and the command")
 	case f.via != "" && !part.Whole():
-		return usagef("--via import imports once for the whole table: write the partitions with --to-s3 URL --partition I/N, then run the import command their manifests print")
+		return cli.Usagef("--via import imports once for the whole table: write the partitions with --to-s3 URL --partition I/N, then run the import command their manifests print")
 	case f.via == "" && f.toS3 != "" && (toTable != "" || toFile != ""):
-		return usagef("give exactly one of --to-table and --to-file, or --to-s3 (--to-s3 with --to-table needs --via import)")
+		return cli.Usagef("give exactly one of --to-table and --to-file, or --to-s3 (--to-s3 with --to-table needs --via import)")
 	case f.fileSize < 0 || f.fileSize != 0 && f.fileSize < 1<<20:
-		return usagef("--file-size must be at least 1MiB")
+		return cli.Usagef("--file-size must be at least 1MiB")
 	case f.poll <= 0:
-		return usagef("--import-poll must be positive")
+		return cli.Usagef("--import-poll must be positive")
 	}
 	if f.toS3 != "" {
 		if _, err := storage.ParseURL(f.toS3); err != nil {
-			return usagef("--to-s3: %v", err)
+			return cli.Usagef("--to-s3: %v", err)
 		}
 	}
 	return nil
@@ -68,7 +69,7 @@ func (f *importFlags) validate(toTable, toFile string, create, dryRun bool, part
 // openImportFiles starts the files of restore --to-s3 for plan p: the table to create is
 // --to-table with --via import (which refuses local secondary indexes before anything is
 // read, and a table that exists), else <table>-restored in the command, LSIs left out.
-func (to restoreTarget) openImportFiles(ctx context.Context, e *env, db *dynamodb.Client, p catalog.Plan) (*restore.ImportFiles, error) {
+func (to restoreTarget) openImportFiles(ctx context.Context, e *cli.Env, db *dynamodb.Client, p catalog.Plan) (*restore.ImportFiles, error) {
 	m := p.Snapshot.Manifest
 	var spec restore.TableCreation
 	var leftOut []string
@@ -89,9 +90,9 @@ func (to restoreTarget) openImportFiles(ctx context.Context, e *env, db *dynamod
 	}
 	loc, err := storage.ParseURL(to.imp.toS3)
 	if err != nil {
-		return nil, usagef("--to-s3: %v", err)
+		return nil, cli.Usagef("--to-s3: %v", err)
 	}
-	bucket, err := to.store.openBucket(ctx, e, to.cfg, to.imp.toS3)
+	bucket, err := to.store.Bucket(ctx, to.cfg, to.imp.toS3)
 	if err != nil {
 		return nil, err
 	}
@@ -104,35 +105,17 @@ func (to restoreTarget) openImportFiles(ctx context.Context, e *env, db *dynamod
 		return nil, err
 	}
 	if cleaned > 0 {
-		fmt.Fprintf(e.stderr, "deleted %d files an interrupted restore left under %s\n", cleaned, storage.URL(bucket, restore.ImportDataPrefix))
+		fmt.Fprintf(e.Stderr, "deleted %d files an interrupted restore left under %s\n", cleaned, storage.URL(bucket, restore.ImportDataPrefix))
 	}
 	return t, nil
 }
 
-// report says what restore --to-s3 wrote and how to import it.
-func (f importFlags) report(e *env, p catalog.Plan, t *restore.ImportFiles, part replay.Partition) {
-	m := t.Manifest()
-	fmt.Fprintf(e.stdout, "restored %d items of %s at %s to %d files (%d bytes) under %s%s; manifest %s\n",
-		m.Items, p.Table, p.At.Format(time.RFC3339Nano), len(m.Files), m.Bytes, t.URL(""), partitionNote(part), t.URL(t.ManifestKey()))
-	if f.via != "" {
-		return
-	}
-	switch {
-	case !part.Whole():
-		fmt.Fprintf(e.stdout, "once every partition's manifest is there, import them all with:\n%s\n", t.ImportCommand())
-	case !f.s3():
-		fmt.Fprintf(e.stdout, "copy the directory to S3 (aws s3 cp --recursive DIR s3://BUCKET/PREFIX/), then import with:\n%s\n", t.ImportCommand())
-	default:
-		fmt.Fprintf(e.stdout, "import with:\n%s\n", t.ImportCommand())
-	}
-}
-
 // importTable has Import from S3 create and load table name from the files of t, follows
 // it to its end, and says what the imported table lacks.
-func (f importFlags) importTable(ctx context.Context, e *env, db *dynamodb.Client, p catalog.Plan, t *restore.ImportFiles, name string) error {
+func (f importFlags) importTable(ctx context.Context, e *cli.Env, db *dynamodb.Client, p catalog.Plan, t *restore.ImportFiles, name string) error {
 	loc, err := storage.ParseURL(f.toS3)
 	if err != nil {
-		return usagef("--to-s3: %v", err)
+		return cli.Usagef("--to-s3: %v", err)
 	}
 	m := t.Manifest()
 	in := m.Table.Input(loc.Bucket, loc.Prefix+restore.ImportDataPrefix, "")
@@ -140,17 +123,17 @@ func (f importFlags) importTable(ctx context.Context, e *env, db *dynamodb.Clien
 	st, err := restore.Import(ctx, db, in, restore.ImportOptions{Poll: f.poll, Items: m.Items, Progress: func(s restore.ImportState) {
 		line := fmt.Sprintf("import %s: %s, %d of %d items processed, %d imported, %d errors", s.ImportARN, s.Status, s.Processed, m.Items, s.Imported, s.Errors)
 		if line != last {
-			fmt.Fprintln(e.stderr, line)
+			fmt.Fprintln(e.Stderr, line)
 			last = line
 		}
 	}})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "imported %d items of %s at %s into new table %s through Import from S3 (%s)\n", st.Imported, p.Table, p.At.Format(time.RFC3339Nano), name, st.ImportARN)
-	fmt.Fprintf(e.stderr, "Import from S3 does not carry over, so set again on %s as needed:\n", name)
+	fmt.Fprintf(e.Stdout, "imported %d items of %s at %s into new table %s through Import from S3 (%s)\n", st.Imported, p.Table, p.At.Format(time.RFC3339Nano), name, st.ImportARN)
+	fmt.Fprintf(e.Stderr, "Import from S3 does not carry over, so set again on %s as needed:\n", name)
 	for _, l := range m.LeftOut {
-		fmt.Fprintf(e.stderr, "  %s\n", strings.ReplaceAll(l, "NAME", name))
+		fmt.Fprintf(e.Stderr, "  %s\n", strings.ReplaceAll(l, "NAME", name))
 	}
 	return nil
 }

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/restore"
 )
@@ -17,7 +17,7 @@ import (
 func (to restoreTarget) existing() bool { return to.toTable != "" && !to.create }
 
 // sync restores into the existing table: the plan first, written only with --yes.
-func (to restoreTarget) sync(ctx context.Context, e *env, db *dynamodb.Client, bk source, p catalog.Plan, o restore.Options) error {
+func (to restoreTarget) sync(ctx context.Context, e *cli.Env, db *dynamodb.Client, bk source, p catalog.Plan, o restore.Options) error {
 	m := p.Snapshot.Manifest
 	t, err := restore.ExistingTable(ctx, db, to.toTable, m, to.scan, to.load)
 	if err != nil {
@@ -25,7 +25,7 @@ func (to restoreTarget) sync(ctx context.Context, e *env, db *dynamodb.Client, b
 	}
 	self := to.toTable == p.Table
 	if self {
-		fmt.Fprintf(e.stderr, "WARNING: %s is the backed-up table itself: this restore rewrites the live table\n", to.toTable)
+		fmt.Fprintf(e.Stderr, "WARNING: %s is the backed-up table itself: this restore rewrites the live table\n", to.toTable)
 	}
 	at := p.At.Format(time.RFC3339Nano)
 	so := restore.SyncOptions{
@@ -33,17 +33,17 @@ func (to restoreTarget) sync(ctx context.Context, e *env, db *dynamodb.Client, b
 		Guard: restore.GuardOptions{KeyNames: restore.KeyNames(m), Workers: to.load.Workers, MaxWCU: to.load.MaxWCU, RetryBound: to.load.RetryBound},
 		Show: func(c restore.Counts) {
 			if to.dryRun {
-				fmt.Fprintf(e.stdout, "dry run: %s\n", planCounts(c))
+				fmt.Fprintf(e.Stdout, "dry run: %s\n", restore.PlanCounts(c))
 				return
 			}
-			fmt.Fprintf(e.stdout, "plan: restore %s at %s into %s: %s\n", p.Table, at, to.toTable, planCounts(c))
+			fmt.Fprintf(e.Stdout, "plan: restore %s at %s into %s: %s\n", p.Table, at, to.toTable, restore.PlanCounts(c))
 			if self {
-				fmt.Fprintf(e.stdout, "WARNING: %s is the backed-up table itself; the writes go into the live table\n", to.toTable)
+				fmt.Fprintf(e.Stdout, "WARNING: %s is the backed-up table itself; the writes go into the live table\n", to.toTable)
 			}
 		},
 	}
 	if to.diff {
-		so.Diff = e.stdout
+		so.Diff = e.Stdout
 	}
 	if self && to.yes {
 		// The table is captured into this backup: what the restore writes is recorded
@@ -54,7 +54,7 @@ func (to restoreTarget) sync(ctx context.Context, e *env, db *dynamodb.Client, b
 	}
 	res, err := restore.Sync(ctx, p, t, db, so)
 	if err != nil && so.Log != nil && so.Log.Written() > 0 {
-		fmt.Fprintf(e.stderr, "restore log %s records what was written; to revert it: ddbtape undo --source %s --table %s --restore %s --yes\n", so.Log.ID(), to.source, p.Table, so.Log.ID())
+		fmt.Fprintf(e.Stderr, "restore log %s records what was written; to revert it: ddbtape undo --source %s --table %s --restore %s --yes\n", so.Log.ID(), to.source, p.Table, so.Log.ID())
 	}
 	if err != nil || to.dryRun {
 		return err
@@ -64,24 +64,11 @@ func (to restoreTarget) sync(ctx context.Context, e *env, db *dynamodb.Client, b
 	if to.unguarded {
 		mode = "unguarded"
 	}
-	fmt.Fprintf(e.stdout, "restored %s at %s into %s: %s, %s, %s unchanged, %s (%s)\n",
+	fmt.Fprintf(e.Stdout, "restored %s at %s into %s: %s, %s, %s unchanged, %s (%s)\n",
 		p.Table, at, t.Name(), progress.Count(w.Puts, "put"), progress.Count(w.Deletes, "delete"), progress.Number(res.Counts.Unchanged), progress.Count(len(w.Conflicts), "conflict"), mode)
-	printConflicts(e.stdout, w.Conflicts)
+	restore.PrintConflicts(e.Stdout, w.Conflicts)
 	if so.Log != nil && so.Log.Written() > 0 {
-		fmt.Fprintf(e.stdout, "restore log %s; to revert these writes: ddbtape undo --source %s --table %s --restore %s --yes\n", so.Log.ID(), to.source, p.Table, so.Log.ID())
+		fmt.Fprintf(e.Stdout, "restore log %s; to revert these writes: ddbtape undo --source %s --table %s --restore %s --yes\n", so.Log.ID(), to.source, p.Table, so.Log.ID())
 	}
 	return nil
-}
-
-// printConflicts lists the keys a guarded write left alone, a line each.
-func printConflicts(w io.Writer, cs []restore.Conflict) {
-	for _, c := range cs {
-		fmt.Fprintf(w, "conflict %s: %s\n", c.Key, c.Reason)
-	}
-}
-
-// planCounts says what a restore into an existing table would write.
-func planCounts(c restore.Counts) string {
-	return fmt.Sprintf("%s (%s new, %s changed), %s, %s unchanged", progress.Count(c.Inserts+c.Updates, "put"),
-		progress.Number(c.Inserts), progress.Number(c.Updates), progress.Count(c.Deletes, "delete"), progress.Number(c.Unchanged))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/internal/backuptest"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/storage/dir"
 	"github.com/ddbtape/ddbtape/verify"
 	"github.com/ddbtape/ddbtape/writer"
@@ -82,7 +83,7 @@ func bookBackupOf(t *testing.T, table string, shape func(*writer.Manifest)) stri
 func runCLI(t *testing.T, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	e := &cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
 	code := run(context.Background(), e, args)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/config"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/retention"
 )
 
@@ -14,30 +15,30 @@ const retentionUsage = "--source URL --table NAME --keep DURATION [--checkpoint 
 // runRetention is `ddbtape retention`: one retention run (what `ddbtape run` does about
 // hourly with retention set), for a job of its own with the maintenance role while the
 // capture process holds no permission to delete.
-func runRetention(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "retention", retentionUsage)
+func runRetention(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "retention", retentionUsage)
 	var (
 		src  sourceFlags
-		logs logFlags
+		logs cli.LogFlags
 		keep time.Duration
 	)
 	src.register(fs)
 	src.store.registerLock(fs)
-	logs.register(fs)
+	logs.Register(fs)
 	fs.Func("keep", "how far back restore points are kept, e.g. 90d (required); what only older ones need is deleted", func(v string) (err error) {
 		keep, err = config.ParseDuration(v)
 		return err
 	})
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if err := src.validate(); err != nil {
 		return err
 	}
 	if keep <= 0 {
-		return usagef("--keep is required: how far back restore points are kept, e.g. 90d")
+		return cli.Usagef("--keep is required: how far back restore points are kept, e.g. 90d")
 	}
-	log, err := logs.logger(e)
+	log, err := logs.Logger(e)
 	if err != nil {
 		return err
 	}
@@ -49,6 +50,6 @@ func runRetention(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, res.Summary(*src.table))
+	fmt.Fprintln(e.Stdout, res.Summary(*src.table))
 	return nil
 }

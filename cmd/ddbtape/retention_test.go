@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -95,7 +96,7 @@ func TestRetentionJob_DeletesOldBackupAndRestoresReachExactlyTheOldestRetainedPo
 	segsBefore := objectCount(t, b.Bucket, writer.ChangesPrefix("ledger"))
 	end := fixtureT0.Add(6 * time.Hour)
 	rec := metrics.New(metrics.Options{NoRuntime: true})
-	deps := schedule.Deps{Bucket: b.Bucket, Logger: discardLog(), Now: func() time.Time { return end }}
+	deps := schedule.Deps{Bucket: b.Bucket, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return end }}
 	j := schedule.NewTable(deps, config.Table{Name: "ledger", Retention: 3 * time.Hour, Roll: config.Roll{Age: time.Second}}, b.Checkpoints(), rec).RetentionJob()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,23 +12,22 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
 	"github.com/ddbtape/ddbtape/metrics"
-	"github.com/ddbtape/ddbtape/schedule"
 	"github.com/ddbtape/ddbtape/writer"
 )
 
 // runInProcess runs one ddbtape command line in this process.
 func runInProcess(ctx context.Context, args ...string) result {
 	var stdout, stderr bytes.Buffer
-	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string {
+	e := &cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
 		if k == "TEST_BUCKET" {
 			return "acme-backups"
 		}
@@ -270,117 +267,4 @@ func countSegmentRecords(dest, table string) (int, error) {
 		return err
 	})
 	return n, err
-}
-
-func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// superviseForTest runs supervise with a server on a loopback port.
-func superviseForTest(t *testing.T, ctx context.Context, grace time.Duration, jobs []schedule.Job) error {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stopping atomic.Bool
-	srv := metrics.NewServer(metrics.New(metrics.Options{NoRuntime: true}).Registry(), metrics.AllReady(), nil)
-	return supervise(ctx, discardLog(), grace, &stopping, srv, ln, jobs)
-}
-
-func waitForCode(t *testing.T, url string, want int) {
-	t.Helper()
-	var stderr bytes.Buffer
-	waitForHTTP(t, url, want, 10*time.Second, &stderr)
-}
-
-func TestSupervise_AJobFailureStopsTheOthersAndIsReturned(t *testing.T) {
-	t.Parallel()
-	boom := errors.New("boom")
-	stoppedCleanly := make(chan struct{})
-	jobs := []schedule.Job{
-		{Name: "capture a", Run: func(ctx context.Context) error { return boom }},
-		{Name: "capture b", Run: func(ctx context.Context) error {
-			<-ctx.Done()
-			close(stoppedCleanly)
-			return nil
-		}},
-	}
-	err := superviseForTest(t, context.Background(), time.Minute, jobs)
-	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "capture a: boom") {
-		t.Errorf("supervise = %v, want the failing job's error named", err)
-	}
-	select {
-	case <-stoppedCleanly:
-	default:
-		t.Error("the other job was not stopped")
-	}
-}
-
-func TestSupervise_StopReturnsNilOnceJobsHaveFlushed(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	flushed := false
-	jobs := []schedule.Job{{Name: "capture", Run: func(ctx context.Context) error {
-		<-ctx.Done()
-		time.Sleep(50 * time.Millisecond) // storing and checkpointing
-		flushed = true
-		return nil
-	}}}
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-	if err := superviseForTest(t, ctx, time.Minute, jobs); err != nil || !flushed {
-		t.Errorf("supervise = %v (flushed %v), want nil after the job flushed", err, flushed)
-	}
-}
-
-func TestSupervise_GivesUpAfterTheGracePeriod(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	release := make(chan struct{})
-	defer close(release)
-	jobs := []schedule.Job{{Name: "capture", Run: func(context.Context) error { <-release; return nil }}}
-	cancel()
-	err := superviseForTest(t, ctx, 100*time.Millisecond, jobs)
-	if !errors.Is(err, errGraceExpired) || !strings.Contains(err.Error(), "shutdown-grace 100ms") {
-		t.Errorf("supervise = %v, want errGraceExpired naming the grace", err)
-	}
-}
-
-func TestSupervise_ServesWhileDrainingAndReportsNotReady(t *testing.T) {
-	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stopping atomic.Bool
-	ready := metrics.ReadinessFunc(func(context.Context) error {
-		if stopping.Load() {
-			return errors.New("shutting down")
-		}
-		return nil
-	})
-	srv := metrics.NewServer(metrics.New(metrics.Options{NoRuntime: true}).Registry(), ready, nil)
-	url := "http://" + ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	draining := make(chan struct{})
-	seen := make(chan int, 1)
-	jobs := []schedule.Job{{Name: "capture", Run: func(ctx context.Context) error {
-		<-ctx.Done()
-		close(draining)
-		code, _, _ := httpGet(url + metrics.PathReadyz)
-		seen <- code
-		return nil
-	}}}
-	done := make(chan error, 1)
-	go func() { done <- supervise(ctx, discardLog(), time.Minute, &stopping, srv, ln, jobs) }()
-	waitForCode(t, url+metrics.PathReadyz, 200)
-	cancel()
-	<-draining
-	if code := <-seen; code != 503 {
-		t.Errorf("/readyz while draining = %d, want 503", code)
-	}
-	if err := <-done; err != nil {
-		t.Errorf("supervise = %v", err)
-	}
-	if _, _, err := httpGet(url + metrics.PathHealthz); err == nil {
-		t.Error("server still answers after supervise returned")
-	}
 }

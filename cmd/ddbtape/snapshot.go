@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/snapshot"
 	"github.com/ddbtape/ddbtape/writer"
@@ -14,12 +15,12 @@ import (
 
 const snapshotUsage = "--table NAME --dest URL [--segments N] [--workers N] [--max-rcu N] [--resume ID] [--consistent]"
 
-func runSnapshot(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "snapshot", snapshotUsage)
+func runSnapshot(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "snapshot", snapshotUsage)
 	var (
 		aws           awsFlags
 		store         storageFlags
-		logs          logFlags
+		logs          cli.LogFlags
 		parts         = writer.DefaultPartPolicy()
 		table         = fs.String("table", "", "table to snapshot (required)")
 		dest          = fs.String("dest", "", "where the snapshot goes: a directory, file:///path or s3://bucket/prefix (required)")
@@ -38,53 +39,53 @@ func runSnapshot(ctx context.Context, e *env, args []string) error {
 	aws.register(fs)
 	store.register(fs)
 	store.registerLock(fs)
-	logs.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	logs.Register(fs)
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireTable(*table); err != nil {
+	if err := cli.RequireTable(*table); err != nil {
 		return err
 	}
 	policy := writer.PartPolicy{MaxRows: *partRows, MaxBytes: *partBytes}
 	switch {
 	case *dest == "":
-		return usagef("--dest is required")
+		return cli.Usagef("--dest is required")
 	case *segments < 0 || *segments > 1_000_000:
-		return usagef("--segments must be between 1 and 1000000, got %d", *segments)
+		return cli.Usagef("--segments must be between 1 and 1000000, got %d", *segments)
 	case *workers < 1:
-		return usagef("--workers must be at least 1, got %d", *workers)
+		return cli.Usagef("--workers must be at least 1, got %d", *workers)
 	case *maxRCU < 0 || math.IsNaN(*maxRCU) || math.IsInf(*maxRCU, 0):
-		return usagef("--max-rcu must be a non-negative number, got %g", *maxRCU)
+		return cli.Usagef("--max-rcu must be a non-negative number, got %g", *maxRCU)
 	case *pageSize < 0 || *pageSize > math.MaxInt32:
-		return usagef("--page-size must not be negative, got %d", *pageSize)
+		return cli.Usagef("--page-size must not be negative, got %d", *pageSize)
 	case *resume != "" && !snapshot.ValidID(*resume):
-		return usagef("--resume %q is not a snapshot id (they look like 20261121T190412Z-ab12)", *resume)
+		return cli.Usagef("--resume %q is not a snapshot id (they look like 20261121T190412Z-ab12)", *resume)
 	case *retryBound <= 0:
-		return usagef("--retry-bound must be positive, got %s", *retryBound)
+		return cli.Usagef("--retry-bound must be positive, got %s", *retryBound)
 	}
 	if err := policy.Validate(); err != nil {
-		return &usageError{msg: err.Error()}
+		return cli.Usage(err)
 	}
-	if err := nonNegative("progress-interval", *progressEvery); err != nil {
+	if err := cli.NonNegative(map[string]time.Duration{"progress-interval": *progressEvery}); err != nil {
 		return err
 	}
 	if err := store.validate(); err != nil {
 		return err
 	}
-	log, err := logs.logger(e)
+	log, err := logs.Logger(e)
 	if err != nil {
 		return err
 	}
 
-	cfg, err := aws.load(ctx)
+	cfg, err := aws.Load(ctx)
 	if err != nil {
 		return err
 	}
-	bucket, err := store.openBucket(ctx, e, cfg, *dest)
+	bucket, err := store.Bucket(ctx, cfg, *dest)
 	if err != nil {
 		return err
 	}
-	job, err := snapshot.Prepare(ctx, aws.dynamoDB(cfg), bucket, snapshot.Config{
+	job, err := snapshot.Prepare(ctx, aws.DynamoDB(cfg), bucket, snapshot.Config{
 		Table:      *table,
 		SnapshotID: *resume,
 		Segments:   *segments,
@@ -98,7 +99,7 @@ func runSnapshot(ctx context.Context, e *env, args []string) error {
 		Logger:     log,
 	})
 	if errors.Is(err, snapshot.ErrSegmentsChanged) {
-		return &usageError{msg: err.Error()}
+		return cli.Usage(err)
 	}
 	if err != nil {
 		return err
@@ -106,20 +107,20 @@ func runSnapshot(ctx context.Context, e *env, args []string) error {
 
 	storedItems, storedBytes := job.Stored()
 	if job.Resumed() {
-		fmt.Fprintf(e.stderr, "resuming snapshot %s of %s (started %s): %s, %s already stored\n",
+		fmt.Fprintf(e.Stderr, "resuming snapshot %s of %s (started %s): %s, %s already stored\n",
 			job.ID(), job.Table(), job.StartedAt().Format(time.RFC3339), progress.Count(job.Segments(), "segment"), progress.Count(storedItems, "item"))
 	} else {
-		fmt.Fprintf(e.stderr, "snapshot %s of %s: %s, %s, about %s; if interrupted, continue it with --resume %s\n",
+		fmt.Fprintf(e.Stderr, "snapshot %s of %s: %s, %s, about %s; if interrupted, continue it with --resume %s\n",
 			job.ID(), job.Table(), progress.Count(job.Segments(), "segment"), progress.Count(job.Workers(), "worker"), progress.Count(job.EstimatedItems(), "item"), job.ID())
 	}
 	interval := *progressEvery
 	if interval == 0 {
 		interval = 5 * time.Second
-		if e.stderrIsTerminal {
+		if e.StderrIsTerminal {
 			interval = 500 * time.Millisecond
 		}
 	}
-	meter := progress.New(e.stderr, "snapshot "+job.Table(), job.EstimatedItems(), e.stderrIsTerminal, interval)
+	meter := progress.New(e.Stderr, "snapshot "+job.Table(), job.EstimatedItems(), e.StderrIsTerminal, interval)
 	meter.Preset(storedItems, storedBytes)
 	m, err := job.Run(ctx, meter)
 	if err != nil {
@@ -129,7 +130,7 @@ func runSnapshot(ctx context.Context, e *env, args []string) error {
 	}
 	st := job.Stats()
 	if st.Retries > 0 {
-		fmt.Fprintf(e.stderr, "retried %d pages (%d throttled)\n", st.Retries, st.Throttles)
+		fmt.Fprintf(e.Stderr, "retried %d pages (%d throttled)\n", st.Retries, st.Throttles)
 	}
 	if err != nil {
 		return err
@@ -138,12 +139,12 @@ func runSnapshot(ctx context.Context, e *env, args []string) error {
 	for _, p := range m.Parts {
 		size += p.Bytes
 	}
-	fmt.Fprintf(e.stderr, "snapshot %s complete: %s in %s (%s), scanned from %s to %s\n",
+	fmt.Fprintf(e.Stderr, "snapshot %s complete: %s in %s (%s), scanned from %s to %s\n",
 		m.SnapshotID, progress.Count(m.ItemCount, "item"), progress.Count(len(m.Parts), "part"), progress.Bytes(size), m.StartedAt.Format(time.RFC3339), m.FinishedAt.Format(time.RFC3339))
 	if w := job.StreamWarning(); w != "" {
-		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+		fmt.Fprintf(e.Stderr, "warning: %s\n", w)
 	}
 	// The id alone on stdout, for scripts: id=$(ddbtape snapshot ...).
-	fmt.Fprintln(e.stdout, m.SnapshotID)
+	fmt.Fprintln(e.Stdout, m.SnapshotID)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/checkpoint"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/replay"
 	"github.com/ddbtape/ddbtape/restore"
@@ -40,14 +41,14 @@ func (s *sourceFlags) register(fs *flag.FlagSet) {
 }
 
 func (s *sourceFlags) validate() error {
-	if err := requireTable(*s.table); err != nil {
+	if err := cli.RequireTable(*s.table); err != nil {
 		return err
 	}
 	if *s.source == "" {
-		return usagef("--source is required")
+		return cli.Usagef("--source is required")
 	}
 	if *s.parallel < 1 {
-		return usagef("--parallel must be at least 1, got %d", *s.parallel)
+		return cli.Usagef("--parallel must be at least 1, got %d", *s.parallel)
 	}
 	return s.store.validate()
 }
@@ -62,32 +63,32 @@ type source struct {
 
 // bucket opens the source's bucket alone (loading the AWS configuration for S3),
 // without reading the backup.
-func (s *sourceFlags) bucket(ctx context.Context, e *env) (storage.Bucket, error) {
+func (s *sourceFlags) bucket(ctx context.Context, e *cli.Env) (storage.Bucket, error) {
 	loc, err := storage.ParseURL(*s.source)
 	if err != nil {
-		return nil, &usageError{msg: "--source: " + err.Error()}
+		return nil, cli.Usagef("--source: %v", err)
 	}
 	var cfg aws.Config
 	if loc.Scheme == "s3" {
-		if cfg, err = s.aws.load(ctx); err != nil {
+		if cfg, err = s.aws.Load(ctx); err != nil {
 			return nil, err
 		}
 	} else if fi, err := os.Stat(loc.Path); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("--source %s: no backup directory there", *s.source)
 	}
-	return s.store.openBucket(ctx, e, cfg, *s.source)
+	return s.store.Bucket(ctx, cfg, *s.source)
 }
 
 // open loads the AWS configuration when needed, opens the bucket and the checkpoint
 // store and lists the backup. needAWS forces the configuration (DynamoDB is used).
-func (s *sourceFlags) open(ctx context.Context, e *env, needAWS bool) (aws.Config, source, error) {
+func (s *sourceFlags) open(ctx context.Context, e *cli.Env, needAWS bool) (aws.Config, source, error) {
 	var cfg aws.Config
 	loc, err := storage.ParseURL(*s.source)
 	if err != nil {
-		return cfg, source{}, &usageError{msg: "--source: " + err.Error()}
+		return cfg, source{}, cli.Usagef("--source: %v", err)
 	}
 	if needAWS || loc.Scheme == "s3" || strings.HasPrefix(*s.checkpt, "s3://") || strings.HasPrefix(*s.checkpt, "dynamodb://") {
-		if cfg, err = s.aws.load(ctx); err != nil {
+		if cfg, err = s.aws.Load(ctx); err != nil {
 			return cfg, source{}, err
 		}
 	}
@@ -97,12 +98,12 @@ func (s *sourceFlags) open(ctx context.Context, e *env, needAWS bool) (aws.Confi
 			return cfg, source{}, fmt.Errorf("--source %s: no backup directory there", *s.source)
 		}
 	}
-	bucket, err := s.store.openBucket(ctx, e, cfg, *s.source)
+	bucket, err := s.store.Bucket(ctx, cfg, *s.source)
 	if err != nil {
 		return cfg, source{}, err
 	}
-	s.store.dynamoEndpoint = s.aws.endpointURL
-	cps, err := s.store.openCheckpoints(ctx, e, cfg, *s.checkpt, bucket, *s.table)
+	s.store.DynamoDBEndpoint = s.aws.EndpointURL
+	cps, err := s.store.Checkpoints(ctx, cfg, *s.checkpt, bucket, *s.table)
 	if err != nil {
 		return cfg, source{}, err
 	}
@@ -126,19 +127,19 @@ func (c *corruptFlags) register(fs *flag.FlagSet) {
 
 // restoreOptions are how restore and verify read the backup bk and report: progress
 // meters and notes on stderr.
-func (s *sourceFlags) restoreOptions(e *env, bk source, c corruptFlags) restore.Options {
+func (s *sourceFlags) restoreOptions(e *cli.Env, bk source, c corruptFlags) restore.Options {
 	var r replay.Reader = replay.NewBucketReader(bk.bucket, *s.table, *s.tempDir)
 	if c.skip {
 		r = restore.SkipCorrupt(r)
 	}
 	interval := 10 * time.Second
-	if e.stderrIsTerminal {
+	if e.StderrIsTerminal {
 		interval = 500 * time.Millisecond
 	}
 	return restore.Options{
-		Reader: r, TempDir: *s.tempDir, Parallelism: *s.parallel, Notes: e.stderr,
+		Reader: r, TempDir: *s.tempDir, Parallelism: *s.parallel, Notes: e.Stderr,
 		Meter: func(label, unit string, total int64) restore.Meter {
-			return progress.NewUnit(e.stderr, label, unit, total, e.stderrIsTerminal, interval)
+			return progress.NewUnit(e.Stderr, label, unit, total, e.StderrIsTerminal, interval)
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/verify"
@@ -15,12 +16,12 @@ import (
 
 const statusUsage = "--source URL --table NAME [--json]"
 
-func runStatus(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "status", statusUsage)
+func runStatus(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "status", statusUsage)
 	var src sourceFlags
 	src.register(fs)
 	asJSON := fs.Bool("json", false, "print the status as one JSON document")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if err := src.validate(); err != nil {
@@ -51,25 +52,25 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		if hasLock {
 			out.ObjectLock = &lock
 		}
-		enc := json.NewEncoder(e.stdout)
+		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	if err := st.WriteText(e.stdout, *src.source); err != nil {
+	if err := st.WriteText(e.Stdout, *src.source); err != nil {
 		return err
 	}
 	if hasLock {
-		fmt.Fprintln(e.stdout, "\n"+lock.Line())
+		fmt.Fprintln(e.Stdout, "\n"+lock.Line())
 	}
 	if !hasReport {
-		fmt.Fprintf(e.stdout, "\nverification: none recorded (schedule one with verify.every in ddbtape run)\n")
-	} else if err := rep.WriteText(e.stdout); err != nil {
+		fmt.Fprintf(e.Stdout, "\nverification: none recorded (schedule one with verify.every in ddbtape run)\n")
+	} else if err := rep.WriteText(e.Stdout); err != nil {
 		return err
 	}
 	writeRestoreLogs(e, logs, *src.source, *src.table)
 	if leases, ok := bk.checkpoints.(*ckdynamo.Store); ok {
-		fmt.Fprintln(e.stdout)
-		return leases.WriteLeases(ctx, e.stdout, *src.table, time.Now())
+		fmt.Fprintln(e.Stdout)
+		return leases.WriteLeases(ctx, e.Stdout, *src.table, time.Now())
 	}
 	return nil
 }
@@ -85,12 +86,12 @@ type statusJSON struct {
 }
 
 // writeRestoreLogs lists the writes into the live table that can be undone.
-func writeRestoreLogs(e *env, logs []restore.LogHeader, source, table string) {
+func writeRestoreLogs(e *cli.Env, logs []restore.LogHeader, source, table string) {
 	if len(logs) == 0 {
 		return
 	}
-	fmt.Fprintf(e.stdout, "\nwrites into the live table (undo one with ddbtape undo --source %s --table %s --restore ID --yes):\n", source, table)
+	fmt.Fprintf(e.Stdout, "\nwrites into the live table (undo one with ddbtape undo --source %s --table %s --restore ID --yes):\n", source, table)
 	for _, h := range logs {
-		fmt.Fprintf(e.stdout, "  %s  %s by %s: %s, %s  (%s)\n", h.ID, h.Finished.Format(time.RFC3339), h.Who, progress.Count(h.Puts, "put"), progress.Count(h.Deletes, "delete"), h.Command)
+		fmt.Fprintf(e.Stdout, "  %s  %s by %s: %s, %s  (%s)\n", h.ID, h.Finished.Format(time.RFC3339), h.Who, progress.Count(h.Puts, "put"), progress.Count(h.Deletes, "delete"), h.Command)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/catalog"
 	"github.com/ddbtape/ddbtape/history"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/progress"
 	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/undo"
@@ -16,8 +17,8 @@ import (
 
 const undoUsage = "--source URL --table NAME (--event ID | --from TIME --to TIME | --restore ID) [--dry-run] [--yes] [--overwrite-later]"
 
-func runUndo(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "undo", undoUsage)
+func runUndo(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "undo", undoUsage)
 	var src sourceFlags
 	src.register(fs)
 	var (
@@ -33,14 +34,14 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 		lock      lockFlags
 	)
 	lock.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if err := src.validate(); err != nil {
 		return err
 	}
 	req := undo.Request{Event: *event, RestoreID: *restoreID, DryRun: *dryRun, Yes: *yes,
-		Command: "ddbtape undo " + strings.Join(args, " "), Who: restore.Who(e.getenv), TempDir: *src.tempDir}
+		Command: "ddbtape undo " + strings.Join(args, " "), Who: restore.Who(e.Getenv), TempDir: *src.tempDir}
 	modes := 0
 	for _, set := range []bool{*event != "", *from != "" || *to != "", *restoreID != ""} {
 		if set {
@@ -49,11 +50,11 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case modes != 1:
-		return usagef("give exactly one of --event ID, --from TIME --to TIME, and --restore ID")
+		return cli.Usagef("give exactly one of --event ID, --from TIME --to TIME, and --restore ID")
 	case *dryRun && *yes:
-		return usagef("give --dry-run or --yes, not both")
+		return cli.Usagef("give --dry-run or --yes, not both")
 	case *workers < 1 || *maxWCU < 0:
-		return usagef("--write-workers must be at least 1 and --max-wcu not negative")
+		return cli.Usagef("--write-workers must be at least 1 and --max-wcu not negative")
 	case *from != "" || *to != "":
 		var err error
 		if req.From, req.To, err = undoInterval(*from, *to); err != nil {
@@ -69,10 +70,10 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 	req.Guard = restore.GuardOptions{Workers: *workers, MaxWCU: *maxWCU}
 	req.Show = func(p undo.Plan) {
 		if len(p.Steps) == 0 {
-			fmt.Fprintln(e.stdout, "nothing to undo: no key changed")
+			fmt.Fprintln(e.Stdout, "nothing to undo: no key changed")
 			return
 		}
-		p.WriteText(e.stdout)
+		p.WriteText(e.Stdout)
 	}
 	read := o.Meter("read backup", "rows", 0)
 	req.Progress = read
@@ -81,7 +82,7 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 		write = o.Meter("write "+*src.table, "items", 0)
 		req.Guard.Progress = write
 	}
-	res, err := undo.Run(ctx, bk.cat, src.aws.dynamoDB(cfg), *src.table, req)
+	res, err := undo.Run(ctx, bk.cat, src.aws.DynamoDB(cfg), *src.table, req)
 	if err == nil {
 		read.Done()
 		if write != nil {
@@ -90,17 +91,17 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case errors.Is(err, history.ErrNoEvent), errors.Is(err, restore.ErrNoLog):
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	case err != nil:
 		return err
 	case *dryRun || len(res.Plan.Steps) == 0:
 		return nil
 	}
 	w := res.Written
-	fmt.Fprintf(e.stdout, "undone in %s: %s, %s, %s left alone\n", *src.table, progress.Count(w.Puts, "put"), progress.Count(w.Deletes, "delete"), progress.Count(len(w.Conflicts), "conflict"))
-	printConflicts(e.stdout, w.Conflicts)
+	fmt.Fprintf(e.Stdout, "undone in %s: %s, %s, %s left alone\n", *src.table, progress.Count(w.Puts, "put"), progress.Count(w.Deletes, "delete"), progress.Count(len(w.Conflicts), "conflict"))
+	restore.PrintConflicts(e.Stdout, w.Conflicts)
 	if res.LogID != "" {
-		fmt.Fprintf(e.stdout, "restore log %s; to revert these writes: ddbtape undo --source %s --table %s --restore %s --yes\n", res.LogID, *src.source, *src.table, res.LogID)
+		fmt.Fprintf(e.Stdout, "restore log %s; to revert these writes: ddbtape undo --source %s --table %s --restore %s --yes\n", res.LogID, *src.source, *src.table, res.LogID)
 	}
 	return nil
 }
@@ -108,18 +109,18 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 // undoInterval reads --from and --to, both required together.
 func undoInterval(from, to string) (time.Time, time.Time, error) {
 	if from == "" || to == "" {
-		return time.Time{}, time.Time{}, usagef("--from and --to go together")
+		return time.Time{}, time.Time{}, cli.Usagef("--from and --to go together")
 	}
 	var ts [2]time.Time
 	for i, v := range []string{from, to} {
 		at, err := catalog.ParseAt(v)
 		if err != nil || at.Latest {
-			return time.Time{}, time.Time{}, usagef("--%s %q is not a time: give RFC 3339 such as 2026-03-01T10:42:16Z", []string{"from", "to"}[i], v)
+			return time.Time{}, time.Time{}, cli.Usagef("--%s %q is not a time: give RFC 3339 such as 2026-03-01T10:42:16Z", []string{"from", "to"}[i], v)
 		}
 		ts[i] = at.Time
 	}
 	if ts[1].Before(ts[0]) {
-		return time.Time{}, time.Time{}, usagef("--to %s is before --from %s", to, from)
+		return time.Time{}, time.Time{}, cli.Usagef("--to %s is before --from %s", to, from)
 	}
 	return ts[0], ts[1], nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ddbtape/ddbtape/catalog"
+	"github.com/ddbtape/ddbtape/internal/cli"
 	"github.com/ddbtape/ddbtape/restore"
 	"github.com/ddbtape/ddbtape/verify"
 )
@@ -15,8 +16,8 @@ const verifyUsage = "--source URL --table NAME [--scan-segments N] [--max-rcu N]
 
 // runVerify is `ddbtape verify`: the backup at the end of its restorable window against
 // a live Scan of the table (restore.Verify).
-func runVerify(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "verify", verifyUsage)
+func runVerify(ctx context.Context, e *cli.Env, args []string) error {
+	fs := cli.NewFlagSet(e, "verify", verifyUsage)
 	var (
 		src      sourceFlags
 		lock     lockFlags
@@ -28,7 +29,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	src.register(fs)
 	corrupt.register(fs)
 	lock.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if err := src.validate(); err != nil {
@@ -36,9 +37,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case *scanSegs < 1:
-		return usagef("--scan-segments must be at least 1")
+		return cli.Usagef("--scan-segments must be at least 1")
 	case *maxRCU < 0 || math.IsNaN(*maxRCU) || math.IsInf(*maxRCU, 0):
-		return usagef("--max-rcu must be a non-negative number, got %g", *maxRCU)
+		return cli.Usagef("--max-rcu must be a non-negative number, got %g", *maxRCU)
 	}
 	if *objects {
 		return verifyObjects(ctx, e, &src)
@@ -47,17 +48,17 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, o := src.aws.dynamoDB(cfg), src.restoreOptions(e, bk, corrupt)
+	db, o := src.aws.DynamoDB(cfg), src.restoreOptions(e, bk, corrupt)
 	return lock.planHeld(ctx, e, bk, catalog.At{Latest: true}, "", "", "verify", func(ctx context.Context, p catalog.Plan) error {
 		v, err := restore.Verify(ctx, p, db, restore.ScanOptions{Workers: *scanSegs, MaxRCU: *maxRCU}, o)
 		if err != nil {
 			return err
 		}
 		for _, x := range v.Examples {
-			fmt.Fprintln(e.stdout, x)
+			fmt.Fprintln(e.Stdout, x)
 		}
 		c := v.Counts
-		fmt.Fprintf(e.stdout, "verify %s at %s: %d matching, %d missing from the table, %d extra in the table, %d different\n",
+		fmt.Fprintf(e.Stdout, "verify %s at %s: %d matching, %d missing from the table, %d extra in the table, %d different\n",
 			v.Table, v.At.Format(time.RFC3339Nano), c.Unchanged, c.Inserts, c.Deletes, c.Updates)
 		return v.Err()
 	})
@@ -65,7 +66,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 
 // verifyObjects is verify --objects: every object of the backup checked (verify.Objects),
 // DynamoDB untouched.
-func verifyObjects(ctx context.Context, e *env, src *sourceFlags) error {
+func verifyObjects(ctx context.Context, e *cli.Env, src *sourceFlags) error {
 	b, err := src.bucket(ctx, e)
 	if err != nil {
 		return err
@@ -74,9 +75,9 @@ func verifyObjects(ctx context.Context, e *env, src *sourceFlags) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(e.stdout, r.Summary())
+	fmt.Fprint(e.Stdout, r.Summary())
 	for _, p := range r.Problems {
-		fmt.Fprintln(e.stdout, "problem: "+p)
+		fmt.Fprintln(e.Stdout, "problem: "+p)
 	}
 	if !r.OK() {
 		return fmt.Errorf("the backup of %s has %d damaged or missing files (listed above): replace them from a copy of the backup, or take a new snapshot so that restores from then on do not need them", *src.table, len(r.Problems))
