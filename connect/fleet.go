@@ -21,6 +21,12 @@ const DynamoDBScheme = "dynamodb://"
 // IsDynamoDB reports whether a checkpoint URL names a DynamoDB table.
 func IsDynamoDB(rawURL string) bool { return strings.HasPrefix(rawURL, DynamoDBScheme) }
 
+// ValidTableName reports whether name is a DynamoDB table name: 3-255 characters of
+// [a-zA-Z0-9_.-].
+func ValidTableName(name string) bool {
+	return len(name) >= 3 && len(name) <= 255 && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == ""
+}
+
 // Fleet is a DynamoDB checkpoint table and the workers that share shards through it.
 type Fleet struct {
 	// App namespaces one pipeline's checkpoints and leases in a shared table.
@@ -42,7 +48,7 @@ func (f Fleet) Validate(checkpointURL string) error {
 		return nil
 	}
 	name := strings.TrimPrefix(checkpointURL, DynamoDBScheme)
-	if len(name) < 3 || len(name) > 255 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
+	if !ValidTableName(name) {
 		return settingf("--checkpoint %s: %q is not a valid DynamoDB table name", checkpointURL, name)
 	}
 	if f.LeaseDuration < 2*time.Second {

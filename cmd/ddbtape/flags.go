@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"strings"
 
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
 	"github.com/ddbtape/ddbtape/config"
@@ -63,6 +62,3 @@ func (f *fleetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Endpoint, "checkpoint-endpoint-url", "", "DynamoDB endpoint of the dynamodb:// checkpoint table (default: --endpoint-url, else the SDK's configuration)")
 	fs.DurationVar(&f.LeaseDuration, "lease-duration", ckdynamo.DefaultLeaseDuration, "how long a worker's shard lease lives without renewal; a dead worker's shards are taken over after it")
 }
-
-// s3URL reports whether a URL names S3 (the AWS configuration is then needed).
-func s3URL(rawURL string) bool { return strings.HasPrefix(rawURL, "s3://") }

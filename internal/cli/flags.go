@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/ddbtape/ddbtape/connect"
 )
 
 // NewFlagSet makes a subcommand's flag set: errors are returned, not printed and exited
@@ -94,7 +96,7 @@ func RequireTable(name string) error {
 	if name == "" {
 		return Usagef("--table is required")
 	}
-	if len(name) < 3 || len(name) > 255 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
+	if !connect.ValidTableName(name) {
 		return Usagef("--table %q is not a valid DynamoDB table name (3-255 characters of letters, digits, '_', '-', '.')", name)
 	}
 	return nil
