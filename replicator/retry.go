@@ -29,8 +29,9 @@ func permanent(err error) bool {
 
 // retry runs op, a store of what (segment, checkpoint, ledger), until it succeeds, fails
 // permanently, or keeps failing for StoreRetryBound: every other error is retried, a full
-// disk or a read-only file system included. While it retries the shard's reader waits,
-// so nothing more is read than is stored, and no checkpoint moves. op runs at least once,
+// disk or a read-only file system included. While it retries, the shard's reading fills
+// at most the next segment and then waits, so no more is read than one segment beyond
+// what is stored, and no checkpoint moves. op runs at least once,
 // even during a stop (it brings its own context). The first failure is logged at warn,
 // later ones at most every 30 s. A retry that gives up is counted
 // (metrics.Recorder.RetriesExhausted, op = what).

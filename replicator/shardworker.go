@@ -30,9 +30,17 @@ type shardWorker struct {
 	// lease is this shard's lease when shards are shared among workers (nil otherwise).
 	lease *ckdynamo.Lease
 
-	// pos is what the store holds for this shard: it only moves after a segment is durable.
+	// pos is what the store holds for this shard: it only moves after a segment is
+	// durable. It and lastSave belong to the storer while it runs (store.go); handle
+	// reads them only after a flush that waited for the storer.
 	pos checkpoint.Position
+	// st stores the segments handle rolls, behind the reading (store.go).
+	st  *storer
 	seg *writer.Segment
+	// queuedCovered and lastQueued are what handle knows of the last job it queued: the
+	// coverage it will save, and when it was queued.
+	queuedCovered time.Time
+	lastQueued    time.Time
 	// pendingSeq and pendingTime describe the last record in seg (not yet durable).
 	pendingSeq  string
 	pendingTime time.Time
@@ -77,6 +85,9 @@ func (w *shardWorker) idleFor(now time.Time) time.Duration {
 func (w *shardWorker) run(ctx context.Context) error {
 	w.seg = writer.NewSegment(w.c.spoolDir)
 	defer func() { w.seg.Discard() }()
+	w.queuedCovered = w.pos.CoveredUntil
+	w.startStorer()
+	defer w.stopStorer()
 	rec := w.c.cfg.Metrics
 	rec.ShardStarted(w.c.cfg.Table, w.shard.ID)
 	defer rec.ShardStopped(w.c.cfg.Table, w.shard.ID)
@@ -86,14 +97,27 @@ func (w *shardWorker) run(ctx context.Context) error {
 		start = shards.Latest
 	}
 	readErr := w.c.reader(w.stream.arn, w.shard.ID).Read(ctx, w.shard, after, start, w.handle)
+	failed := w.stopStorer()
+	if failed != nil && failed.seg != nil {
+		defer failed.seg.Discard()
+	}
 	if errors.Is(readErr, errEnded) || w.lostLease(ctx, readErr) {
 		return nil
 	}
 	// Whatever was read is valid stream data: store it before stopping, even when the
-	// reader failed, so a restart re-reads as little as possible.
+	// reader failed, so a restart re-reads as little as possible: first a segment the
+	// storer could not store (a stop cut its retries short, say), then the open one.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.c.cfg.FlushTimeout)
 	defer cancel()
-	if err := w.flush(fctx); err != nil {
+	err := error(nil)
+	if failed != nil {
+		failed.ctx = fctx
+		err = w.store(*failed)
+	}
+	if err == nil {
+		err = w.store(w.job(fctx))
+	}
+	if err != nil {
 		if readErr != nil && !errors.Is(readErr, context.Canceled) {
 			return errors.Join(readErr, err)
 		}
@@ -138,7 +162,7 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 		// Roll inside a batch too: a GetRecords page holds up to 1,000 records, and the
 		// roll settings, not the page size, bound a segment.
 		if w.seg.Due(w.c.cfg.Roll, now) {
-			if err := w.flush(ctx); err != nil {
+			if err := w.roll(ctx); err != nil {
 				return err
 			}
 		}
@@ -175,30 +199,32 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 		w.log.Info("shard finished", "records", w.records.Load())
 		return errEnded
 	case w.seg.Len() > 0 && w.seg.Due(w.c.cfg.Roll, now):
-		return w.flush(ctx)
-	case w.seg.Len() == 0 && w.readThrough.After(w.pos.CoveredUntil) && now.Sub(w.lastSave) >= w.c.cfg.CoverageInterval:
+		return w.roll(ctx)
+	case w.seg.Len() == 0 && w.readThrough.After(w.queuedCovered) && now.Sub(w.lastQueued) >= w.c.cfg.CoverageInterval:
 		// Nothing pending: the empty poll alone moves the covered edge forward, so that
 		// "--at now" reaches close to the present on a quiet table.
-		return w.flush(ctx)
+		return w.roll(ctx)
 	}
 	return nil
 }
 
-// flush makes the pending segment durable, then saves the checkpoint. The order is the
-// pipeline's rule: the checkpoint never moves past a record that is not durably stored.
+// store makes job j's segment durable, then saves the checkpoint it allows. The order is
+// the pipeline's rule: the checkpoint never moves past a record that is not durably
+// stored.
 //
-// A stop (ctx cancelled) ends the retries' waits, never a write in flight: a write cut
+// A stop (j.ctx cancelled) ends the retries' waits, never a write in flight: a write cut
 // off midway may still take effect with its outcome unknown, and a checkpoint saved that
 // way would make the final flush's save of the older position fail as moving backwards.
 // Each attempt is bounded by FlushTimeout instead.
-func (w *shardWorker) flush(ctx context.Context) error {
+func (w *shardWorker) store(j storeJob) error {
+	ctx := j.ctx
 	next := w.pos
-	next.Finished = next.Finished || w.ended
-	if w.seg.Len() > 0 {
+	next.Finished = next.Finished || j.ended
+	if j.seg != nil && j.seg.Len() > 0 {
 		var stored writer.StoredSegment
-		rows, size := w.seg.Len(), w.seg.Bytes()
+		rows, size := j.seg.Len(), j.seg.Bytes()
 		err := w.c.retry(ctx, w.log, "segment", w.whole(ctx, func(ctx context.Context) (err error) {
-			stored, err = writer.Flush(ctx, w.c.bucket, w.seg)
+			stored, err = writer.Flush(ctx, w.c.bucket, j.seg)
 			return err
 		}))
 		if err != nil {
@@ -207,13 +233,12 @@ func (w *shardWorker) flush(ctx context.Context) error {
 		// The segment is durable: its size and SHA-256 go into the ledger with the next
 		// flush, beside the mark that claims its records, for readers to check it by.
 		w.c.ledger.Add(ledger.Entry{Objects: []ledger.Object{{Key: stored.Name.Key(), Size: stored.Size, SHA256: stored.SHA256}}})
-		w.log.Debug("segment stored", "key", stored.Name.Key(), "records", w.seg.Len(), "sha256", stored.SHA256)
+		w.log.Debug("segment stored", "key", stored.Name.Key(), "records", rows, "sha256", stored.SHA256)
 		w.c.metrics.segments.Add(1)
 		w.c.cfg.Metrics.SegmentWritten(w.c.cfg.Table, rows, size)
-		w.seg = writer.NewSegment(w.c.spoolDir)
-		next.SequenceNumber, next.LastRecordTime = w.pendingSeq, w.pendingTime
+		next.SequenceNumber, next.LastRecordTime = j.seq, j.lastRecordTime
 	}
-	next.CoveredUntil = coveredUntil(next.CoveredUntil, w.readThrough, next.LastRecordTime)
+	next.CoveredUntil = coveredUntil(next.CoveredUntil, j.readThrough, next.LastRecordTime)
 	if next == w.pos && !w.lastSave.IsZero() {
 		return nil
 	}
@@ -224,14 +249,14 @@ func (w *shardWorker) flush(ctx context.Context) error {
 	}
 	w.pos, w.lastSave = next, w.c.now()
 	w.c.cfg.Metrics.CheckpointSaved(w.c.cfg.Table, w.shard.ID, next.UpdatedAt)
-	w.claim()
+	w.claim(j)
 	return nil
 }
 
 // claim adds to the ledger what the saved position proves: every record of the shard
 // stamped from the session's start until its coverage is stored (to its end once
 // finished). It is written with the next ledger flush.
-func (w *shardWorker) claim() {
+func (w *shardWorker) claim(j storeJob) {
 	p := w.pos
 	if p.CoveredFrom.IsZero() {
 		return
@@ -239,8 +264,8 @@ func (w *shardWorker) claim() {
 	m := ledger.Mark{StreamARN: w.stream.arn, ShardID: w.shard.ID, From: p.CoveredFrom, Until: p.CoveredUntil,
 		LastSequence: p.SequenceNumber, LastRecordTime: p.LastRecordTime}
 	if p.Finished {
-		m.EndedBy = w.endedBy
-		m.Finished = !w.gone
+		m.EndedBy = j.endedBy
+		m.Finished = !j.gone
 	}
 	w.c.ledger.Add(ledger.Entry{Marks: []ledger.Mark{m}})
 }
@@ -285,6 +310,7 @@ func (w *shardWorker) beginSession(ctx context.Context, server time.Time) error 
 		return err
 	}
 	p.CoveredFrom, p.CoveredUntil = fresh(), time.Time{}
+	w.queuedCovered = time.Time{}
 	return nil
 }
 
@@ -340,6 +366,7 @@ func (w *shardWorker) recordGap(ctx context.Context, server time.Time, end bool)
 			from = w.stream.start
 		}
 		w.pos.CoveredFrom, w.pos.CoveredUntil, w.readThrough = from, time.Time{}, time.Time{}
+		w.queuedCovered = time.Time{}
 	}
 	return nil
 }

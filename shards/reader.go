@@ -151,8 +151,10 @@ const maxConsecutiveExpired = 3
 // than RetryBound; in every case h has seen nothing that was not read, and nothing the
 // caller stored is skipped when it resumes from its checkpoint.
 //
-// Expired iterators are renewed just after the last record handed to h (or at the
-// original start when none was), so no record is lost or repeated. A start from Latest
+// While a shard is behind or closed, the next GetRecords is in flight while h handles a
+// batch (one batch ahead, no more).
+// Expired iterators are renewed just after the last record fetched (or at the original
+// start when none was), so no record is lost or repeated. A start from Latest
 // renewed that way can only start at the new tip; iterators expire after 15 minutes,
 // so that needs a handler blocked that long with nothing delivered.
 //
@@ -185,21 +187,87 @@ type shardRead struct {
 	log   *slog.Logger
 	rt    *retrier
 	h     Handler
-	// last is the sequence number of the last record handed to h, or the caller's
-	// `after` until one is; empty when reading from start.
+	// out carries fetch's batches to run's loop, which hands them to h.
+	out chan fetchedBatch
+	// last is the sequence number of the last record fetched (handed, or about to be
+	// handed, to h), or the caller's `after` until one is; empty when reading from start.
 	last  string
 	start StartPosition
-	// delivered counts records handed to h; gaps counts Trimmed batches in a row, expired
-	// iterators that expired in a row.
-	delivered int
-	gaps      int
-	expired   int
+	// gaps counts Trimmed batches in a row, expired iterators that expired in a row.
+	gaps    int
+	expired int
 }
 
+// run hands h the batches fetch reads, in order. While a shard is behind (full batches)
+// or closed, fetch reads one batch ahead: the next GetRecords is in flight while h
+// converts and stores the previous batch, and at most one batch waits for h (memory: the
+// batch h holds and one more).
 func (s *shardRead) run(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s.out = make(chan fetchedBatch)
+	fetched := make(chan error, 1)
+	go func() {
+		defer close(s.out)
+		fetched <- s.fetch(fctx)
+	}()
+	delivered := 0
+	for f := range s.out {
+		b := f.Batch
+		if err := s.h(ctx, b); err != nil {
+			stop()
+			for range s.out {
+			}
+			return err
+		}
+		if f.handled != nil {
+			close(f.handled)
+		}
+		delivered += len(b.Records)
+		if b.End {
+			s.log.Info("shard read to its end", "records", delivered, "last_sequence", s.last)
+			stop()
+			for range s.out {
+			}
+			return nil
+		}
+	}
+	return <-fetched
+}
+
+// fetchedBatch is a batch on its way to h; handled, when set, is closed once h accepted it.
+type fetchedBatch struct {
+	Batch
+	handled chan struct{}
+}
+
+// emit hands b to run's loop, which passes it to h. With wait, it returns once h
+// accepted b: the next poll of an open shard that is not behind (its wait, its empty
+// answer) follows what h did with this batch, as when nothing is read ahead.
+func (s *shardRead) emit(ctx context.Context, b Batch, wait bool) error {
+	f := fetchedBatch{Batch: b}
+	if wait {
+		f.handled = make(chan struct{})
+	}
+	// Sent even after a stop: run's loop takes every batch (it hands it to h, or drops it
+	// after h failed), so what a call in flight read still reaches h.
+	s.out <- f
+	if !wait {
+		return nil
+	}
+	select {
+	case <-f.handled:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fetch reads the shard into s.out until its end, ctx's end or an error.
+func (s *shardRead) fetch(ctx context.Context) error {
 	if s.last != "" {
 		s.log.Info("shard read starting", "start", "after_sequence_number", "after", s.last, "open", s.shard.Open())
 	} else {
@@ -264,14 +332,15 @@ func (s *shardRead) run(ctx context.Context) error {
 			if d := b.Records[n-1].Dynamodb; d != nil && aws.ToString(d.SequenceNumber) != "" {
 				s.last = aws.ToString(d.SequenceNumber)
 			}
-			s.delivered += n
 			s.gaps = 0
 		}
-		if err := s.h(ctx, b); err != nil {
+		// Read ahead only when the next poll follows at once: a full batch (a backlog) or
+		// a closed shard.
+		ahead := n >= int(s.c.Limit) || !s.shard.Open()
+		if err := s.emit(ctx, b, !ahead && !b.End); err != nil {
 			return err
 		}
 		if b.End {
-			s.log.Info("shard read to its end", "records", s.delivered, "last_sequence", s.last)
 			return nil
 		}
 		iter = aws.ToString(out.NextShardIterator)
@@ -356,7 +425,7 @@ func (s *shardRead) gap(ctx context.Context, call string, cause error) error {
 	}
 	s.log.Warn("records trimmed before they were read: gap; continuing from the oldest readable record",
 		"call", call, "after", s.last, "error", cause)
-	if err := s.h(ctx, Batch{ShardID: s.shard.ID, PolledAt: s.c.Now(), Trimmed: true}); err != nil {
+	if err := s.emit(ctx, Batch{ShardID: s.shard.ID, PolledAt: s.c.Now(), Trimmed: true}, true); err != nil {
 		return err
 	}
 	s.last = ""
@@ -373,5 +442,5 @@ func (s *shardRead) gone(ctx context.Context, cause error) error {
 		s.log.Warn("shard no longer exists: records after the last one read are lost (gap)",
 			"after", s.last, "error", cause)
 	}
-	return s.h(ctx, Batch{ShardID: s.shard.ID, PolledAt: s.c.Now(), Trimmed: !complete, End: true})
+	return s.emit(ctx, Batch{ShardID: s.shard.ID, PolledAt: s.c.Now(), Trimmed: !complete, End: true}, false)
 }

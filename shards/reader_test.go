@@ -582,3 +582,43 @@ func sum(ds []time.Duration) time.Duration {
 	}
 	return t
 }
+
+// TestReader_ReadsOneBatchAheadOnlyWhileTheShardIsBehind checks the read-ahead: while
+// the handler works on a full batch the next GetRecords is made, and while it works on a
+// batch that caught up with the shard no call is made (the poll waits for it, as the
+// idle backoff needs).
+func TestReader_ReadsOneBatchAheadOnlyWhileTheShardIsBehind(t *testing.T) {
+	e := newEnv(t)
+	e.addShard("s1", "")
+	seqs := e.appendN("s1", 0, 30)
+	sh := e.shard("s1")
+	r := e.reader()
+	r.Limit = 10
+	calls := func() int64 { return e.fake.Calls(fakestreams.OpGetRecords) }
+	c := collector{then: func(i int, b Batch) error {
+		switch i {
+		case 0:
+			deadline := time.Now().Add(30 * time.Second)
+			for calls() < 2 {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("the batch after a full one was not fetched while the handler worked (%d calls)", calls())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		case 3:
+			time.Sleep(100 * time.Millisecond)
+			if n := calls(); n != 4 {
+				return fmt.Errorf("%d GetRecords while the handler works on a batch that caught up, want 4: no read-ahead of a quiet shard", n)
+			}
+			return errStop
+		}
+		return nil
+	}}
+	if err := r.Read(context.Background(), sh, "", TrimHorizon, c.handle); !errors.Is(err, errStop) {
+		t.Fatalf("Read = %v", err)
+	}
+	equalSeqs(t, c.seqs(), seqs)
+	if got, want := c.shape(), []string{"10", "10", "10", "-"}; !slices.Equal(got, want) {
+		t.Fatalf("batches %v, want %v", got, want)
+	}
+}

@@ -10,6 +10,10 @@
 //	    load the snapshot benchmark's fixed table
 //	benchtool scan -endpoint URL -table NAME -segments N
 //	    the baseline of snapshot: a bare parallel Scan that discards the rows
+//	benchtool stream -endpoint URL -table NAME -records N -size BYTES
+//	    the capture benchmark's backlog: a stream-enabled table and N writes into it
+//	benchtool drain -endpoint URL -table NAME -records N
+//	    the baseline of capture: every shard of the stream read at once, records discarded
 package main
 
 import (
@@ -34,7 +38,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: benchtool gen|load|fill|scan [flags]")
+		return errors.New("usage: benchtool gen|load|fill|scan|stream|drain [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	table := fs.String("table", "bench", "table name")
@@ -48,8 +52,12 @@ func run(args []string) error {
 		return runFill(ctx, fs, table, args[1:])
 	case "scan":
 		return runScan(ctx, fs, table, args[1:])
+	case "stream":
+		return runStream(ctx, fs, table, args[1:])
+	case "drain":
+		return runDrain(ctx, fs, table, args[1:])
 	}
-	return fmt.Errorf("unknown subcommand %q: use gen, load, fill or scan", args[0])
+	return fmt.Errorf("unknown subcommand %q: use gen, load, fill, scan, stream or drain", args[0])
 }
 
 // client is a DynamoDB client of endpoint (DynamoDB Local, started with -sharedDb by the
