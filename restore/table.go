@@ -83,16 +83,21 @@ func throughput(rcu, wcu int64) *types.ProvisionedThroughput {
 	return &types.ProvisionedThroughput{ReadCapacityUnits: aws.Int64(max(rcu, 1)), WriteCapacityUnits: aws.Int64(max(wcu, 1))}
 }
 
-// createTable creates the table and waits until it and its indexes are ACTIVE.
-func createTable(ctx context.Context, api TableAPI, in *dynamodb.CreateTableInput, wait time.Duration) error {
-	name := aws.ToString(in.TableName)
+// createTable asks DynamoDB to create the table; a table of that name is ErrTableExists.
+func createTable(ctx context.Context, api TableAPI, in *dynamodb.CreateTableInput) error {
 	if _, err := api.CreateTable(ctx, in); err != nil {
 		var inUse *types.ResourceInUseException
 		if errors.As(err, &inUse) {
-			return fmt.Errorf("create table %s: %w", name, ErrTableExists)
+			return fmt.Errorf("create table %s: %w", aws.ToString(in.TableName), ErrTableExists)
 		}
-		return fmt.Errorf("create table %s: %w", name, err)
+		return fmt.Errorf("create table %s: %w", aws.ToString(in.TableName), err)
 	}
+	return nil
+}
+
+// waitActive waits until the table being created and its indexes are ACTIVE.
+func waitActive(ctx context.Context, api TableAPI, in *dynamodb.CreateTableInput, wait time.Duration) error {
+	name := aws.ToString(in.TableName)
 	waiter := dynamodb.NewTableExistsWaiter(api, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 200*time.Millisecond, 5*time.Second
 	})

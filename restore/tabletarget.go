@@ -34,6 +34,11 @@ type Table struct {
 	opts   LoadOptions
 	live   replay.LiveSource
 
+	// active, once Create asked for the table, is closed when it is ACTIVE (activeErr
+	// set before): the first write waits for it, not Create.
+	active    chan struct{}
+	activeErr error
+
 	l     *loader
 	stats LoadStats
 	ended bool // finished or aborted
@@ -52,13 +57,32 @@ func NewTable(api API, name string, m *writer.Manifest, o LoadOptions) (*Table, 
 	return &Table{api: api, name: name, create: in, opts: o}, nil
 }
 
-// Create creates the new table and waits until it is ACTIVE; an existing table of that
-// name is an error wrapping ErrTableExists.
+// Create creates the new table; an existing table of that name is an error wrapping
+// ErrTableExists. It returns once DynamoDB accepted the creation: the first write (or
+// Commit) waits for the table to become ACTIVE, so that reading and merging the backup
+// go on while the table is created.
 func (t *Table) Create(ctx context.Context) error {
 	if t.create == nil {
 		return fmt.Errorf("create table %s: it is the existing table restored into", t.name)
 	}
-	return createTable(ctx, t.api, t.create, createWait)
+	if err := createTable(ctx, t.api, t.create); err != nil {
+		return err
+	}
+	t.active = make(chan struct{})
+	go func() {
+		defer close(t.active)
+		t.activeErr = waitActive(ctx, t.api, t.create, createWait)
+	}()
+	return nil
+}
+
+// ready waits until a table Create asked for is ACTIVE.
+func (t *Table) ready() error {
+	if t.active == nil {
+		return nil
+	}
+	<-t.active
+	return t.activeErr
 }
 
 // ExistingTable returns the existing table name as a Target made equal to the state at T:
@@ -100,13 +124,21 @@ func (t *Table) Delete(ctx context.Context, key string) error {
 
 func (t *Table) send(ctx context.Context, w Write) error {
 	if t.l == nil {
+		if err := t.ready(); err != nil {
+			return err
+		}
 		t.l = startLoad(ctx, t.api, t.name, t.opts)
 	}
 	return t.l.send(w)
 }
 
-// Commit writes what is left and waits for every write.
+// Commit writes what is left and waits for every write (and, with none, for the table
+// to be ACTIVE).
 func (t *Table) Commit(context.Context) error {
+	if t.l == nil && !t.ended {
+		t.ended = true
+		return t.ready()
+	}
 	if t.l == nil || t.ended {
 		return nil
 	}
@@ -119,6 +151,9 @@ func (t *Table) Commit(context.Context) error {
 // Abort stops the writers and returns err saying how far the writes got, so nobody has
 // to guess what the table holds.
 func (t *Table) Abort(err error) error {
+	if t.active != nil {
+		<-t.active // the wait ends with the restore's context
+	}
 	if t.l != nil && !t.ended {
 		t.ended = true
 		t.stats, err = t.l.abort(err)

@@ -214,7 +214,7 @@ func (to restoreTarget) open(ctx context.Context, e *cli.Env, db *dynamodb.Clien
 		if err := t.Create(ctx); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(e.Stderr, "created table %s\n", to.toTable)
+		fmt.Fprintf(e.Stderr, "creating table %s: the backup is read meanwhile and written once the table is ACTIVE\n", to.toTable)
 		return t, nil
 	}
 	return nil, fmt.Errorf("restore into the existing table %s: not a target of its own (sync)", to.toTable)
