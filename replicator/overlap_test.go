@@ -4,13 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/ddbtape/ddbtape/checkpoint"
 	"github.com/ddbtape/ddbtape/internal/fakestreams"
+	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/storage"
+	"github.com/ddbtape/ddbtape/writer"
 )
 
 // holdingBucket holds the first segment's upload until release is closed.
@@ -86,5 +92,83 @@ func TestCapture_StoringASegmentDoesNotStallReading(t *testing.T) {
 	}
 	if got := state.Shards[id].SequenceNumber; got != all[len(all)-1] {
 		t.Fatalf("checkpoint at %s, want the last record %s", got, all[len(all)-1])
+	}
+}
+
+// failingSaves fails every checkpoint save while failing is set.
+type failingSaves struct {
+	checkpoint.Store
+	failing atomic.Bool
+	failed  atomic.Int32
+}
+
+func (s *failingSaves) Save(ctx context.Context, table string, pos checkpoint.Position) error {
+	if s.failing.Load() {
+		s.failed.Add(1)
+		return errInjected
+	}
+	return s.Store.Save(ctx, table, pos)
+}
+
+// TestCapture_AStopDuringACheckpointRetrySavesItInTheFinalFlush stops the capture while
+// the storer waits to retry a checkpoint whose segment is stored: the final flush saves
+// that checkpoint (without storing the segment again, which would fail as closed) and
+// then what was read after it; the next run resumes from there.
+func TestCapture_AStopDuringACheckpointRetrySavesItInTheFinalFlush(t *testing.T) {
+	id := fakestreams.ShardID(1)
+	f := newFixture(t, id)
+	var all []string
+	for i := 0; i < 25; i++ {
+		s, err := f.fake.AppendRecords(id, item(fmt.Sprintf("k%d", i), i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, s...)
+	}
+	saves := &failingSaves{Store: f.store}
+	saves.failing.Store(true)
+	cfg := Config{
+		Table: f.table,
+		Roll:  writer.RollPolicy{MaxRecords: 10, MaxBytes: 1 << 20, MaxAge: time.Minute},
+		// The retry's wait lasts until the stop.
+		Sleep:    func(ctx context.Context, _ time.Duration) error { <-ctx.Done(); return ctx.Err() },
+		SpoolDir: t.TempDir(),
+		Reader:   shards.Reader{PollInterval: 5 * time.Millisecond, MaxIdleInterval: 20 * time.Millisecond, RetryBound: 10 * time.Second},
+		Logger:   slog.New(slog.DiscardHandler),
+	}
+	awsCfg := f.fake.Config()
+	c, err := NewCapture(cfg, dynamodb.NewFromConfig(awsCfg), dynamodbstreams.NewFromConfig(awsCfg), f.bucket, saves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	waitFor(t, "a failed checkpoint save", func() bool { return saves.failed.Load() > 0 })
+	saves.failing.Store(false)
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("a stop is a normal exit, got %v", err)
+	}
+	// What was read before the stop is stored, in order, from the first segment (whose
+	// checkpoint failed) on, and the checkpoint is at its last record.
+	stored := seqs(f.stored(t)[id])
+	if len(stored) < 10 || !equalStrings(stored, all[:len(stored)]) {
+		t.Fatalf("stored %d records, want the first %d or more in order", len(stored), 10)
+	}
+	state, err := f.store.Load(context.Background(), f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := state.Shards[id].SequenceNumber; got != stored[len(stored)-1] {
+		t.Fatalf("checkpoint at %s, want the last stored record %s", got, stored[len(stored)-1])
+	}
+	// The next run resumes there and loses nothing.
+	if err := f.run(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(f.stored(t)[id]); !equalStrings(got, all) {
+		t.Fatalf("after resume stored %d records, want %d", len(got), len(all))
 	}
 }

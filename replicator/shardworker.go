@@ -112,10 +112,11 @@ func (w *shardWorker) run(ctx context.Context) error {
 	err := error(nil)
 	if failed != nil {
 		failed.ctx = fctx
-		err = w.store(*failed)
+		err = w.store(failed)
 	}
 	if err == nil {
-		err = w.store(w.job(fctx))
+		j := w.job(fctx)
+		err = w.store(&j)
 	}
 	if err != nil {
 		if readErr != nil && !errors.Is(readErr, context.Canceled) {
@@ -216,11 +217,11 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 // off midway may still take effect with its outcome unknown, and a checkpoint saved that
 // way would make the final flush's save of the older position fail as moving backwards.
 // Each attempt is bounded by FlushTimeout instead.
-func (w *shardWorker) store(j storeJob) error {
+func (w *shardWorker) store(j *storeJob) error {
 	ctx := j.ctx
 	next := w.pos
 	next.Finished = next.Finished || j.ended
-	if j.seg != nil && j.seg.Len() > 0 {
+	if j.seg != nil && j.seg.Len() > 0 && !j.stored {
 		var stored writer.StoredSegment
 		rows, size := j.seg.Len(), j.seg.Bytes()
 		err := w.c.retry(ctx, w.log, "segment", w.whole(ctx, func(ctx context.Context) (err error) {
@@ -236,6 +237,10 @@ func (w *shardWorker) store(j storeJob) error {
 		w.log.Debug("segment stored", "key", stored.Name.Key(), "records", rows, "sha256", stored.SHA256)
 		w.c.metrics.segments.Add(1)
 		w.c.cfg.Metrics.SegmentWritten(w.c.cfg.Table, rows, size)
+		// Tried again (its checkpoint failed), the job is not stored a second time.
+		j.stored = true
+	}
+	if j.stored {
 		next.SequenceNumber, next.LastRecordTime = j.seq, j.lastRecordTime
 	}
 	next.CoveredUntil = coveredUntil(next.CoveredUntil, j.readThrough, next.LastRecordTime)
@@ -256,7 +261,7 @@ func (w *shardWorker) store(j storeJob) error {
 // claim adds to the ledger what the saved position proves: every record of the shard
 // stamped from the session's start until its coverage is stored (to its end once
 // finished). It is written with the next ledger flush.
-func (w *shardWorker) claim(j storeJob) {
+func (w *shardWorker) claim(j *storeJob) {
 	p := w.pos
 	if p.CoveredFrom.IsZero() {
 		return

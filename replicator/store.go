@@ -28,6 +28,8 @@ type storeJob struct {
 	endedBy        time.Time
 	// done, when set, hears the job's outcome (a flush that waits).
 	done chan error
+	// stored is set once seg is durable (the checkpoint may still have failed).
+	stored bool
 }
 
 // storer is the goroutine that stores one shard's jobs.
@@ -46,7 +48,7 @@ func (w *shardWorker) startStorer() {
 	go func() {
 		defer close(st.stopped)
 		for j := range st.jobs {
-			err := w.store(j)
+			err := w.store(&j)
 			if j.done != nil {
 				j.done <- err
 			}
