@@ -1,0 +1,408 @@
+package ddbjson
+
+import (
+	"strconv"
+	"strings"
+
+	streamstypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	smithytime "github.com/aws/smithy-go/time"
+)
+
+// Page is a GetRecords answer as ReadPage reads it from the wire.
+type Page struct {
+	// NextShardIterator is nil once a closed shard has no more records.
+	NextShardIterator *string
+	// Records have every field the SDK would set except the items of their StreamRecord
+	// (Keys, NewImage, OldImage), which are in Images, already in stored form.
+	Records []streamstypes.Record
+	Images  []Images
+}
+
+// Images are the items of one stream record in the stored form of FromStreams.
+type Images struct {
+	Keys string
+	// NewImage and OldImage are nil when the record has none.
+	NewImage, OldImage *string
+}
+
+// ReadPage reads the JSON body of a GetRecords answer. Each record's items are transcoded
+// into the stored form (see Transcoder) as they are met, so no AttributeValue tree is
+// built; the rest of the record is what the SDK's decoder would give. The items of all
+// records share one string, allocated once. Members ReadPage does not know are skipped,
+// as the SDK skips them.
+func ReadPage(body string) (Page, error) {
+	r := pageReader{t: Transcoder{d: decoder{s: body}}}
+	p, err := r.page()
+	if err != nil {
+		return Page{}, err
+	}
+	// One string for every item of the page: the offsets recorded while transcoding
+	// become substrings of it.
+	all := string(r.out)
+	for i, o := range r.offs {
+		im := &p.Images[i]
+		im.Keys = "{}" // as FromStreams encodes a record without keys
+		if o.keys[1] > 0 {
+			im.Keys = all[o.keys[0]:o.keys[1]]
+		}
+		if o.newImage[1] > 0 {
+			s := all[o.newImage[0]:o.newImage[1]]
+			im.NewImage = &s
+		}
+		if o.oldImage[1] > 0 {
+			s := all[o.oldImage[0]:o.oldImage[1]]
+			im.OldImage = &s
+		}
+	}
+	return p, nil
+}
+
+type pageReader struct {
+	t    Transcoder
+	out  []byte
+	offs []imageOffsets
+}
+
+// imageOffsets are [start, end) offsets into pageReader.out; end 0 means absent.
+type imageOffsets struct {
+	keys, newImage, oldImage [2]int
+}
+
+func (r *pageReader) d() *decoder { return &r.t.d }
+
+// members calls f for each member of the object at the cursor; a null object calls
+// nothing.
+func (r *pageReader) members(what string, f func(name string) error) error {
+	d := r.d()
+	if d.null() {
+		return nil
+	}
+	if err := d.expect('{', "'{' opening "+what); err != nil {
+		return err
+	}
+	if d.peek() == '}' {
+		d.i++
+		return nil
+	}
+	for {
+		name, err := d.str("member name of " + what)
+		if err != nil {
+			return err
+		}
+		if err := d.expect(':', "':' after member name"); err != nil {
+			return err
+		}
+		if err := f(name); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return nil
+		default:
+			return d.errorf("found %s, want ',' or '}' in %s", d.describe(), what)
+		}
+	}
+}
+
+func (r *pageReader) page() (Page, error) {
+	var p Page
+	err := r.members("the GetRecords answer", func(name string) error {
+		switch name {
+		case "NextShardIterator":
+			s, err := r.optString()
+			p.NextShardIterator = s
+			return err
+		case "Records":
+			d := r.d()
+			if d.null() {
+				return nil
+			}
+			return d.array("Records", func() error {
+				rec, err := r.record()
+				if err != nil {
+					return err
+				}
+				p.Records = append(p.Records, rec)
+				return nil
+			})
+		}
+		return r.d().skip(0)
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	d := r.d()
+	if d.space(); d.i != len(d.s) {
+		return Page{}, d.errorf("unexpected data after the GetRecords answer")
+	}
+	p.Images = make([]Images, len(p.Records))
+	return p, nil
+}
+
+func (r *pageReader) record() (streamstypes.Record, error) {
+	var rec streamstypes.Record
+	var o imageOffsets
+	r.offs = append(r.offs, o)
+	at := len(r.offs) - 1
+	err := r.members("a record", func(name string) error {
+		var err error
+		switch name {
+		case "awsRegion":
+			rec.AwsRegion, err = r.optString()
+		case "eventID":
+			rec.EventID, err = r.optString()
+		case "eventName":
+			var s *string
+			if s, err = r.optString(); s != nil {
+				rec.EventName = streamstypes.OperationType(*s)
+			}
+		case "eventSource":
+			rec.EventSource, err = r.optString()
+		case "eventVersion":
+			rec.EventVersion, err = r.optString()
+		case "userIdentity":
+			if r.d().null() {
+				return nil
+			}
+			u := &streamstypes.Identity{}
+			rec.UserIdentity = u
+			err = r.members("userIdentity", func(name string) error {
+				var err error
+				switch name {
+				case "PrincipalId":
+					u.PrincipalId, err = r.optString()
+				case "Type":
+					u.Type, err = r.optString()
+				default:
+					err = r.d().skip(0)
+				}
+				return err
+			})
+		case "dynamodb":
+			if r.d().null() {
+				return nil
+			}
+			s := &streamstypes.StreamRecord{}
+			rec.Dynamodb = s
+			err = r.members("a stream record", func(name string) error {
+				return r.streamRecord(s, &r.offs[at], name)
+			})
+		default:
+			err = r.d().skip(0)
+		}
+		return err
+	})
+	return rec, err
+}
+
+func (r *pageReader) streamRecord(s *streamstypes.StreamRecord, o *imageOffsets, name string) error {
+	d := r.d()
+	var err error
+	switch name {
+	case "ApproximateCreationDateTime":
+		if d.null() {
+			return nil
+		}
+		var f float64
+		if f, err = r.float(); err == nil {
+			t := smithytime.ParseEpochSeconds(f)
+			s.ApproximateCreationDateTime = &t
+		}
+	case "SequenceNumber":
+		s.SequenceNumber, err = r.optString()
+	case "SizeBytes":
+		if d.null() {
+			return nil
+		}
+		var n int64
+		if n, err = r.int(); err == nil {
+			s.SizeBytes = &n
+		}
+	case "StreamViewType":
+		var v *string
+		if v, err = r.optString(); v != nil {
+			s.StreamViewType = streamstypes.StreamViewType(*v)
+		}
+	case "Keys":
+		o.keys, err = r.image()
+	case "NewImage":
+		o.newImage, err = r.image()
+	case "OldImage":
+		o.oldImage, err = r.image()
+	default:
+		err = d.skip(0)
+	}
+	return err
+}
+
+// image transcodes an item into r.out; null is absent.
+func (r *pageReader) image() ([2]int, error) {
+	d := r.d()
+	if d.null() {
+		return [2]int{}, nil
+	}
+	start := len(r.out)
+	out, end, err := r.t.Item(r.out, d.s, d.i)
+	r.out = out
+	// Item restarts the decoder at its offset; keep the cursor where it stopped.
+	d.i = end
+	if err != nil {
+		return [2]int{}, err
+	}
+	return [2]int{start, len(r.out)}, nil
+}
+
+func (r *pageReader) optString() (*string, error) {
+	d := r.d()
+	if d.null() {
+		return nil, nil
+	}
+	s, err := d.str("a string")
+	if err != nil {
+		return nil, err
+	}
+	// The answer's body is dropped after the page is read: copy what outlives it.
+	s = strings.Clone(s)
+	return &s, nil
+}
+
+func (r *pageReader) float() (float64, error) {
+	d := r.d()
+	lit := d.numberLiteral()
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil || !jsonNumber(lit) {
+		return 0, d.errorf("invalid number %q", lit)
+	}
+	return f, nil
+}
+
+func (r *pageReader) int() (int64, error) {
+	d := r.d()
+	lit := d.numberLiteral()
+	n, err := strconv.ParseInt(lit, 10, 64)
+	if err != nil || !jsonNumber(lit) {
+		return 0, d.errorf("invalid integer %q", lit)
+	}
+	return n, nil
+}
+
+// null consumes a JSON null at the cursor and reports whether there was one.
+func (d *decoder) null() bool {
+	d.space()
+	if len(d.s)-d.i >= 4 && d.s[d.i:d.i+4] == "null" {
+		d.i += 4
+		return true
+	}
+	return false
+}
+
+// numberLiteral consumes the characters of a JSON number at the cursor.
+func (d *decoder) numberLiteral() string {
+	d.space()
+	start := d.i
+	for d.i < len(d.s) && isNumberByte(d.s[d.i]) {
+		d.i++
+	}
+	return d.s[start:d.i]
+}
+
+// skip consumes one JSON value of any kind.
+func (d *decoder) skip(depth int) error {
+	if depth > MaxDepth {
+		return d.errorf("nesting deeper than %d levels", MaxDepth)
+	}
+	switch d.peek() {
+	case '"':
+		_, err := d.str("a string")
+		return err
+	case '{':
+		d.i++
+		if d.peek() == '}' {
+			d.i++
+			return nil
+		}
+		for {
+			if _, err := d.str("a member name"); err != nil {
+				return err
+			}
+			if err := d.expect(':', "':' after member name"); err != nil {
+				return err
+			}
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+			switch d.peek() {
+			case ',':
+				d.i++
+			case '}':
+				d.i++
+				return nil
+			default:
+				return d.errorf("found %s, want ',' or '}' in object", d.describe())
+			}
+		}
+	case '[':
+		return d.array("a", func() error { return d.skip(depth + 1) })
+	case 't', 'f':
+		_, err := d.boolean()
+		return err
+	case 'n':
+		if d.null() {
+			return nil
+		}
+	default:
+		if lit := d.numberLiteral(); lit != "" {
+			if jsonNumber(lit) {
+				return nil
+			}
+			return d.errorf("invalid number %q", lit)
+		}
+	}
+	return d.errorf("found %s, want a JSON value", d.describe())
+}
+
+func isNumberByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+// jsonNumber reports whether s is a number as JSON writes them:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func jsonNumber(s string) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
