@@ -200,6 +200,7 @@ func (c *Capture) Stats() Stats {
 func (c *Capture) reader(streamARN, shardID string) *shards.Reader {
 	r := c.cfg.Reader
 	r.API, r.StreamARN, r.Logger = c.streams, streamARN, c.log
+	r.Transcode = true
 	r.Observer = callObserver{table: c.cfg.Table, shard: shardID, rec: c.cfg.Metrics}
 	return &r
 }

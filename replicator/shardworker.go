@@ -10,6 +10,7 @@ import (
 
 	"github.com/ddbtape/ddbtape/checkpoint"
 	ckdynamo "github.com/ddbtape/ddbtape/checkpoint/dynamodb"
+	"github.com/ddbtape/ddbtape/ddbjson"
 	"github.com/ddbtape/ddbtape/ledger"
 	"github.com/ddbtape/ddbtape/shards"
 	"github.com/ddbtape/ddbtape/writer"
@@ -151,8 +152,12 @@ func (w *shardWorker) handle(ctx context.Context, b shards.Batch) error {
 			return err
 		}
 	}
-	for _, r := range b.Records {
-		ch, err := toChange(w.c.cfg.Table, w.stream.arn, w.shard.ID, r, now)
+	for i, r := range b.Records {
+		var im *ddbjson.Images
+		if b.Images != nil {
+			im = &b.Images[i]
+		}
+		ch, err := toChange(w.c.cfg.Table, w.stream.arn, w.shard.ID, r, im, now)
 		if err != nil {
 			return err
 		}

@@ -78,6 +78,10 @@ type Reader struct {
 	Now func() time.Time
 	// Observer hears of every call and retry (for metrics); nil: nobody.
 	Observer Observer
+	// Transcode reads GetRecords answers off the wire (see wire.go): each record's items
+	// come in Batch.Images in the stored form of ddbjson.FromStreams, and the records'
+	// Keys, NewImage and OldImage are left nil.
+	Transcode bool
 }
 
 // Observer hears about the calls a Reader makes. It must not block: it is called from the
@@ -289,10 +293,14 @@ func (s *shardRead) fetch(ctx context.Context) error {
 		err := s.rt.do(ctx, "GetRecords", "get records "+s.shard.ID, func(ctx context.Context) error {
 			polledAt = s.c.Now()
 			var err error
+			var opts []func(*dynamodbstreams.Options)
+			if s.c.Transcode {
+				opts = append(opts, withReadPage)
+			}
 			out, err = s.c.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{
 				ShardIterator: aws.String(iter),
 				Limit:         aws.Int32(s.c.Limit),
-			})
+			}, opts...)
 			return err
 		})
 		if err != nil {
@@ -324,6 +332,9 @@ func (s *shardRead) fetch(ctx context.Context) error {
 
 		s.expired = 0
 		b := Batch{ShardID: s.shard.ID, Records: out.Records, PolledAt: polledAt, End: out.NextShardIterator == nil}
+		if p, ok := page(out); ok {
+			b.Records, b.Images = p.Records, p.Images
+		}
 		if t, ok := awsmiddleware.GetServerTime(out.ResultMetadata); ok {
 			b.ServerTime = t.UTC()
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"github.com/ddbtape/ddbtape/ddbjson"
 )
 
 // ErrShardTrimmed means records of a shard were trimmed (24-hour retention) before they
@@ -41,6 +42,9 @@ type Batch struct {
 	ShardID string
 	// Records are in sequence order; empty when the poll found nothing new.
 	Records []types.Record
+	// Images are the items of Records, one per record, when the reader transcodes
+	// (Reader.Transcode); nil otherwise.
+	Images []ddbjson.Images
 	// PolledAt is when the GetRecords call that returned these records was made, by this
 	// host's clock.
 	PolledAt time.Time
