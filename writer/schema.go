@@ -63,6 +63,13 @@ var snapshotSchema = arrow.NewSchema([]arrow.Field{
 	{Name: colItem, Type: arrow.BinaryTypes.String},
 }, nil)
 
+// dataPageSize is 64 KiB, Snappy's block, where Arrow's default is 1 MiB: the encoder
+// builds and compresses each page in buffers it allocates afresh, and pages of 1 MiB made
+// those large, zeroed allocations a good part of encoding's CPU. Measured with -cpu 1, at
+// 1 MiB then 64 KiB: BenchmarkSegmentEncode 1.58 then 1.35 µs a record, BenchmarkPartEncode
+// 758 then 556 ns, BenchmarkChangeReader 1.16 then 1.04 µs, and segments 5% smaller.
+const dataPageSize = 64 << 10
+
 // changeWriterProps: Snappy everywhere, no dictionary encoding. A dictionary would suit
 // the repeated columns (table, stream, shard, event name), but Arrow's dictionary encoder
 // allocates for every value it sees; measured on 10,000-record segments of ~300-byte
@@ -78,6 +85,7 @@ func changeWriterProps() *parquet.WriterProperties {
 		parquet.WithCreatedBy("ddbtape"),
 		parquet.WithAllocator(writerMemory),
 		parquet.WithMaxRowGroupLength(maxGroupRows),
+		parquet.WithDataPageSize(dataPageSize),
 	}
 	for _, c := range []string{colSequenceKey, colApproximateCreationTime, colCapturedAt} {
 		opts = append(opts, parquet.WithStatsFor(c, true))
@@ -94,6 +102,7 @@ func snapshotWriterProps() *parquet.WriterProperties {
 		parquet.WithCreatedBy("ddbtape"),
 		parquet.WithAllocator(writerMemory),
 		parquet.WithMaxRowGroupLength(maxGroupRows),
+		parquet.WithDataPageSize(dataPageSize),
 	)
 }
 
