@@ -7,7 +7,7 @@
 #     written per second, backup rows (snapshot items + changes) read per second.
 #  2. restore --to-table --create against the baseline, a bare parallel BatchWriteItem of
 #     the same items (the to-file output of a smaller backup), each on a fresh DynamoDB
-#     Local: ratio of median wall times (target 1.25x or less).
+#     Local: ratio of median wall times, the table's creation included in both (target 1.1x or less).
 #
 #   scripts/bench-restore.sh
 #   ITEMS=1000000 CHANGES=10000000 PARTS=file scripts/bench-restore.sh      # only part 1
@@ -153,7 +153,7 @@ if [[ " $PARTS " == *" table "* ]]; then
 	echo "restore --to-table --create: $n items (backup of $TABLE_ITEMS snapshot items + $TABLE_CHANGES changes), $WORKERS writers, fresh DynamoDB Local each run, $ROUNDS rounds (medians)"
 	printf "  bare parallel BatchWriteItem : %7.2fs  %7.0f items/s  peak RSS %s MB\n" "$bare" "$(echo "$n / $bare" | bc -l)" "$(sort -g "$work/bare.rss" | tail -n 1)"
 	printf "  ddbtape restore --to-table   : %7.2fs  %7.0f items/s  peak RSS %s MB\n" "$rest" "$(echo "$n / $rest" | bc -l)" "$(sort -g "$work/restore.rss" | tail -n 1)"
-	printf "  ratio restore/bare: %.2fx (target <= 1.25x)\n" "$(echo "$rest / $bare" | bc -l)"
+	printf "  ratio restore/bare: %.2fx (target <= 1.1x, table creation included)\n" "$(echo "$rest / $bare" | bc -l)"
 	echo "  command: ddbtape restore --source DIR --table bench --at latest --to-table bench --create --endpoint-url URL"
 	echo "  $(machine)"
 fi
