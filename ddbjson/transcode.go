@@ -160,48 +160,22 @@ func (t *Transcoder) value(dst []byte, depth int) ([]byte, error) {
 		dst = append(dst, `{"`...)
 		dst = append(dst, tag...)
 		dst = append(dst, `":[`...)
-		n := 0
-		err = d.array(tag, func() error {
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			n++
+		dst, err = t.elements(dst, tag, func(dst []byte) ([]byte, error) {
 			s, err := d.str(tag + " element (a string)")
-			if err == nil {
-				dst, err = appendString(dst, s)
+			if err != nil {
+				return dst, err
 			}
-			return err
+			return appendString(dst, s)
 		})
-		dst = append(dst, ']')
 	case "BS":
 		dst = append(dst, `{"BS":[`...)
-		n := 0
-		err = d.array(tag, func() error {
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			n++
-			var err error
-			dst, err = t.binary(dst)
-			return err
-		})
-		dst = append(dst, ']')
+		dst, err = t.elements(dst, tag, t.binary)
 	case "L":
 		if depth+1 > MaxDepth {
 			return dst, d.errorf("nesting deeper than %d levels", MaxDepth)
 		}
 		dst = append(dst, `{"L":[`...)
-		n := 0
-		err = d.array(tag, func() error {
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			n++
-			var err error
-			dst, err = t.value(dst, depth+1)
-			return err
-		})
-		dst = append(dst, ']')
+		dst, err = t.elements(dst, tag, func(dst []byte) ([]byte, error) { return t.value(dst, depth+1) })
 	case "M":
 		dst = append(dst, `{"M":`...)
 		dst, err = t.item(dst, depth+1)
@@ -221,6 +195,21 @@ func (t *Transcoder) value(dst []byte, depth int) ([]byte, error) {
 	default:
 		return dst, d.errorf("found %s, want '}' closing the attribute value", d.describe())
 	}
+}
+
+// elements transcodes the elements of an array with elem, comma-separated, and closes it.
+func (t *Transcoder) elements(dst []byte, tag string, elem func([]byte) ([]byte, error)) ([]byte, error) {
+	n := 0
+	err := t.d.array(tag, func() error {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		var err error
+		dst, err = elem(dst)
+		return err
+	})
+	return append(dst, ']'), err
 }
 
 // binary re-encodes a base64 string, decoded as the SDK decodes it (standard alphabet,
