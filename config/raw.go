@@ -239,6 +239,11 @@ func describe(n *yaml.Node) string {
 }
 
 func join(path, key string) string {
+	// A key with a line break or other unprintable character is shown quoted, so that
+	// the error naming it stays one line.
+	if q := strconv.Quote(key); q[1:len(q)-1] != key {
+		key = q
+	}
 	if path == "" {
 		return key
 	}
