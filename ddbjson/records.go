@@ -112,14 +112,14 @@ func (r *pageReader) page() (Page, error) {
 	err := r.members("the GetRecords answer", func(name string) error {
 		switch name {
 		case "NextShardIterator":
-			s, err := r.optString()
-			p.NextShardIterator = s
-			return err
+			return r.setString(&p.NextShardIterator)
 		case "Records":
 			d := r.d()
 			if d.null() {
 				return nil
 			}
+			// A repeated member replaces the earlier one, as in the SDK's decoder.
+			p.Records, r.offs = nil, r.offs[:0]
 			return d.array("Records", func() error {
 				rec, err := r.record()
 				if err != nil {
@@ -151,18 +151,18 @@ func (r *pageReader) record() (streamstypes.Record, error) {
 		var err error
 		switch name {
 		case "awsRegion":
-			rec.AwsRegion, err = r.optString()
+			err = r.setString(&rec.AwsRegion)
 		case "eventID":
-			rec.EventID, err = r.optString()
+			err = r.setString(&rec.EventID)
 		case "eventName":
 			var s *string
 			if s, err = r.optString(); s != nil {
 				rec.EventName = streamstypes.OperationType(*s)
 			}
 		case "eventSource":
-			rec.EventSource, err = r.optString()
+			err = r.setString(&rec.EventSource)
 		case "eventVersion":
-			rec.EventVersion, err = r.optString()
+			err = r.setString(&rec.EventVersion)
 		case "userIdentity":
 			if r.d().null() {
 				return nil
@@ -173,9 +173,9 @@ func (r *pageReader) record() (streamstypes.Record, error) {
 				var err error
 				switch name {
 				case "PrincipalId":
-					u.PrincipalId, err = r.optString()
+					err = r.setString(&u.PrincipalId)
 				case "Type":
-					u.Type, err = r.optString()
+					err = r.setString(&u.Type)
 				default:
 					err = r.d().skip(0)
 				}
@@ -187,6 +187,7 @@ func (r *pageReader) record() (streamstypes.Record, error) {
 			}
 			s := &streamstypes.StreamRecord{}
 			rec.Dynamodb = s
+			r.offs[at] = imageOffsets{}
 			err = r.members("a stream record", func(name string) error {
 				return r.streamRecord(s, &r.offs[at], name)
 			})
@@ -212,7 +213,7 @@ func (r *pageReader) streamRecord(s *streamstypes.StreamRecord, o *imageOffsets,
 			s.ApproximateCreationDateTime = &t
 		}
 	case "SequenceNumber":
-		s.SequenceNumber, err = r.optString()
+		err = r.setString(&s.SequenceNumber)
 	case "SizeBytes":
 		if d.null() {
 			return nil
@@ -227,22 +228,23 @@ func (r *pageReader) streamRecord(s *streamstypes.StreamRecord, o *imageOffsets,
 			s.StreamViewType = streamstypes.StreamViewType(*v)
 		}
 	case "Keys":
-		o.keys, err = r.image()
+		err = r.image(&o.keys)
 	case "NewImage":
-		o.newImage, err = r.image()
+		err = r.image(&o.newImage)
 	case "OldImage":
-		o.oldImage, err = r.image()
+		err = r.image(&o.oldImage)
 	default:
 		err = d.skip(0)
 	}
 	return err
 }
 
-// image transcodes an item into r.out; null is absent.
-func (r *pageReader) image() ([2]int, error) {
+// image transcodes an item into r.out and sets its offsets; null leaves them as they
+// were.
+func (r *pageReader) image(offsets *[2]int) error {
 	d := r.d()
 	if d.null() {
-		return [2]int{}, nil
+		return nil
 	}
 	start := len(r.out)
 	out, end, err := r.t.Item(r.out, d.s, d.i)
@@ -250,9 +252,20 @@ func (r *pageReader) image() ([2]int, error) {
 	// Item restarts the decoder at its offset; keep the cursor where it stopped.
 	d.i = end
 	if err != nil {
-		return [2]int{}, err
+		return err
 	}
-	return [2]int{start, len(r.out)}, nil
+	*offsets = [2]int{start, len(r.out)}
+	return nil
+}
+
+// setString sets *dst to the string at the cursor; null leaves it as it was (as the
+// SDK's decoder does: a member written null is a member not written).
+func (r *pageReader) setString(dst **string) error {
+	s, err := r.optString()
+	if s != nil {
+		*dst = s
+	}
+	return err
 }
 
 func (r *pageReader) optString() (*string, error) {

@@ -369,6 +369,25 @@ func TestReadPage_SameAsTheSDK(t *testing.T) {
 	}
 }
 
+// Members repeated, or written null after a value, or in another case, are read as the SDK
+// reads them, or refused.
+func TestReadPage_OddMembers(t *testing.T) {
+	for _, body := range []string{
+		`{"Records":[{"eventID":"a"}],"Records":[{"eventID":"b"},{"eventID":"c"}]}`,
+		`{"Records":[{"eventID":"a"}],"Records":null}`,
+		`{"Records":[{"dynamodb":{"Keys":{"a":{"S":"x"}},"NewImage":{"a":{"S":"x"}},"SequenceNumber":"1"},"dynamodb":{"SequenceNumber":"2"}}]}`,
+		`{"Records":[{"dynamodb":{"Keys":{"a":{"S":"x"}},"SequenceNumber":"1"},"dynamodb":null}]}`,
+		`{"Records":[{"dynamodb":{"Keys":{"a":{"S":"x"}},"Keys":{"b":{"S":"y"}},"SequenceNumber":"1"}}]}`,
+		`{"Records":[{"dynamodb":{"NewImage":{"a":{"S":"x"}},"NewImage":null,"SequenceNumber":"1"}}]}`,
+		`{"Records":[{"dynamodb":{"SizeBytes":5,"SizeBytes":null,"SequenceNumber":"1","SequenceNumber":null}}]}`,
+		`{"Records":[{"userIdentity":{"Type":"Service"},"userIdentity":null,"eventID":"a","eventID":null}]}`,
+		`{"Records":[{"eventid":"x","EventID":"y","DYNAMODB":{"Keys":{}}}]}`,
+		`{"NextShardIterator":"a","NextShardIterator":null}`,
+	} {
+		compareWithSDK(t, body)
+	}
+}
+
 // What is not an answer DynamoDB sends is refused, and the call fails: capture stops
 // rather than store items a restore would read differently.
 func TestReadPage_Refuses(t *testing.T) {
