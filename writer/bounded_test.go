@@ -3,6 +3,7 @@ package writer
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -81,12 +82,64 @@ func TestSegment_CutsRowGroupsByBytesForLargeItems(t *testing.T) {
 		if err := s.Append(c); err != nil {
 			t.Fatal(err)
 		}
-		if s.sp.groupBytes >= maxGroupBytes {
+		if s.sp.groupBytes > maxGroupBytes {
 			t.Fatalf("%d bytes buffered after a row, limit %d", s.sp.groupBytes, maxGroupBytes)
 		}
 	}
 	if s.Bytes() < 70<<20 {
 		t.Fatalf("test wrote only %d bytes", s.Bytes())
+	}
+}
+
+// A part cuts its row group before an item would take it past partGroupBytes, and its
+// builders are sized from the last group but never past the limit: the item column's
+// buffer stays within one size class of the pool (regrowing it to the next would double
+// the memory of every snapshot worker).
+func TestPart_RowGroupsStayWithinTheByteLimit(t *testing.T) {
+	const items, size = 100, 300 << 10 // 30 MB of items near DynamoDB's 400 KB limit
+	p := NewPart(t.TempDir())
+	defer p.Discard()
+	big := strings.Repeat("x", size)
+	var stored []SnapshotItem
+	for i := range items {
+		it := SnapshotItem{Keys: fmt.Sprintf(`{"pk":{"S":"%06d"}}`, i), Item: fmt.Sprintf(`{"b":{"S":"%s"},"pk":{"S":"%06d"}}`, big, i)}
+		stored = append(stored, it)
+		if err := p.Append(it); err != nil {
+			t.Fatal(err)
+		}
+		if p.sp.groupBytes > partGroupBytes {
+			t.Fatalf("item %d: %d bytes buffered, limit %d", i, p.sp.groupBytes, partGroupBytes)
+		}
+		if c := p.item.DataCap(); c > partGroupBytes {
+			t.Fatalf("item %d: the item column's buffer grew to %d bytes, limit %d", i, c, partGroupBytes)
+		}
+	}
+	b := newMemBucket()
+	mp, err := FlushPart(context.Background(), b, p, "t", "s", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := b.get(t, SnapshotDir("t", "s")+mp.Name)
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := int64(len(stored[0].Keys) + len(stored[0].Item))
+	perGroup := int64(partGroupBytes) / row
+	if want := (items + perGroup - 1) / perGroup; int64(pf.NumRowGroups()) != want {
+		t.Fatalf("%d row groups of items of %d bytes, want %d (%d a group)", pf.NumRowGroups(), row, want, perGroup)
+	}
+	got, err := ReadPart(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != items {
+		t.Fatalf("read %d items, want %d", len(got), items)
+	}
+	for i := range got {
+		if got[i] != stored[i] {
+			t.Fatalf("item %d differs after the round trip", i)
+		}
 	}
 }
 

@@ -72,7 +72,7 @@ type Part struct {
 // NewPart returns an empty part that spools to spoolDir (the system temporary directory
 // when empty). No file is created until the first Append.
 func NewPart(spoolDir string) *Part {
-	return &Part{sp: newSpool(spoolDir, snapshotSchema, snapshotWriterProps())}
+	return &Part{sp: newSpool(spoolDir, snapshotSchema, snapshotWriterProps(), partGroupBytes)}
 }
 
 // Append adds an item. Keys and Item are DynamoDB JSON (package ddbjson).
@@ -90,12 +90,16 @@ func (p *Part) Append(it SnapshotItem) error {
 		p.keys = p.sp.rb.Field(0).(*array.StringBuilder)
 		p.item = p.sp.rb.Field(1).(*array.StringBuilder)
 	}
+	n := int64(len(it.Keys) + len(it.Item))
+	if err := p.sp.room(n); err != nil {
+		return err
+	}
 	p.keys.Append(it.Keys)
 	p.item.Append(it.Item)
-	n := int64(len(it.Keys) + len(it.Item))
 	p.n++
 	p.bytes += n
-	return p.sp.rowAdded(n)
+	p.sp.rowAdded(n)
+	return nil
 }
 
 // Len is the number of items appended.

@@ -108,7 +108,7 @@ const fixedRowBytes = 24
 // NewSegment returns an empty segment that spools to spoolDir (the system temporary
 // directory when empty). No file is created until the first Append.
 func NewSegment(spoolDir string) *Segment {
-	return &Segment{sp: newSpool(spoolDir, changeSchema, changeWriterProps())}
+	return &Segment{sp: newSpool(spoolDir, changeSchema, changeWriterProps(), maxGroupBytes)}
 }
 
 // Append adds a change. Changes must come from one table, stream and shard, with strictly
@@ -133,7 +133,10 @@ func (s *Segment) Append(c Change) error {
 		s.firstSeq, s.firstTime, s.openedAt = c.SequenceNumber, c.ApproximateCreationTime, time.Now()
 	}
 	n := int64(fixedRowBytes + len(c.TableName) + len(c.StreamARN) + len(c.ShardID) + len(c.SequenceNumber) + max(len(c.SequenceNumber), shards.SequenceKeyWidth) +
-		len(c.EventID) + len(c.EventName) + len(c.Keys))
+		len(c.EventID) + len(c.EventName) + len(c.Keys) + nullableLen(c.NewImage) + nullableLen(c.OldImage) + nullableLen(c.UserIdentity))
+	if err := s.sp.room(n); err != nil {
+		return err
+	}
 	s.str[iTableName].Append(c.TableName)
 	s.str[iStreamARN].Append(c.StreamARN)
 	s.str[iShardID].Append(c.ShardID)
@@ -145,24 +148,31 @@ func (s *Segment) Append(c Change) error {
 	s.times[0].Append(arrow.Timestamp(c.ApproximateCreationTime.UnixMilli()))
 	s.times[1].Append(arrow.Timestamp(c.CapturedAt.UnixMilli()))
 	s.str[iKeys].Append(c.Keys)
-	n += appendNullable(s.str[iNewImage], c.NewImage)
-	n += appendNullable(s.str[iOldImage], c.OldImage)
+	appendNullable(s.str[iNewImage], c.NewImage)
+	appendNullable(s.str[iOldImage], c.OldImage)
 	s.size.Append(c.SizeBytes)
-	n += appendNullable(s.str[iUserIdentity], c.UserIdentity)
+	appendNullable(s.str[iUserIdentity], c.UserIdentity)
 
 	s.n++
 	s.bytes += n
 	s.lastSeq = c.SequenceNumber
-	return s.sp.rowAdded(n)
+	s.sp.rowAdded(n)
+	return nil
 }
 
-func appendNullable(b *array.StringBuilder, v *string) int64 {
+func appendNullable(b *array.StringBuilder, v *string) {
 	if v == nil {
 		b.AppendNull()
-		return 0
+		return
 	}
 	b.Append(*v)
-	return int64(len(*v))
+}
+
+func nullableLen(v *string) int {
+	if v == nil {
+		return 0
+	}
+	return len(*v)
 }
 
 func (s *Segment) bindBuilders() {
