@@ -90,3 +90,36 @@ func BenchmarkCanonical(b *testing.B) {
 	}
 	reportRates(b, cpu0)
 }
+
+// BenchmarkReadPage reads a GetRecords answer of 1000 INSERT records of benchItem, as
+// DynamoDB writes it (keys and new image), per record.
+func BenchmarkReadPage(b *testing.B) {
+	const records = 1000
+	var page []byte
+	page = append(page, `{"NextShardIterator":"arn:aws:dynamodb:us-east-1:000000000000:table/bench/stream/2024-05-17T10:42:17.000|1|AAAAAAAAAAE=","Records":[`...)
+	for i := range records {
+		item, err := FromStreams(benchItem(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i > 0 {
+			page = append(page, ',')
+		}
+		page = fmt.Appendf(page, `{"awsRegion":"us-east-1","dynamodb":{"ApproximateCreationDateTime":1.715942537E9,"Keys":{"pk":{"S":"customer#%08d"}},"NewImage":%s,"SequenceNumber":"%021d","SizeBytes":312,"StreamViewType":"NEW_AND_OLD_IMAGES"},"eventID":"%032x","eventName":"INSERT","eventSource":"aws:dynamodb","eventVersion":"1.1"}`,
+			i, item, 100000000000000000+i, i)
+	}
+	page = append(page, `]}`...)
+	body := string(page)
+	b.SetBytes(int64(len(body)) / records)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += records {
+		p, err := ReadPage(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(p.Records) != records {
+			b.Fatalf("%d records", len(p.Records))
+		}
+	}
+}

@@ -1,11 +1,12 @@
 package ddbjson
 
 import (
+	"math"
 	"strconv"
-	"strings"
+	"time"
+	"unsafe"
 
 	streamstypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
-	smithytime "github.com/aws/smithy-go/time"
 )
 
 // Page is a GetRecords answer as ReadPage reads it from the wire.
@@ -61,7 +62,29 @@ type pageReader struct {
 	t    Transcoder
 	out  []byte
 	offs []imageOffsets
+
+	// Strings that outlive the body (event ids, sequence numbers) are copied into arena
+	// chunks, and their pointers taken from slab chunks, rather than allocated one by one;
+	// values every record repeats (region, source, version) are kept once in same.
+	arena []byte
+	slab  []string
+	same  map[string]*string
 }
+
+// object names an object ReadPage reads, for its errors: the messages are built once,
+// not for every member.
+type object struct{ what, open, name string }
+
+func newObject(what string) object {
+	return object{what: what, open: "'{' opening " + what, name: "member name of " + what}
+}
+
+var (
+	answerObject       = newObject("the GetRecords answer")
+	recordObject       = newObject("a record")
+	identityObject     = newObject("userIdentity")
+	streamRecordObject = newObject("a stream record")
+)
 
 // imageOffsets are [start, end) offsets into pageReader.out; end 0 means absent.
 type imageOffsets struct {
@@ -72,12 +95,12 @@ func (r *pageReader) d() *decoder { return &r.t.d }
 
 // members calls f for each member of the object at the cursor; a null object calls
 // nothing.
-func (r *pageReader) members(what string, f func(name string) error) error {
+func (r *pageReader) members(o object, f func(name string) error) error {
 	d := r.d()
 	if d.null() {
 		return nil
 	}
-	if err := d.expect('{', "'{' opening "+what); err != nil {
+	if err := d.expect('{', o.open); err != nil {
 		return err
 	}
 	if d.peek() == '}' {
@@ -85,7 +108,7 @@ func (r *pageReader) members(what string, f func(name string) error) error {
 		return nil
 	}
 	for {
-		name, err := d.str("member name of " + what)
+		name, err := d.str(o.name)
 		if err != nil {
 			return err
 		}
@@ -102,14 +125,14 @@ func (r *pageReader) members(what string, f func(name string) error) error {
 			d.i++
 			return nil
 		default:
-			return d.errorf("found %s, want ',' or '}' in %s", d.describe(), what)
+			return d.errorf("found %s, want ',' or '}' in %s", d.describe(), o.what)
 		}
 	}
 }
 
 func (r *pageReader) page() (Page, error) {
 	var p Page
-	err := r.members("the GetRecords answer", func(name string) error {
+	err := r.members(answerObject, func(name string) error {
 		switch name {
 		case "NextShardIterator":
 			return r.setString(&p.NextShardIterator)
@@ -147,29 +170,29 @@ func (r *pageReader) record() (streamstypes.Record, error) {
 	var o imageOffsets
 	r.offs = append(r.offs, o)
 	at := len(r.offs) - 1
-	err := r.members("a record", func(name string) error {
+	err := r.members(recordObject, func(name string) error {
 		var err error
 		switch name {
 		case "awsRegion":
-			err = r.setString(&rec.AwsRegion)
+			err = r.setSame(&rec.AwsRegion)
 		case "eventID":
 			err = r.setString(&rec.EventID)
 		case "eventName":
 			var s *string
-			if s, err = r.optString(); s != nil {
+			if s, err = r.optSame(); s != nil {
 				rec.EventName = streamstypes.OperationType(*s)
 			}
 		case "eventSource":
-			err = r.setString(&rec.EventSource)
+			err = r.setSame(&rec.EventSource)
 		case "eventVersion":
-			err = r.setString(&rec.EventVersion)
+			err = r.setSame(&rec.EventVersion)
 		case "userIdentity":
 			if r.d().null() {
 				return nil
 			}
 			u := &streamstypes.Identity{}
 			rec.UserIdentity = u
-			err = r.members("userIdentity", func(name string) error {
+			err = r.members(identityObject, func(name string) error {
 				var err error
 				switch name {
 				case "PrincipalId":
@@ -188,7 +211,7 @@ func (r *pageReader) record() (streamstypes.Record, error) {
 			s := &streamstypes.StreamRecord{}
 			rec.Dynamodb = s
 			r.offs[at] = imageOffsets{}
-			err = r.members("a stream record", func(name string) error {
+			err = r.members(streamRecordObject, func(name string) error {
 				return r.streamRecord(s, &r.offs[at], name)
 			})
 		default:
@@ -209,7 +232,7 @@ func (r *pageReader) streamRecord(s *streamstypes.StreamRecord, o *imageOffsets,
 		}
 		var f float64
 		if f, err = r.float(); err == nil {
-			t := smithytime.ParseEpochSeconds(f)
+			t := epochSeconds(f)
 			s.ApproximateCreationDateTime = &t
 		}
 	case "SequenceNumber":
@@ -224,7 +247,7 @@ func (r *pageReader) streamRecord(s *streamstypes.StreamRecord, o *imageOffsets,
 		}
 	case "StreamViewType":
 		var v *string
-		if v, err = r.optString(); v != nil {
+		if v, err = r.optSame(); v != nil {
 			s.StreamViewType = streamstypes.StreamViewType(*v)
 		}
 	case "Keys":
@@ -277,9 +300,84 @@ func (r *pageReader) optString() (*string, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The answer's body is dropped after the page is read: copy what outlives it.
-	s = strings.Clone(s)
-	return &s, nil
+	return r.keep(s), nil
+}
+
+// setSame is setString for a member whose value most records repeat.
+func (r *pageReader) setSame(dst **string) error {
+	s, err := r.optSame()
+	if s != nil {
+		*dst = s
+	}
+	return err
+}
+
+// optSame is optString for a member whose value most records repeat: each value is
+// copied once a page, and its records share it (the SDK gives each its own copy; nothing
+// writes through these pointers).
+func (r *pageReader) optSame() (*string, error) {
+	d := r.d()
+	if d.null() {
+		return nil, nil
+	}
+	s, err := d.str("a string")
+	if err != nil {
+		return nil, err
+	}
+	if p, ok := r.same[s]; ok {
+		return p, nil
+	}
+	if r.same == nil {
+		r.same = map[string]*string{}
+	}
+	p := r.keep(s)
+	r.same[*p] = p
+	return p, nil
+}
+
+// Sizes of the chunks keep copies strings into.
+const (
+	arenaChunk = 16 << 10
+	slabChunk  = 256
+)
+
+// keep returns a pointer to a copy of s that does not hold on to the answer's body (which
+// is dropped once the page is read). Copies are appended to an arena chunk and never
+// written again, so the strings made from them stay as they were; a full chunk is
+// replaced, not grown, and the strings in it keep it alive.
+func (r *pageReader) keep(s string) *string {
+	if len(s) > cap(r.arena)-len(r.arena) {
+		r.arena = make([]byte, 0, max(arenaChunk, len(s)))
+	}
+	start := len(r.arena)
+	r.arena = append(r.arena, s...)
+	if len(r.slab) == cap(r.slab) {
+		r.slab = make([]string, 0, slabChunk)
+	}
+	var c string
+	if len(s) > 0 {
+		c = unsafe.String(&r.arena[start], len(s))
+	}
+	r.slab = append(r.slab, c)
+	return &r.slab[len(r.slab)-1]
+}
+
+// epochSeconds is smithy-go's ParseEpochSeconds without its big.Float: that multiplies by
+// 1000 at 53 bits of precision, rounding to nearest even, and truncates toward zero,
+// which is what float64 arithmetic does; the results are the same for every finite
+// input (TestEpochSeconds_SameAsSmithy).
+func epochSeconds(v float64) time.Time {
+	ms := v * 1e3
+	var i int64
+	switch {
+	case ms >= math.MaxInt64: // 2^63, as a float64
+		i = math.MaxInt64
+	case ms <= math.MinInt64:
+		i = math.MinInt64
+	default:
+		i = int64(ms) // truncates toward zero
+	}
+	return time.Unix(0, i*1e6).UTC()
 }
 
 func (r *pageReader) float() (float64, error) {

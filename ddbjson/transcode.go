@@ -140,8 +140,12 @@ func (t *Transcoder) value(dst []byte, depth int) ([]byte, error) {
 		dst = append(dst, `{"`...)
 		dst = append(dst, tag...)
 		dst = append(dst, `":`...)
+		what := "S value (a string)" // built once, not per value
+		if tag == "N" {
+			what = "N value (a string)"
+		}
 		var s string
-		if s, err = d.str(tag + " value (a string)"); err == nil {
+		if s, err = d.str(what); err == nil {
 			dst, err = appendString(dst, s)
 		}
 	case "B":
@@ -160,8 +164,9 @@ func (t *Transcoder) value(dst []byte, depth int) ([]byte, error) {
 		dst = append(dst, `{"`...)
 		dst = append(dst, tag...)
 		dst = append(dst, `":[`...)
+		what := tag + " element (a string)"
 		dst, err = t.elements(dst, tag, func(dst []byte) ([]byte, error) {
-			s, err := d.str(tag + " element (a string)")
+			s, err := d.str(what)
 			if err != nil {
 				return dst, err
 			}

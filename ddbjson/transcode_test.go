@@ -2,8 +2,12 @@ package ddbjson
 
 import (
 	"errors"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
+
+	smithytime "github.com/aws/smithy-go/time"
 )
 
 func transcode(s string) (string, error) {
@@ -77,6 +81,33 @@ func TestTranscoder_StoredForm(t *testing.T) {
 		got, err := transcode(in)
 		if err != nil || got != want {
 			t.Errorf("transcode(%s) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+}
+
+// epochSeconds must give ParseEpochSeconds' time for every finite number: whole and
+// fractional seconds, values whose product by 1000 rounds to a whole number, negative
+// ones, and the ends of the range.
+func TestEpochSeconds_SameAsSmithy(t *testing.T) {
+	vals := []float64{0, 1, -1, 1.715942537e9, 1715942537.123, 1715942537.9999999, -0.0005, 0.0015,
+		0.1, 0.7, 1.001, 4.35, 9.2233720368547758e15, 9.3e15, -9.3e15, 1e300, -1e300, math.MaxFloat64,
+		-math.MaxFloat64, math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64, 5e-324, 9.223372036854775e15}
+	rng := rand.New(rand.NewPCG(7, 11))
+	for range 200_000 {
+		switch rng.IntN(3) {
+		case 0: // epoch seconds to the millisecond or finer
+			vals = append(vals, float64(rng.Int64N(4e9))+float64(rng.IntN(1e6))/1e6)
+		case 1: // any bit pattern
+			if v := math.Float64frombits(rng.Uint64()); !math.IsNaN(v) && !math.IsInf(v, 0) {
+				vals = append(vals, v)
+			}
+		default: // near the product's whole numbers
+			vals = append(vals, math.Nextafter(float64(rng.Int64N(4e12))/1e3, math.Inf(rng.IntN(2)*2-1)))
+		}
+	}
+	for _, v := range vals {
+		if got, want := epochSeconds(v), smithytime.ParseEpochSeconds(v); !got.Equal(want) || got.Location() != want.Location() {
+			t.Fatalf("epochSeconds(%v) = %v, ParseEpochSeconds gives %v", v, got, want)
 		}
 	}
 }
