@@ -107,6 +107,9 @@ func (r *run) loop(ctx context.Context) error {
 	defer report.Stop()
 
 	r.emptySince = c.now()
+	// done is ctx.Done() until it fires, then nil: a closed channel would be ready in every
+	// turn of the loop below and keep it spinning while the workers finish.
+	done := ctx.Done()
 	stopping := false
 	stop := func() {
 		if !stopping {
@@ -182,7 +185,8 @@ func (r *run) loop(ctx context.Context) error {
 					stop()
 				}
 			}
-		case <-ctx.Done():
+		case <-done:
+			done = nil
 			stop()
 		}
 	}
