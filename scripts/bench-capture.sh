@@ -2,7 +2,7 @@
 # Capture benchmark: `ddbtape capture` of a stream backlog against a bare drain of the same
 # backlog (benchtool drain: every shard at once, records discarded). Each figure runs on a
 # fresh DynamoDB Local loaded with the same writes, as its own process under
-# /usr/bin/time -v; rounds alternate so drift hits both alike. Capture's wall time runs
+# benchtool measure; rounds alternate so drift hits both alike. Capture's wall time runs
 # from its launch to its last stored segment (it then waits until its coverage passes
 # the backlog, a stamp margin of a minute, before --until-idle lets it exit);
 # CPU is user + system time of the whole process. The figures are medians and their
@@ -29,7 +29,6 @@ die() {
 }
 
 ((RECORDS % ROLL == 0)) || die "RECORDS ($RECORDS) must be a multiple of ROLL ($ROLL), so that the last segment rolls with the last record"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time not found: install GNU time (apt-get install -y time)"
 command -v curl >/dev/null 2>&1 || die "curl not found: install curl (apt-get install -y curl)"
 scripts/dynamodb-local.sh install
 
@@ -79,20 +78,10 @@ fresh_ddb() {
 	"$work/benchtool" stream -endpoint "$endpoint" -table bench -records "$RECORDS" -size "$SIZE" >&2
 }
 
-# field reads a /usr/bin/time -v report: wall seconds, CPU seconds, peak RSS in KB.
-wall_seconds() {
-	awk -F': ' '/Elapsed \(wall clock\)/ {
-		n = split($2, p, ":"); s = 0
-		for (i = 1; i <= n; i++) s = s * 60 + p[i]
-		printf "%.3f\n", s
-	}' "$1"
-}
-cpu_seconds() {
-	awk -F': ' '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.3f\n", u + s}' "$1"
-}
-max_rss_kb() {
-	awk -F': ' '/Maximum resident set size/ {print $2}' "$1"
-}
+# field N of a benchtool measure line: 1 wall seconds, 2 CPU seconds (user + system, to the
+# microsecond: GNU time's hundredths are too coarse for runs of a fifth of a CPU second), 3
+# peak RSS in KB.
+field() { cut -d' ' -f"$2" "$1"; }
 median() {
 	sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
 }
@@ -100,15 +89,15 @@ median() {
 for f in bare.wall bare.cpu bare.rss cap.wall cap.cpu cap.rss; do : >"$work/$f"; done
 for ((r = 1; r <= ROUNDS; r++)); do
 	fresh_ddb
-	/usr/bin/time -v -o "$work/bare.$r" "$work/benchtool" drain -endpoint "$endpoint" -table bench -records "$RECORDS" >&2
-	wall_seconds "$work/bare.$r" >>"$work/bare.wall"
-	cpu_seconds "$work/bare.$r" >>"$work/bare.cpu"
-	max_rss_kb "$work/bare.$r" >>"$work/bare.rss"
+	"$work/benchtool" measure -o "$work/bare.$r" -- "$work/benchtool" drain -endpoint "$endpoint" -table bench -records "$RECORDS" >&2
+	field "$work/bare.$r" 1 >>"$work/bare.wall"
+	field "$work/bare.$r" 2 >>"$work/bare.cpu"
+	field "$work/bare.$r" 3 >>"$work/bare.rss"
 
 	fresh_ddb
 	dest="$work/dest.$r"
 	began="$(date +%s.%N)"
-	/usr/bin/time -v -o "$work/cap.$r" "$work/ddbtape" capture --table bench --dest "$dest" --endpoint-url "$endpoint" \
+	"$work/benchtool" measure -o "$work/cap.$r" -- "$work/ddbtape" capture --table bench --dest "$dest" --endpoint-url "$endpoint" \
 		--roll-records "$ROLL" --until-idle 2s --log-level warn >/dev/null 2>"$work/cap.$r.err" ||
 		die "ddbtape capture failed: $(cat "$work/cap.$r.err")"
 	grep -h "captured" "$work/cap.$r.err" >&2 || true
@@ -117,9 +106,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	last="$(find "$dest" -name '*.parquet' -path '*/changes/*' -printf '%T@\n' | sort -g | tail -n 1)"
 	[[ -n "$last" ]] || die "no segment under $dest"
 	echo "$last - $began" | bc -l >>"$work/cap.wall"
-	cpu_seconds "$work/cap.$r" >>"$work/cap.cpu"
-	max_rss_kb "$work/cap.$r" >>"$work/cap.rss"
-	echo "round $r: bare drain $(tail -n 1 "$work/bare.wall")s ($(tail -n 1 "$work/bare.cpu")s CPU), capture $(printf '%.3f' "$(tail -n 1 "$work/cap.wall")")s to its last segment ($(tail -n 1 "$work/cap.cpu")s CPU)" >&2
+	field "$work/cap.$r" 2 >>"$work/cap.cpu"
+	field "$work/cap.$r" 3 >>"$work/cap.rss"
+	printf "round %d: bare drain %.3fs (%.3fs CPU), capture %.3fs to its last segment (%.3fs CPU)\n" "$r" \
+		"$(tail -n 1 "$work/bare.wall")" "$(tail -n 1 "$work/bare.cpu")" "$(tail -n 1 "$work/cap.wall")" "$(tail -n 1 "$work/cap.cpu")" >&2
 done
 stop_ddb
 

@@ -14,6 +14,8 @@
 //	    the capture benchmark's backlog: a stream-enabled table and N writes into it
 //	benchtool drain -endpoint URL -table NAME -records N
 //	    the baseline of capture: every shard of the stream read at once, records discarded
+//	benchtool measure -o FILE -- COMMAND [ARG...]
+//	    run a command and write its wall time, CPU time (to the microsecond) and peak RSS
 package main
 
 import (
@@ -38,7 +40,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: benchtool gen|load|fill|scan|stream|drain [flags]")
+		return errors.New("usage: benchtool gen|load|fill|scan|stream|drain|measure [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	table := fs.String("table", "bench", "table name")
@@ -56,8 +58,10 @@ func run(args []string) error {
 		return runStream(ctx, fs, table, args[1:])
 	case "drain":
 		return runDrain(ctx, fs, table, args[1:])
+	case "measure":
+		return runMeasure(fs, args[1:])
 	}
-	return fmt.Errorf("unknown subcommand %q: use gen, load, fill, scan, stream or drain", args[0])
+	return fmt.Errorf("unknown subcommand %q: use gen, load, fill, scan, stream, drain or measure", args[0])
 }
 
 // client is a DynamoDB client of endpoint (DynamoDB Local, started with -sharedDb by the
