@@ -135,7 +135,7 @@ func (r *pageReader) page() (Page, error) {
 	err := r.members(answerObject, func(name string) error {
 		switch name {
 		case "NextShardIterator":
-			return r.setString(&p.NextShardIterator)
+			return r.setString(&p.NextShardIterator, r.keep)
 		case "Records":
 			d := r.d()
 			if d.null() {
@@ -174,18 +174,18 @@ func (r *pageReader) record() (streamstypes.Record, error) {
 		var err error
 		switch name {
 		case "awsRegion":
-			err = r.setSame(&rec.AwsRegion)
+			err = r.setString(&rec.AwsRegion, r.keepSame)
 		case "eventID":
-			err = r.setString(&rec.EventID)
+			err = r.setString(&rec.EventID, r.keep)
 		case "eventName":
 			var s *string
-			if s, err = r.optSame(); s != nil {
+			if s, err = r.optString(r.keepSame); s != nil {
 				rec.EventName = streamstypes.OperationType(*s)
 			}
 		case "eventSource":
-			err = r.setSame(&rec.EventSource)
+			err = r.setString(&rec.EventSource, r.keepSame)
 		case "eventVersion":
-			err = r.setSame(&rec.EventVersion)
+			err = r.setString(&rec.EventVersion, r.keepSame)
 		case "userIdentity":
 			if r.d().null() {
 				return nil
@@ -196,9 +196,9 @@ func (r *pageReader) record() (streamstypes.Record, error) {
 				var err error
 				switch name {
 				case "PrincipalId":
-					err = r.setString(&u.PrincipalId)
+					err = r.setString(&u.PrincipalId, r.keep)
 				case "Type":
-					err = r.setString(&u.Type)
+					err = r.setString(&u.Type, r.keep)
 				default:
 					err = r.d().skip(0)
 				}
@@ -236,7 +236,7 @@ func (r *pageReader) streamRecord(s *streamstypes.StreamRecord, o *imageOffsets,
 			s.ApproximateCreationDateTime = &t
 		}
 	case "SequenceNumber":
-		err = r.setString(&s.SequenceNumber)
+		err = r.setString(&s.SequenceNumber, r.keep)
 	case "SizeBytes":
 		if d.null() {
 			return nil
@@ -247,7 +247,7 @@ func (r *pageReader) streamRecord(s *streamstypes.StreamRecord, o *imageOffsets,
 		}
 	case "StreamViewType":
 		var v *string
-		if v, err = r.optSame(); v != nil {
+		if v, err = r.optString(r.keepSame); v != nil {
 			s.StreamViewType = streamstypes.StreamViewType(*v)
 		}
 	case "Keys":
@@ -281,17 +281,19 @@ func (r *pageReader) image(offsets *[2]int) error {
 	return nil
 }
 
-// setString sets *dst to the string at the cursor; null leaves it as it was (as the
-// SDK's decoder does: a member written null is a member not written).
-func (r *pageReader) setString(dst **string) error {
-	s, err := r.optString()
+// setString sets *dst to the string at the cursor, copied by keep (pageReader.keep, or
+// keepSame for a value most records repeat); null leaves it as it was (as the SDK's
+// decoder does: a member written null is a member not written).
+func (r *pageReader) setString(dst **string, keep func(string) *string) error {
+	s, err := r.optString(keep)
 	if s != nil {
 		*dst = s
 	}
 	return err
 }
 
-func (r *pageReader) optString() (*string, error) {
+// optString is the string at the cursor copied by keep, or nil for null.
+func (r *pageReader) optString(keep func(string) *string) (*string, error) {
 	d := r.d()
 	if d.null() {
 		return nil, nil
@@ -300,39 +302,22 @@ func (r *pageReader) optString() (*string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.keep(s), nil
+	return keep(s), nil
 }
 
-// setSame is setString for a member whose value most records repeat.
-func (r *pageReader) setSame(dst **string) error {
-	s, err := r.optSame()
-	if s != nil {
-		*dst = s
-	}
-	return err
-}
-
-// optSame is optString for a member whose value most records repeat: each value is
-// copied once a page, and its records share it (the SDK gives each its own copy; nothing
-// writes through these pointers).
-func (r *pageReader) optSame() (*string, error) {
-	d := r.d()
-	if d.null() {
-		return nil, nil
-	}
-	s, err := d.str("a string")
-	if err != nil {
-		return nil, err
-	}
+// keepSame is keep for a value most records repeat: each value is copied once a page, and
+// its records share it (the SDK gives each its own copy; nothing writes through these
+// pointers).
+func (r *pageReader) keepSame(s string) *string {
 	if p, ok := r.same[s]; ok {
-		return p, nil
+		return p
 	}
 	if r.same == nil {
 		r.same = map[string]*string{}
 	}
 	p := r.keep(s)
 	r.same[*p] = p
-	return p, nil
+	return p
 }
 
 // Sizes of the chunks keep copies strings into.
