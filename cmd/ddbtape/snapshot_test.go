@@ -189,8 +189,12 @@ func TestSnapshotCommand_ReportsProgressAndPrintsTheID(t *testing.T) {
 	defer cancel()
 	table, want := snapshotTable(ctx, t, 600, 300)
 	dest := t.TempDir()
+	// 30 pages of 20 items of 300 bytes cost at least 30 read units. At --max-rcu 10 (ten
+	// banked) the scan takes two seconds or more however fast DynamoDB Local answers, so
+	// 50 ms progress reports must appear; at 100 the whole scan fitted in the banked burst
+	// and could end before the first report.
 	r := ddbtape(ctx, t, nil, "snapshot", "--table", table, "--dest", dest,
-		"--page-size", "20", "--max-rcu", "100", "--progress-interval", "50ms")
+		"--page-size", "20", "--max-rcu", "10", "--progress-interval", "50ms")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
