@@ -65,7 +65,8 @@ type pageReader struct {
 
 	// Strings that outlive the body (event ids, sequence numbers) are copied into arena
 	// chunks, and their pointers taken from slab chunks, rather than allocated one by one;
-	// values every record repeats (region, source, version) are kept once in same.
+	// values most records repeat (region, source, version, event name, view type) are
+	// kept once in same (keepSame).
 	arena []byte
 	slab  []string
 	same  map[string]*string
